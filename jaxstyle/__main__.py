@@ -1,0 +1,3 @@
+from jaxstyle.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""The ``jaxstyle`` command line: a thin layer over the public API.
+
+Every user error (bad file, bad size, unknown layer, ...) ends as one line on stderr
+and exit code 2; no traceback, no output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import jax
+import numpy as np
+
+from jaxstyle import __version__, optimize, weights
+from jaxstyle import image as img
+from jaxstyle.errors import ConfigError, ImageError, JaxstyleError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts grep the reason.
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _on_accelerator() -> bool:
+    return jax.default_backend() in ("gpu", "cuda", "rocm", "tpu")
+
+
+#: Defaults by backend: the paper's 512 px on a GPU/TPU; minutes, not hours, on a CPU.
+DEFAULTS = {
+    "accelerator": {"size": 512, "iterations": 500},
+    "cpu": {"size": 256, "iterations": 300},
+}
+
+
+def default_weights() -> str:
+    """``$JAXSTYLE_WEIGHTS`` if set, else the converted Keras file in the cache."""
+    return os.environ.get("JAXSTYLE_WEIGHTS") or str(weights.default_weights_path())
+
+
+def _add_stylize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="paint a content photo in the style of a painting",
+        description="Gatys et al. (2016) style transfer by L-BFGS on the pixels. "
+        "With no CONTENT/STYLE, the bundled Tuebingen photo and Starry Night are used.",
+    )
+    p.add_argument("content", nargs="?", help="content photo (default: bundled Tuebingen)")
+    p.add_argument("style", nargs="?", help="style painting (default: bundled Starry Night)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg)")
+    p.add_argument(
+        "--size",
+        type=_positive_int,
+        help="long side of the output in pixels (default: 512 on GPU/TPU, 256 on CPU)",
+    )
+    p.add_argument(
+        "--iterations",
+        type=_positive_int,
+        help="L-BFGS iterations (default: 500 on GPU/TPU, 300 on CPU)",
+    )
+    p.add_argument("--ratio", type=_nonneg_float, default=1e-3, help="alpha/beta (default 1e-3)")
+    p.add_argument("--init", choices=("noise", "content", "style"), default="noise")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed for --init noise (default 0)")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="converted weights file (default: $JAXSTYLE_WEIGHTS or the cache)",
+    )
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    p.add_argument("--optimizer", choices=("jaxopt", "optax"), default="jaxopt")
+    p.add_argument("--content-layers", default="relu4_2", help="comma-separated (default relu4_2)")
+    p.add_argument(
+        "--style-layers",
+        default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        help="comma-separated, equal weights (default relu1_1,...,relu5_1)",
+    )
+    p.add_argument(
+        "--style-scale",
+        type=_nonneg_float,
+        default=None,
+        help="style long side / content long side (default: resize style to the content size)",
+    )
+    p.add_argument("--tv-weight", type=_nonneg_float, default=0.0, help="total variation weight")
+    p.add_argument(
+        "--save-every", type=_positive_int, default=None, help="also save every N iterations"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_stylize)
+
+
+def _intermediate_path(output: Path, iteration: int) -> Path:
+    return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
+
+
+def _run_stylize(args: argparse.Namespace) -> int:
+
+    if (args.content is None) != (args.style is None):
+        raise ConfigError("give both CONTENT and STYLE, or neither for the bundled pair")
+    content_path = Path(args.content) if args.content else img.bundled("tubingen.jpg")
+    style_path = Path(args.style) if args.style else img.bundled("starry_night.jpg")
+    output = Path(args.output)
+    if output.suffix.lower() not in img.SAVE_FORMATS:
+        raise ImageError(f"output must end in .png, .jpg or .jpeg: {output}")
+    for source in (content_path, style_path):
+        if source.exists() and output.exists() and output.resolve() == source.resolve():
+            raise ImageError(f"refusing to overwrite the input image {source}")
+    if args.style_scale is not None and args.style_scale == 0:
+        raise ConfigError("--style-scale must be positive")
+
+    defaults = DEFAULTS["accelerator" if _on_accelerator() else "cpu"]
+    size = args.size or defaults["size"]
+    iterations = args.iterations or defaults["iterations"]
+    config = optimize.Config(
+        content_layers=args.content_layers,
+        style_layers=args.style_layers,
+        ratio=args.ratio,
+        init=args.init,
+        iterations=iterations,
+        optimizer=args.optimizer,
+        pooling=args.pooling,
+        style_scale=args.style_scale,
+        tv_weight=args.tv_weight,
+        chunk_size=min(args.save_every or 50, 50),
+    )
+    content = img.load_image(content_path, size)
+    style = img.load_image(style_path)
+    params, meta = weights.load_weights(args.weights or default_weights())
+
+    protect = (content_path, style_path)
+
+    def save_intermediate(done: int, image: np.ndarray, _history: optimize.History) -> None:
+        if args.save_every and done % args.save_every == 0 and done < iterations:
+            img.save_image(_intermediate_path(output, done), image, protect=protect)
+
+    start = time.perf_counter()
+    result = optimize.stylize(
+        content,
+        style,
+        params,
+        meta.preprocess,
+        config,
+        key=jax.random.key(args.seed),
+        callback=save_intermediate if args.save_every else None,
+        progress=not args.quiet,
+    )
+    img.save_image(output, result.image, protect=protect)
+    if not args.quiet:
+        h, w = result.image.shape[:2]
+        print(
+            f"wrote {output} ({w}x{h}, {iterations} iterations, "
+            f"final loss {float(result.history.total[-1]):.4g}, "
+            f"{time.perf_counter() - start:.1f} s on {jax.default_backend()})"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jaxstyle",
+        description="Neural style transfer (Gatys, Ecker & Bethge, CVPR 2016) in JAX.",
+    )
+    parser.add_argument("--version", action="version", version=f"jaxstyle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_stylize(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except JaxstyleError as e:
+        sys.stderr.write(f"jaxstyle: error: {e}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("jaxstyle: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

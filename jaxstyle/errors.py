@@ -1,0 +1,19 @@
+"""Errors a user can cause and fix: the CLI turns each into one line and exit code 2."""
+
+from __future__ import annotations
+
+
+class JaxstyleError(Exception):
+    """Base class of the errors caused by bad input (files, sizes, layer names)."""
+
+
+class ImageError(JaxstyleError, ValueError):
+    """An image file is missing, unreadable, empty, or cannot be written."""
+
+
+class WeightsError(JaxstyleError, ValueError):
+    """A weights file is missing, corrupt, or does not fit VGG19."""
+
+
+class ConfigError(JaxstyleError, ValueError):
+    """A hyper-parameter is out of range or names an unknown layer."""

@@ -1,0 +1,291 @@
+"""VGG19 feature extractor as a Flax Linen module.
+
+The network of Gatys et al. (2016): the 16 convolutional and 5 pooling layers of
+VGG19 (Simonyan & Zisserman, 2014), no fully connected layers, average pooling by
+default. The module holds only static configuration; the params are a plain nested
+dict ``{"conv1_1": {"kernel": (3, 3, Cin, Cout), "bias": (Cout,)}, ...}`` passed to
+:func:`features` (or ``VGG19(...).apply({"params": params}, x)``).
+
+Layer names follow the Caffe/VGG convention the style-transfer literature uses:
+``conv{b}_{i}`` is the convolution's output before the ReLU, ``relu{b}_{i}`` after
+it, ``pool{b}`` the pooled output of block ``b``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Params = dict[str, dict[str, Any]]
+
+#: Channel width of each of the five blocks of VGG19.
+VGG19_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
+#: Convolutions per block in VGG19.
+VGG19_DEPTHS: tuple[int, ...] = (2, 2, 4, 4, 4)
+
+CONV_LAYERS: tuple[str, ...] = tuple(
+    f"conv{b + 1}_{i + 1}" for b, depth in enumerate(VGG19_DEPTHS) for i in range(depth)
+)
+
+
+def _layer_sequence() -> tuple[str, ...]:
+    names: list[str] = []
+    for b, depth in enumerate(VGG19_DEPTHS):
+        for i in range(depth):
+            names += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
+        names.append(f"pool{b + 1}")
+    return tuple(names)
+
+
+#: Every named activation, in the order the network computes them.
+LAYERS: tuple[str, ...] = _layer_sequence()
+
+
+def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
+    """Returns ``layers`` as a tuple, raising ``ValueError`` naming any unknown layer."""
+    unknown = [name for name in layers if name not in LAYERS]
+    if unknown:
+        raise ValueError(
+            f"unknown VGG19 layer {unknown[0]!r}; known layers are conv1_1..conv5_4, "
+            "relu1_1..relu5_4 and pool1..pool5"
+        )
+    return tuple(layers)
+
+
+def min_size(layers: Sequence[str]) -> int:
+    """Smallest image side (pixels) for which every layer in ``layers`` is non-empty.
+
+    Each pooling before a layer halves (floors) the side, so a layer after ``k``
+    pools needs ``2**k`` pixels.
+
+    Example:
+        >>> min_size(["relu1_1"]), min_size(["relu5_1"]), min_size(["pool5"])
+        (1, 16, 32)
+    """
+    deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=0)
+    pools = sum(1 for name in LAYERS[: deepest + 1] if name.startswith("pool"))
+    return 2**pools
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+    """How an RGB image in [0, 1] becomes the network's input.
+
+    ``net = (permute(rgb) * scale - mean) / std``, with ``permute`` reversing the
+    channels when ``channel_order == "BGR"``; ``mean`` and ``std`` are given in the
+    network's own channel order and pixel scale.
+
+    Example:
+        >>> caffe = Preprocess("BGR", 255.0, (103.939, 116.779, 123.68))
+        >>> caffe.apply(jnp.ones((1, 1, 3))).shape
+        (1, 1, 3)
+    """
+
+    channel_order: str = "RGB"
+    scale: float = 1.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError("mean and std need three values, one per channel")
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        object.__setattr__(self, "scale", float(self.scale))
+
+    def _permute(self, x: Array) -> Array:
+        return x[..., ::-1] if self.channel_order == "BGR" else x
+
+    def _constants(self, x: Array) -> tuple[Array, Array, Array]:
+        # Explicit rank: the suite runs with jax_numpy_rank_promotion="raise".
+        shape = (1,) * (x.ndim - 1) + (3,)
+        mean = jnp.asarray(self.mean, x.dtype).reshape(shape)
+        std = jnp.asarray(self.std, x.dtype).reshape(shape)
+        return mean, std, jnp.asarray(self.scale, x.dtype)
+
+    def apply(self, rgb: Array) -> Array:
+        """Maps RGB pixels in [0, 1], shape ``(..., 3)``, to network input."""
+        mean, std, scale = self._constants(rgb)
+        return (self._permute(rgb) * scale - mean) / std
+
+    def invert(self, net: Array) -> Array:
+        """Maps network input back to RGB pixels (unclipped)."""
+        mean, std, scale = self._constants(net)
+        return self._permute((net * std + mean) / scale)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Preprocess:
+        return cls(
+            channel_order=str(d["channel_order"]),
+            scale=float(d["scale"]),
+            mean=tuple(d["mean"]),  # type: ignore[arg-type]
+            std=tuple(d.get("std", (1.0, 1.0, 1.0))),  # type: ignore[arg-type]
+        )
+
+
+#: Caffe's VGG (and the Keras port of it): BGR, 0-255, ImageNet mean subtracted.
+CAFFE = Preprocess("BGR", 255.0, (103.939, 116.779, 123.68))
+#: torchvision's VGG: RGB in [0, 1], ImageNet mean and std.
+TORCHVISION = Preprocess("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+#: Gatys' ``vgg_conv.pth``: BGR, mean (in [0, 1]) subtracted, then times 255.
+GATYS = Preprocess("BGR", 255.0, (0.40760392 * 255, 0.45795686 * 255, 0.48501961 * 255))
+
+
+def pool2x2(x: Array, kind: str) -> Array:
+    """2x2 stride-2 pooling of NHWC ``x``; odd edges are dropped (as Caffe/torch floor).
+
+    Written on ``lax.reduce_window`` (not ``nn.avg_pool``) so that averaging divides
+    by a float and stays clean under strict dtype promotion.
+    """
+    window, strides = (1, 2, 2, 1), (1, 2, 2, 1)
+    if kind == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, "VALID")
+    # Scalar inits select lax's differentiable reduce_window_{sum,max} monoids.
+    summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, "VALID")
+    return summed * jnp.array(0.25, x.dtype)
+
+
+class VGG19(nn.Module):
+    """The convolutional part of VGG19, returning named activations.
+
+    Attributes:
+        outputs: names of the activations to return (see :data:`LAYERS`). Layers
+            after the deepest one asked for are not computed.
+        pooling: ``"avg"`` (the paper) or ``"max"`` (the original VGG), 2x2 stride 2.
+        widths: channels of the five blocks; the real network is :data:`VGG19_WIDTHS`,
+            tests use slimmer ones to stay fast.
+        precision: ``jax.lax.Precision`` for the convolutions (``None``: backend default).
+
+    Input is NHWC network input (see :class:`Preprocess`), any height and width.
+
+    Example:
+        >>> model = VGG19(outputs=("relu1_1", "pool1"), widths=(4, 8, 8, 8, 8))
+        >>> x = jnp.zeros((1, 8, 8, 3))
+        >>> params = model.init(jax.random.key(0), x)["params"]
+        >>> {k: v.shape for k, v in model.apply({"params": params}, x).items()}
+        {'relu1_1': (1, 8, 8, 4), 'pool1': (1, 4, 4, 4)}
+    """
+
+    outputs: tuple[str, ...] = ("relu4_2",)
+    pooling: str = "avg"
+    widths: tuple[int, ...] = VGG19_WIDTHS
+    precision: Any = None
+
+    @nn.compact
+    def __call__(self, x: Array) -> dict[str, Array]:
+        wanted = set(check_layers(self.outputs))
+        if self.pooling not in ("avg", "max"):
+            raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
+        out: dict[str, Array] = {}
+
+        def keep(name: str, value: Array) -> bool:
+            if name in wanted:
+                out[name] = value
+            return len(out) == len(wanted)
+
+        for b, (depth, width) in enumerate(zip(VGG19_DEPTHS, self.widths, strict=True)):
+            for i in range(depth):
+                name = f"{b + 1}_{i + 1}"
+                x = nn.Conv(
+                    width,
+                    (3, 3),
+                    padding=((1, 1), (1, 1)),
+                    precision=self.precision,
+                    name=f"conv{name}",
+                )(x)
+                if keep(f"conv{name}", x):
+                    return out
+                x = nn.relu(x)
+                if keep(f"relu{name}", x):
+                    return out
+            x = pool2x2(x, self.pooling)
+            if keep(f"pool{b + 1}", x):
+                return out
+        return out
+
+
+def features(
+    params: Params,
+    x: Array,
+    layers: Sequence[str],
+    *,
+    pooling: str = "avg",
+    widths: tuple[int, ...] | None = None,
+    precision: Any = None,
+) -> dict[str, Array]:
+    """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
+
+    A thin functional wrapper over :class:`VGG19`; the widths are read from the
+    params, so slim test networks need no extra argument.
+
+    Returns:
+        dict layer name -> activation with ``x``'s rank (HWC in, HWC out).
+    """
+    single = x.ndim == 3
+    xb = x[None] if single else x
+    model = VGG19(
+        outputs=tuple(layers),
+        pooling=pooling,
+        widths=widths or widths_of(params),
+        precision=precision,
+    )
+    out = model.apply({"params": params}, xb)
+    return {k: v[0] for k, v in out.items()} if single else out
+
+
+def widths_of(params: Params) -> tuple[int, ...]:
+    """Block widths of a params tree, read from the last conv of each block."""
+    widths = []
+    for b, depth in enumerate(VGG19_DEPTHS):
+        kernel = params[f"conv{b + 1}_{depth}"]["kernel"]
+        widths.append(int(kernel.shape[-1]))
+    return tuple(widths)
+
+
+def param_shapes(widths: tuple[int, ...] = VGG19_WIDTHS) -> dict[str, dict[str, tuple[int, ...]]]:
+    """The expected shape of every param, from the module itself (``jax.eval_shape``)."""
+    model = VGG19(outputs=(LAYERS[-1],), widths=widths)
+    abstract = jax.eval_shape(
+        model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+    )["params"]
+    return {layer: {k: tuple(v.shape) for k, v in leaf.items()} for layer, leaf in abstract.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("widths", "bias_std"))
+def init_params(
+    key: Array, widths: tuple[int, ...] = VGG19_WIDTHS, *, bias_std: float = 0.01
+) -> Params:
+    """Random He-initialised params (for tests and benchmarks, not for stylising).
+
+    Kernels ~ N(0, 2 / fan_in) as He et al. (2015) and torchvision's VGG init;
+    biases small and random so that a bias bug cannot hide behind zeros.
+    """
+    shapes = param_shapes(widths)
+    sizes = [int(np.prod(shapes[n][leaf])) for n in CONV_LAYERS for leaf in ("kernel", "bias")]
+    # One draw sliced up: 32 separate draws take XLA ~10 s to compile on a CPU.
+    flat = jax.random.normal(key, (sum(sizes),), jnp.float32)
+    params: Params = {}
+    offset = 0
+    for layer in CONV_LAYERS:
+        leaves = {}
+        for leaf in ("kernel", "bias"):
+            shape = shapes[layer][leaf]
+            size = int(np.prod(shape))
+            scale = np.sqrt(2.0 / np.prod(shape[:3])) if leaf == "kernel" else bias_std
+            leaves[leaf] = flat[offset : offset + size].reshape(shape) * np.float32(scale)
+            offset += size
+        params[layer] = leaves
+    return params

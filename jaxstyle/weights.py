@@ -1,0 +1,187 @@
+"""The converted-weights file: VGG19 params plus the metadata needed to use them.
+
+Format (``.npz``, read with ``allow_pickle=False``, so a file can never run code):
+
+* ``conv{b}_{i}/kernel``: float32 ``(3, 3, C_in, C_out)`` (HWIO, Flax's layout);
+* ``conv{b}_{i}/bias``: float32 ``(C_out,)``;
+* ``__meta__``: uint8 array holding UTF-8 JSON: ``format`` (``"jaxstyle-vgg19"``),
+  ``version``, ``source``, ``checksum`` of the original file, ``preprocess``
+  (:class:`~jaxstyle.vgg.Preprocess` as a dict), ``normalised`` and ``info``
+  (free-form, e.g. calibration statistics).
+
+Files are written to a temporary name in the target directory and renamed into
+place, so a crash never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle.errors import WeightsError
+from jaxstyle.files import atomic_write
+from jaxstyle.vgg import CONV_LAYERS, VGG19_DEPTHS, Params, Preprocess, param_shapes
+
+FORMAT = "jaxstyle-vgg19"
+VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsMeta:
+    """What a params file says about itself.
+
+    Attributes:
+        source: where the weights came from (``"keras"``, ``"torchvision"``,
+            ``"gatys"``, ``"random"``, ...).
+        preprocess: the input convention the weights were trained with.
+        normalised: whether the activations were rescaled as in the paper.
+        checksum: checksum of the original downloaded file, if any.
+        info: free-form extra data (calibration statistics, notes).
+    """
+
+    source: str
+    preprocess: Preprocess
+    normalised: bool = False
+    checksum: str | None = None
+    info: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "source": self.source,
+                "checksum": self.checksum,
+                "preprocess": self.preprocess.to_dict(),
+                "normalised": self.normalised,
+                "info": dict(self.info),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> WeightsMeta:
+        d = json.loads(text)
+        if d.get("format") != FORMAT:
+            raise WeightsError(f"not a {FORMAT} file (format {d.get('format')!r})")
+        if int(d.get("version", 0)) > VERSION:
+            raise WeightsError(
+                f"file format version {d['version']} is newer than this jaxstyle reads ({VERSION})"
+            )
+        return cls(
+            source=str(d["source"]),
+            preprocess=Preprocess.from_dict(d["preprocess"]),
+            normalised=bool(d["normalised"]),
+            checksum=d.get("checksum"),
+            info=d.get("info", {}),
+        )
+
+
+def widths_from_shapes(arrays: Mapping[str, Any]) -> tuple[int, ...]:
+    """Block widths implied by ``{"conv1_2": {"kernel": ...}, ...}`` (the last conv of each block)."""
+    widths = []
+    for b, depth in enumerate(VGG19_DEPTHS):
+        name = f"conv{b + 1}_{depth}"
+        if name not in arrays or "kernel" not in arrays[name]:
+            raise WeightsError(f"layer {name} is missing its kernel")
+        widths.append(int(np.shape(arrays[name]["kernel"])[-1]))
+    return tuple(widths)
+
+
+def check_params(params: Mapping[str, Mapping[str, Any]]) -> tuple[int, ...]:
+    """Checks every layer's shape against the module; returns the block widths.
+
+    Raises:
+        WeightsError: naming the first missing or mis-shaped layer.
+    """
+    missing = [name for name in CONV_LAYERS if name not in params]
+    if missing:
+        raise WeightsError(f"layer {missing[0]} is missing from the weights")
+    widths = widths_from_shapes(params)
+    expected = param_shapes(widths)
+    for name in CONV_LAYERS:
+        for leaf, shape in expected[name].items():
+            if leaf not in params[name]:
+                raise WeightsError(f"layer {name} has no {leaf}")
+            got = tuple(np.shape(params[name][leaf]))
+            if got != shape:
+                raise WeightsError(f"layer {name} {leaf} has shape {got}, VGG19 needs {shape}")
+            if not np.all(np.isfinite(np.asarray(params[name][leaf]))):
+                raise WeightsError(f"layer {name} {leaf} holds NaN or infinite values")
+    return widths
+
+
+def save_weights(path: str | os.PathLike[str], params: Params, meta: WeightsMeta) -> None:
+    """Writes ``params`` and ``meta`` to ``path`` (``.npz``) atomically."""
+    check_params(params)
+    arrays = {
+        f"{layer}/{leaf}": np.asarray(value, np.float32)
+        for layer in CONV_LAYERS
+        for leaf, value in params[layer].items()
+    }
+    arrays["__meta__"] = np.frombuffer(meta.to_json().encode(), np.uint8)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    atomic_write(path, write, ".npz")
+
+
+def load_weights(path: str | os.PathLike[str]) -> tuple[Params, WeightsMeta]:
+    """Loads a converted-weights file.
+
+    Returns:
+        ``(params, meta)``: params as a nested dict of float32 ``jax.Array``.
+
+    Raises:
+        WeightsError: unreadable file, wrong format, or a missing/mis-shaped layer.
+
+    Example:
+        >>> params, meta = load_weights("weights/vgg19-keras-normalised.npz")  # doctest: +SKIP
+        >>> params["conv1_1"]["kernel"].shape, meta.preprocess.channel_order  # doctest: +SKIP
+        ((3, 3, 3, 64), 'BGR')
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        # Our own handle: np.load leaks its file when the zip directory is corrupt.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise WeightsError(f"{path} is not a jaxstyle weights file (no __meta__)")
+            meta = WeightsMeta.from_json(bytes(data["__meta__"]).decode())
+            raw: dict[str, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                if key == "__meta__":
+                    continue
+                layer, _, leaf = key.partition("/")
+                raw.setdefault(layer, {})[leaf] = data[key]
+    except WeightsError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as e:
+        raise WeightsError(f"cannot read weights file {path}: {e}") from None
+    check_params(raw)
+    params = {
+        layer: {leaf: jnp.asarray(v, jnp.float32) for leaf, v in raw[layer].items()}
+        for layer in CONV_LAYERS
+    }
+    return params, meta
+
+
+def cache_dir() -> Path:
+    """Where downloads and converted files live: ``$JAXSTYLE_HOME`` or ``~/.cache/jaxstyle``."""
+    return Path(os.environ.get("JAXSTYLE_HOME") or Path.home() / ".cache" / "jaxstyle")
+
+
+def default_weights_path(source: str = "keras") -> Path:
+    """The converted, normalised params file for ``source`` in the cache."""
+    return cache_dir() / f"vgg19-{source}-normalised.npz"

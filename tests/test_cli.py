@@ -1,0 +1,141 @@
+"""The jaxstyle command end to end, on tiny images and a tiny random weights file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from conftest import SLIM, smooth_image
+from PIL import Image
+
+from jaxstyle import cli, weights
+from jaxstyle.vgg import CAFFE, init_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    Image.fromarray((smooth_image(rng, 20, 24) * 255).astype(np.uint8)).save(d / "content.png")
+    Image.fromarray((smooth_image(rng, 30, 30) * 255).astype(np.uint8)).save(d / "style.jpg")
+    weights.save_weights(
+        d / "w.npz", init_params(jax.random.key(0), SLIM), weights.WeightsMeta("random", CAFFE)
+    )
+    bad = {
+        f"{k}/{leaf}": np.asarray(v)
+        for k, dd in init_params(jax.random.key(0), SLIM).items()
+        for leaf, v in dd.items()
+    }
+    bad["conv2_1/kernel"] = np.zeros((3, 3, 7, 16), np.float32)
+    bad["__meta__"] = np.frombuffer(
+        weights.WeightsMeta("random", CAFFE).to_json().encode(), np.uint8
+    )
+    np.savez(d / "bad.npz", **bad)
+    (d / "empty.png").write_bytes(b"")
+    (d / "text.jpg").write_text("hello")
+    return d
+
+
+def _run(files, *extra, content="content.png", style="style.jpg", out="out.png"):
+    args = ["stylize"]
+    args += [str(files / content), str(files / style)] if content else []
+    args += ["-o", str(files / out), "--weights", str(files / "w.npz"), "--quiet"]
+    return cli.main([*args, "--iterations", "3", "--size", "24", *extra])
+
+
+def test_end_to_end(files, capsys):
+    out = files / "out.png"
+    out.unlink(missing_ok=True)
+    assert _run(files) == 0
+    with Image.open(out) as im:
+        assert im.size == (24, 20)
+    assert capsys.readouterr().err == ""
+
+
+def test_save_every_writes_intermediates(files):
+    assert _run(files, "--save-every", "2", "--iterations", "5", out="run.jpg") == 0
+    assert (files / "run.jpg").exists()
+    assert sorted(p.name for p in files.glob("run_*.jpg")) == ["run_00002.jpg", "run_00004.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "extra", "match"),
+    [
+        ({"content": "missing.png"}, (), "image not found"),
+        ({"content": "empty.png"}, (), "cannot read image"),
+        ({"style": "text.jpg"}, (), "cannot read image"),
+        ({}, ("--style-layers", "relu1_1,relu9_1"), "unknown VGG19 layer 'relu9_1'"),
+        ({}, ("--content-layers", "fc7"), "unknown VGG19 layer 'fc7'"),
+        ({}, ("--weights", "BAD"), r"conv2_1 kernel has shape"),
+        ({}, ("--weights", "nowhere.npz"), "weights file not found"),
+        ({}, ("--size", "0"), "--size: must be positive"),
+        ({}, ("--size", "-3"), "--size: must be positive"),
+        ({}, ("--size", "8"), "needs at least 16 px"),
+        ({}, ("--iterations", "0"), "--iterations: must be positive"),
+        ({}, ("--iterations", "many"), "expected a whole number"),
+        ({}, ("--ratio", "-1"), "--ratio"),
+        ({"out": "out.gif"}, (), r"must end in \.png"),
+        ({"out": "content.png"}, (), "refusing to overwrite the input"),
+        ({"style": None}, (), "give both CONTENT and STYLE"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(files, capsys, kwargs, extra, match):
+    extra = tuple(str(files / "bad.npz") if e == "BAD" else e for e in extra)
+    if kwargs.get("style", "x") is None:
+        args = ["stylize", str(files / "content.png"), "-o", str(files / "x.png"), "--quiet"]
+        rc = cli.main(args)
+    else:
+        out = files / kwargs.get("out", "fresh.png")
+        before = out.read_bytes() if out.exists() else None
+        try:
+            rc = _run(files, *extra, **{**kwargs, "out": out.name})
+        except SystemExit as e:  # argparse's own errors
+            rc = e.code
+        after = out.read_bytes() if out.exists() else None
+        assert after == before, "output written or input changed"
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    import re
+
+    assert re.search(match, err), err
+
+
+def test_subprocess_no_traceback(files):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxstyle",
+            "stylize",
+            str(files / "missing.png"),
+            str(files / "style.jpg"),
+            "-o",
+            str(files / "y.png"),
+            "--weights",
+            str(files / "w.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"jaxstyle: error: image not found: {files / 'missing.png'}"
+    assert not (files / "y.png").exists()
+
+
+def test_help_lists_stylize(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    assert "stylize" in capsys.readouterr().out

@@ -1,0 +1,147 @@
+"""stylize: the optimisers lower the loss, seeds are honoured, configs are checked."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import smooth_image
+
+from jaxstyle import optimize
+from jaxstyle.errors import ConfigError
+from jaxstyle.vgg import CAFFE, TORCHVISION
+
+
+@pytest.fixture(scope="module")
+def pair():
+    rng = np.random.default_rng(7)
+    return smooth_image(rng, 32, 32), smooth_image(rng, 40, 36)
+
+
+def _initial_loss(params, content, style, config, preprocess, key):
+    targets = optimize.make_targets(
+        params,
+        jnp.asarray(content),
+        optimize.resize(jnp.asarray(style), 32, 32),
+        config,
+        preprocess,
+    )
+    x0 = optimize.initial_image(jnp.asarray(content), jnp.asarray(style), config, preprocess, key)
+    return float(optimize.loss_terms(x0, params, targets, config, preprocess)[0])
+
+
+@pytest.mark.parametrize("optimizer", ["jaxopt", "optax"])
+def test_loss_drops_tenfold_in_50_iterations(slim_params, pair, optimizer):
+    content, style = pair
+    config = optimize.Config(iterations=50, optimizer=optimizer, chunk_size=20)
+    key = jax.random.key(0)
+    result = optimize.stylize(content, style, slim_params, TORCHVISION, config, key=key)
+    start = _initial_loss(slim_params, content, style, config, TORCHVISION, key)
+    h = result.history
+    assert h.total.shape == (50,) and np.all(np.isfinite(h.total))
+    assert start / h.total[-1] >= 10.0, (start, h.total[-1])
+    # The recorded parts add up to the recorded total (Eq. 7 with w_l = 1/5).
+    style_sum = sum(0.2 * h.style[k] for k in h.style)
+    np.testing.assert_allclose(1e-3 * h.content + style_sum, h.total, rtol=1e-4)
+    assert np.all(h.evaluations >= 1)
+    assert result.image.shape == (32, 32, 3)
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+
+
+def test_same_seed_same_image_other_seed_other_image(slim_params, pair):
+    content, style = pair
+    config = optimize.Config(iterations=5)
+
+    def run(seed: int) -> np.ndarray:
+        return optimize.stylize(
+            content, style, slim_params, TORCHVISION, config, key=jax.random.key(seed)
+        ).image
+
+    a, b, c = run(3), run(3), run(4)
+    np.testing.assert_array_equal(a, b)
+    assert np.max(np.abs(a - c)) > 1e-3
+
+
+def test_chunking_does_not_change_the_result(slim_params, pair):
+    content, style = pair
+    key = jax.random.key(5)
+    one = optimize.stylize(
+        content, style, slim_params, CAFFE, optimize.Config(iterations=12), key=key
+    )
+    many = optimize.stylize(
+        content, style, slim_params, CAFFE, optimize.Config(iterations=12, chunk_size=5), key=key
+    )
+    np.testing.assert_allclose(one.image, many.image, atol=1e-5)
+    np.testing.assert_allclose(one.history.total, many.history.total, rtol=1e-5)
+
+
+def test_callback_called_per_chunk(slim_params, pair):
+    content, style = pair
+    seen = []
+    optimize.stylize(
+        content,
+        style,
+        slim_params,
+        TORCHVISION,
+        optimize.Config(iterations=7, chunk_size=3),
+        key=jax.random.key(0),
+        callback=lambda n, img, hist: seen.append((n, img.shape, len(hist.total))),
+    )
+    assert seen == [(3, (32, 32, 3), 3), (6, (32, 32, 3), 6), (7, (32, 32, 3), 7)]
+
+
+@pytest.mark.parametrize("init", ["content", "style"])
+def test_content_and_style_init(slim_params, pair, init):
+    content, style = pair
+    config = optimize.Config(init=init)
+    x0 = optimize.initial_image(jnp.asarray(content), jnp.asarray(style), config, TORCHVISION, None)
+    want = content if init == "content" else optimize.resize(jnp.asarray(style), 32, 32)
+    np.testing.assert_allclose(np.asarray(TORCHVISION.invert(x0)), np.asarray(want), atol=1e-5)
+
+
+def test_noise_init_needs_a_key(slim_params, pair):
+    content, style = pair
+    with pytest.raises(ConfigError, match="PRNG key"):
+        optimize.stylize(content, style, slim_params, TORCHVISION, optimize.Config(iterations=1))
+
+
+@pytest.mark.parametrize(("scale", "want"), [(None, (32, 32)), (1.0, (32, 29)), (0.5, (16, 14))])
+def test_style_size(scale, want):
+    assert optimize.style_size((32, 32), (40, 36), scale) == want
+
+
+def test_too_small_image_is_refused(slim_params):
+    img = np.full((12, 12, 3), 0.5, np.float32)
+    with pytest.raises(ConfigError, match="at least 16 px"):
+        optimize.stylize(
+            img, img, slim_params, TORCHVISION, optimize.Config(iterations=1), key=jax.random.key(0)
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"content_layers": "relu9_9"}, "unknown VGG19 layer"),
+        ({"style_layers": {"conv1_1": 1.0, "bogus": 1.0}}, "unknown VGG19 layer"),
+        ({"init": "zeros"}, "init must be"),
+        ({"optimizer": "adam"}, "optimizer must be"),
+        ({"iterations": -1}, "iterations"),
+        ({"ratio": float("nan")}, "ratio"),
+        ({"content_weight": 1.0}, "both"),
+        ({"content_layers": "", "style_layers": ""}, "at least one"),
+    ],
+)
+def test_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        optimize.Config(**kwargs)
+
+
+def test_config_layers_and_weights():
+    config = optimize.Config(style_layers="relu1_1,relu3_1", content_layers={"relu2_2": 2.0})
+    assert config.style_layers == (("relu1_1", 0.5), ("relu3_1", 0.5))
+    assert config.layers == ("relu1_1", "relu2_2", "relu3_1")
+    assert (config.alpha, config.beta) == (1e-3, 1.0)
+    explicit = optimize.Config(content_weight=5.0, style_weight=100.0)
+    assert (explicit.alpha, explicit.beta) == (5.0, 100.0)
+    hash(config)  # usable as a static jit argument

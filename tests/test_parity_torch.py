@@ -1,0 +1,139 @@
+"""jaxstyle against an independent PyTorch computation on the same random weights."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch_reference as ref
+from conftest import smooth_image
+
+from jaxstyle import losses, optimize
+from jaxstyle.vgg import CONV_LAYERS, LAYERS, TORCHVISION, features
+
+RTOL = 1e-4
+SIZES = [(32, 32), (40, 56)]
+STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def rel_err(got, want) -> float:
+    """Max abs error relative to the reference's max abs value."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
+
+
+@pytest.fixture(scope="module")
+def torch_weights(full_params):
+    return ref.to_torch_params(full_params)
+
+
+def _images(size):
+    rng = np.random.default_rng(size[0] * 1000 + size[1])
+    h, w = size
+    # Network input scale (about +-2 as torchvision-normalised images).
+    x = (smooth_image(rng, h, w) - 0.45) / 0.225
+    content = (smooth_image(rng, h, w) - 0.45) / 0.225
+    style = (smooth_image(rng, h, w) - 0.45) / 0.225
+    return x.astype(np.float32), content.astype(np.float32), style.astype(np.float32)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_every_activation(full_params, torch_weights, size, pooling):
+    x, _, _ = _images(size)
+    got = jax.jit(lambda p, x: features(p, x, LAYERS, pooling=pooling))(full_params, x)
+    with torch.no_grad():
+        want = ref.vgg19(torch_weights, ref.nchw(x), pooling)
+    assert set(got) == set(LAYERS)
+    for name in LAYERS:
+        g = np.asarray(got[name])
+        w = ref.hwc(want[name])
+        assert g.shape == w.shape, name
+        assert rel_err(g, w) <= RTOL, (name, rel_err(g, w))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_losses_and_gradient(full_params, torch_weights, size, pooling):
+    x, content, style = _images(size)
+    config = optimize.Config(
+        content_layers="relu4_2", style_layers=",".join(STYLE), ratio=1e-3, pooling=pooling
+    )
+
+    # Targets computed once, in network space (preprocess = identity here).
+    identity = optimize.Preprocess()
+    targets = jax.jit(lambda p, c, s: optimize.make_targets(p, c, s, config, identity))(
+        full_params, jnp.asarray(content), jnp.asarray(style)
+    )
+    (total, terms), grad = jax.jit(
+        jax.value_and_grad(
+            lambda x, p, t: optimize.loss_terms(x, p, t, config, identity), has_aux=True
+        )
+    )(jnp.asarray(x), full_params, targets)
+
+    with torch.no_grad():
+        p_feats = ref.vgg19(torch_weights, ref.nchw(content), pooling)
+        s_feats = ref.vgg19(torch_weights, ref.nchw(style), pooling)
+    grams = {k: ref.gram(s_feats[k]) for k in STYLE}
+    xt = ref.nchw(x).requires_grad_(True)
+    feats = ref.vgg19(torch_weights, xt, pooling)
+    t_content = ref.content_loss(feats["relu4_2"], p_feats["relu4_2"])
+    t_layers = {k: ref.style_layer_loss(feats[k], grams[k]) for k in STYLE}
+    t_style = sum(0.2 * v for v in t_layers.values())
+    t_total = 1e-3 * t_content + 1.0 * t_style
+    t_total.backward()
+
+    for k in STYLE:
+        assert rel_err(targets.style[k], grams[k].numpy()) <= RTOL, k
+        assert rel_err(terms["style"][k], t_layers[k].item()) <= RTOL, k
+    assert rel_err(terms["content"], t_content.item()) <= RTOL
+    assert rel_err(total, t_total.item()) <= RTOL
+    assert rel_err(grad, ref.hwc(xt.grad)) <= RTOL
+
+
+@pytest.mark.parametrize("layer", STYLE)
+def test_gram_of_generated_image(full_params, torch_weights, layer):
+    x, _, _ = _images((32, 32))
+    f = features(full_params, jnp.asarray(x), (layer,))[layer]
+    with torch.no_grad():
+        want = ref.gram(ref.vgg19(torch_weights, ref.nchw(x))[layer])
+    assert rel_err(losses.gram(f), want.numpy()) <= RTOL
+
+
+def test_all_conv_layers_are_used(full_params):
+    assert set(full_params) == set(CONV_LAYERS)
+
+
+@pytest.mark.parametrize("preprocess_name", ["CAFFE", "TORCHVISION", "GATYS"])
+def test_preprocessing_matches_hand_formula(preprocess_name):
+    from jaxstyle import vgg
+
+    pre = getattr(vgg, preprocess_name)
+    rgb = np.random.default_rng(0).uniform(size=(4, 5, 3)).astype(np.float32)
+    if preprocess_name == "TORCHVISION":
+        want = (rgb - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    elif preprocess_name == "CAFFE":
+        want = rgb[..., ::-1] * 255 - np.array([103.939, 116.779, 123.68])
+    else:
+        want = (rgb[..., ::-1] - np.array([0.40760392, 0.45795686, 0.48501961])) * 255
+    got = pre.apply(jnp.asarray(rgb))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(pre.invert(got)), rgb, rtol=1e-5, atol=1e-5)
+
+
+def test_tv_weight_adds_total_variation(slim_params):
+    """TV term against a numpy hand computation on the RGB image."""
+    rng = np.random.default_rng(3)
+    img = smooth_image(rng, 20, 18)
+    config = optimize.Config(tv_weight=2.0)
+    targets = optimize.make_targets(
+        slim_params, jnp.asarray(img), jnp.asarray(img), config, TORCHVISION
+    )
+    x = TORCHVISION.apply(jnp.asarray(img))
+    total, terms = optimize.loss_terms(x, slim_params, targets, config, TORCHVISION)
+    want_tv = np.sum(np.diff(img, axis=0) ** 2) + np.sum(np.diff(img, axis=1) ** 2)
+    assert rel_err(terms["tv"], want_tv) <= RTOL
+    # The image is its own target: content and style vanish, only TV is left.
+    assert rel_err(total, 2.0 * want_tv) <= 1e-3

@@ -1,0 +1,99 @@
+"""The converted-weights file: round trip, metadata, and shape checks naming the layer."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from jaxstyle import weights
+from jaxstyle.errors import WeightsError
+from jaxstyle.vgg import CAFFE, CONV_LAYERS, init_params
+
+SLIM = (4, 8, 8, 8, 8)
+
+
+@pytest.fixture
+def params():
+    return init_params(jax.random.key(0), SLIM)
+
+
+def test_roundtrip(tmp_path, params):
+    meta = weights.WeightsMeta("keras", CAFFE, normalised=True, checksum="abc", info={"n": 3})
+    weights.save_weights(tmp_path / "w.npz", params, meta)
+    got, got_meta = weights.load_weights(tmp_path / "w.npz")
+    assert got_meta == meta and got_meta.info == {"n": 3}
+    for layer in CONV_LAYERS:
+        for leaf in ("kernel", "bias"):
+            np.testing.assert_array_equal(
+                np.asarray(got[layer][leaf]), np.asarray(params[layer][leaf])
+            )
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+
+
+def _save_raw(path, arrays, meta=True):
+    if meta:
+        arrays["__meta__"] = np.frombuffer(
+            weights.WeightsMeta("test", CAFFE).to_json().encode(), np.uint8
+        )
+    np.savez(path, **arrays)
+
+
+def _flat(params):
+    return {f"{k}/{leaf}": np.asarray(v) for k, d in params.items() for leaf, v in d.items()}
+
+
+def test_wrong_shape_names_the_layer(tmp_path, params):
+    arrays = _flat(params)
+    arrays["conv3_2/kernel"] = np.zeros((3, 3, 8, 5), np.float32)
+    _save_raw(tmp_path / "w.npz", arrays)
+    with pytest.raises(WeightsError, match=r"conv3_2 kernel has shape \(3, 3, 8, 5\)"):
+        weights.load_weights(tmp_path / "w.npz")
+
+
+def test_missing_layer_named(tmp_path, params):
+    arrays = _flat(params)
+    del arrays["conv4_3/kernel"], arrays["conv4_3/bias"]
+    _save_raw(tmp_path / "w.npz", arrays)
+    with pytest.raises(WeightsError, match="conv4_3 is missing"):
+        weights.load_weights(tmp_path / "w.npz")
+
+
+def test_nan_weights_refused(tmp_path, params):
+    arrays = _flat(params)
+    arrays["conv1_1/bias"] = np.full_like(arrays["conv1_1/bias"], np.nan)
+    _save_raw(tmp_path / "w.npz", arrays)
+    with pytest.raises(WeightsError, match="conv1_1 bias holds NaN"):
+        weights.load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "cannot read"),
+        (b"PK\x03\x04garbage", "cannot read"),
+        (b"hello", "cannot read"),
+    ],
+)
+def test_corrupt_files(tmp_path, content, match):
+    (tmp_path / "w.npz").write_bytes(content)
+    with pytest.raises(WeightsError, match=match):
+        weights.load_weights(tmp_path / "w.npz")
+
+
+def test_no_meta(tmp_path, params):
+    _save_raw(tmp_path / "w.npz", _flat(params), meta=False)
+    with pytest.raises(WeightsError, match="no __meta__"):
+        weights.load_weights(tmp_path / "w.npz")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        weights.load_weights(tmp_path / "nope.npz")
+
+
+def test_save_refuses_bad_params(tmp_path, params):
+    del params["conv5_4"]
+    with pytest.raises(WeightsError, match="conv5_4"):
+        weights.save_weights(tmp_path / "w.npz", params, weights.WeightsMeta("x", CAFFE))
+    assert not (tmp_path / "w.npz").exists()
