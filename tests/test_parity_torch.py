@@ -90,7 +90,40 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling):
         assert rel_err(terms["style"][k], t_layers[k].item()) <= RTOL, k
     assert rel_err(terms["content"], t_content.item()) <= RTOL
     assert rel_err(total, t_total.item()) <= RTOL
-    assert rel_err(grad, ref.hwc(xt.grad)) <= RTOL
+    with torch.no_grad():
+        t_feats = ref.vgg19(torch_weights, ref.nchw(x), pooling)
+    mask = kink_mask(full_params, x, t_feats, pooling)
+    # Flipped ReLU gates may touch only a small neighbourhood of the image.
+    assert mask.mean() <= 0.1
+    g, w = np.asarray(grad, np.float64), ref.hwc(xt.grad).astype(np.float64)
+    err = np.abs(g - w) / np.max(np.abs(w))
+    assert err[~mask].max() <= RTOL, err[~mask].max()
+
+
+def kink_mask(params, x, t_feats, pooling) -> np.ndarray:
+    """Input entries whose gradient a ReLU kink may legitimately change.
+
+    A pre-activation within ~1e-7 of zero can have opposite signs in XLA and torch
+    (float32 summation order); that flips the ReLU's derivative, which changes the
+    gradient exactly where that unit's own gradient w.r.t. the input is non-zero.
+    Each such flip is found by comparing the two frameworks' pre-activations, must sit
+    within 1e-5 of zero (relative to the layer), and masks that unit's support.
+    """
+    conv = [n for n in LAYERS if n.startswith("conv")]
+    feats = features(params, jnp.asarray(x), conv, pooling=pooling)
+    mask = np.zeros(x.shape, bool)
+    for name in conv:
+        a, b = np.asarray(feats[name]), ref.hwc(t_feats[name])
+        for i, j, c in np.argwhere(np.sign(a) != np.sign(b)):
+            scale = np.abs(b).max()
+            assert max(abs(a[i, j, c]), abs(b[i, j, c])) <= 1e-5 * scale, (name, i, j, c)
+            unit = jax.grad(
+                lambda x, n=name, i=i, j=j, c=c: features(params, x, (n,), pooling=pooling)[n][
+                    i, j, c
+                ]
+            )(jnp.asarray(x))
+            mask |= np.asarray(unit) != 0
+    return mask
 
 
 @pytest.mark.parametrize("layer", STYLE)
