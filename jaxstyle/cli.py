@@ -80,12 +80,12 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--size",
         type=_positive_int,
-        help="long side of the output in pixels (default: 512 on GPU/TPU, 256 on CPU)",
+        help="long side of the output in pixels (default: 512 on GPU/TPU, 128 on CPU)",
     )
     p.add_argument(
         "--iterations",
         type=_positive_int,
-        help="L-BFGS iterations (default: 500 on GPU/TPU, 300 on CPU)",
+        help="L-BFGS iterations (default: 500 on GPU/TPU, 100 on CPU)",
     )
     p.add_argument("--ratio", type=_nonneg_float, default=1e-3, help="alpha/beta (default 1e-3)")
     p.add_argument("--init", choices=("noise", "content", "style"), default="noise")
