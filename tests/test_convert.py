@@ -8,6 +8,8 @@ VGG19 fed the raw arrays.
 
 from __future__ import annotations
 
+import hashlib
+
 import h5py
 import jax
 import jax.numpy as jnp
@@ -16,7 +18,7 @@ import pytest
 import torch
 import torch_reference as tr
 
-from jaxstyle import convert
+from jaxstyle import cli, convert, rescale, weights
 from jaxstyle.errors import WeightsError
 from jaxstyle.vgg import CAFFE, CONV_LAYERS, GATYS, TORCHVISION, features, init_params
 
@@ -185,3 +187,106 @@ def test_pth_errors(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "torch", None)
     with pytest.raises(WeightsError, match=r"jaxstyle\[torch\]"):
         convert.load_pth(tmp_path / "junk.pth")
+
+
+# --- weights.convert glue and the CLI -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory, raw):
+    d = tmp_path_factory.mktemp("orig")
+    write_keras_h5(d / "vgg19_notop.h5", raw, "new")
+    torch.save(torchvision_sd(raw), d / "vgg19-tv.pth")
+    torch.save(gatys_sd(raw), d / "vgg_conv.pth")
+    return d
+
+
+@pytest.fixture(scope="module")
+def calib():
+    return rescale.load_calibration(32)[:4]
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "pre"),
+    [
+        ("keras", "vgg19_notop.h5", CAFFE),
+        ("torchvision", "vgg19-tv.pth", TORCHVISION),
+        ("gatys", "vgg_conv.pth", GATYS),
+    ],
+)
+def test_weights_convert(tmp_path, originals, raw, calib, source, name, pre):
+    out = tmp_path / "w.npz"
+    meta = weights.convert(source, originals / name, out, calibration=calib)
+    digest = hashlib.sha256((originals / name).read_bytes()).hexdigest()
+    params, got = weights.load_weights(out)
+    assert got == meta
+    assert got.checksum == f"sha256:{digest}" and got.preprocess == pre and got.normalised
+    assert got.source == source
+    means = rescale.mean_activations(params, calib, pre)
+    live = np.asarray(got.info["mean_activation"]["conv3_1"]) > 0
+    if source == "gatys":
+        # Not rescaled: the weights are the file's, the info the measured means.
+        assert got.info["rescaled"] is False
+        np.testing.assert_array_equal(np.asarray(params["conv3_1"]["kernel"]), raw["conv3_1"][0])
+        np.testing.assert_allclose(
+            means["relu3_1"], got.info["mean_activation"]["conv3_1"], rtol=1e-5
+        )
+    else:
+        assert got.info["rescaled"] is True
+        np.testing.assert_allclose(means["relu3_1"][live], 1.0, atol=1e-3)
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+
+
+def test_cli_convert_and_info(tmp_path, originals, capsys, monkeypatch):
+    monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path / "home"))
+    out = tmp_path / "k.npz"
+    src = originals / "vgg19_notop.h5"
+    assert cli.main(["weights", "convert", "--source", "keras", str(src), "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert cli.main(["weights", "info", str(out)]) == 0
+    text = capsys.readouterr().out
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert "source:        keras" in text and f"sha256:{digest}" in text
+    assert "BGR, scale 255" in text and "normalised:    yes" in text
+    assert all(f"  {layer} " in text for layer in CONV_LAYERS)
+    # Guessed source, default output in the cache.
+    assert cli.main(["weights", "convert", str(originals / "vgg_conv.pth")]) == 0
+    assert (tmp_path / "home" / "vgg19-gatys-normalised.npz").is_file()
+    capsys.readouterr()
+    # stylize accepts the original file and converts it into the cache once.
+    monkeypatch.setattr(cli.weights, "convert", _counting(cli.weights.convert, calls := []))
+    resolved = cli.resolve_weights(str(originals / "vgg19-tv.pth"))
+    assert cli.resolve_weights(str(originals / "vgg19-tv.pth")) == resolved
+    assert len(calls) == 1 and resolved.startswith(str(tmp_path / "home"))
+    assert weights.load_weights(resolved)[1].source == "torchvision"
+
+
+def _counting(fn, calls):
+    def wrapped(*args, **kwargs):
+        calls.append(args)
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("case", ["missing_layer", "misshaped", "no_file", "bad_npz", "txt"])
+def test_cli_errors_one_line(tmp_path, raw, capsys, case):
+    f = tmp_path / "w.h5"
+    if case == "missing_layer":
+        write_keras_h5(f, raw, "old", drop="conv5_2")
+        argv, want = ["weights", "convert", str(f), "-o", str(tmp_path / "o.npz")], "conv5_2"
+    elif case == "misshaped":
+        write_keras_h5(f, raw, "new", reshape="conv1_2")
+        argv, want = ["weights", "convert", str(f), "-o", str(tmp_path / "o.npz")], "conv1_2"
+    elif case == "no_file":
+        argv, want = ["weights", "convert", str(tmp_path / "nope.h5")], "not found"
+    elif case == "bad_npz":
+        (tmp_path / "x.npz").write_bytes(b"junk")
+        argv, want = ["weights", "info", str(tmp_path / "x.npz")], "cannot read"
+    else:
+        (tmp_path / "w.txt").write_text("x")
+        argv, want = ["weights", "convert", str(tmp_path / "w.txt")], "expected .h5 or .pth"
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("jaxstyle: error:") and want in err
+    assert not (tmp_path / "o.npz").exists()
