@@ -142,6 +142,16 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--pooling", choices=("avg", "max"), default="avg")
     c.set_defaults(run=_run_weights_convert)
+    f = wsub.add_parser(
+        "fetch",
+        help="download an original checkpoint (checksum-verified) and convert it",
+    )
+    f.add_argument("source", choices=("keras", "torchvision", "gatys"))
+    f.add_argument(
+        "-o", "--output", default=None, help="output .npz (default: the cache for the source)"
+    )
+    f.add_argument("--no-convert", action="store_true", help="only download the original")
+    f.set_defaults(run=_run_weights_fetch)
     i = wsub.add_parser("info", help="show what a converted weights file says about itself")
     i.add_argument("file", help="converted weights file (.npz)")
     i.set_defaults(run=_run_weights_info)
@@ -162,6 +172,19 @@ def _run_weights_convert(args: argparse.Namespace) -> int:
     meta = weights.convert(source, path, out, pooling=args.pooling)
     dead = meta.info.get("dead_total", 0)
     print(f"wrote {out} ({source}, {meta.checksum}, {dead} dead filters)")
+    return 0
+
+
+def _run_weights_fetch(args: argparse.Namespace) -> int:
+    from jaxstyle.fetch import fetch
+
+    original = fetch(args.source)
+    print(f"downloaded {original}")
+    if args.no_convert:
+        return 0
+    out = Path(args.output) if args.output else weights.default_weights_path(args.source)
+    meta = weights.convert(args.source, original, out)
+    print(f"wrote {out} ({args.source}, {meta.checksum}, {meta.info.get('dead_total', 0)} dead)")
     return 0
 
 

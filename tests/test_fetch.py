@@ -75,3 +75,31 @@ def test_all_urls_fail(tmp_path, server):
         ft.fetch("keras", urls=[f"{server}/a", f"{server}/b"], checksum=MD5, dest_dir=tmp_path)
     with pytest.raises(WeightsError, match="unknown weights source"):
         ft.fetch("caffe")
+
+
+def test_cli_fetch_and_convert(tmp_path, server, monkeypatch, capsys):
+    import jax
+    import numpy as np
+    from test_convert import SLIM, write_keras_h5
+
+    from jaxstyle import cli, weights
+    from jaxstyle.vgg import init_params
+
+    p = init_params(jax.random.key(0), SLIM)
+    raw = {k: (np.asarray(v["kernel"]), np.asarray(v["bias"])) for k, v in p.items()}
+    www = tmp_path / "www"
+    write_keras_h5(www / "k.h5", raw, "old")
+    md5 = "md5:" + hashlib.md5((www / "k.h5").read_bytes()).hexdigest()
+    orig = ft.Original("vgg19_notop.h5", (f"{server}/nope.h5", f"{server}/k.h5"), md5)
+    monkeypatch.setitem(ft.ORIGINALS, "keras", orig)
+    monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path / "home"))
+    assert cli.main(["weights", "fetch", "keras"]) == 0
+    out = capsys.readouterr().out
+    assert "downloaded" in out and "wrote" in out
+    _, meta = weights.load_weights(weights.default_weights_path("keras"))
+    assert meta.source == "keras" and meta.normalised
+
+    monkeypatch.setitem(ft.ORIGINALS, "gatys", ft.Original("g.pth", (f"{server}/x",), None))
+    assert cli.main(["weights", "fetch", "gatys"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not download gatys" in err
