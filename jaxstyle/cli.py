@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxstyle import __version__, optimize, weights
 from jaxstyle import image as img
-from jaxstyle.errors import ConfigError, ImageError, JaxstyleError
+from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
 
 EXIT_USAGE = 2
 
@@ -93,7 +93,8 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights",
         default=None,
-        help="converted weights file (default: $JAXSTYLE_WEIGHTS or the cache)",
+        help="converted weights file, or an original .h5/.pth converted into the cache "
+        "(default: $JAXSTYLE_WEIGHTS or the cache)",
     )
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
     p.add_argument("--optimizer", choices=("jaxopt", "optax"), default="jaxopt")
@@ -115,6 +116,122 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_stylize)
+
+
+ORIGINAL_SUFFIXES = (".h5", ".hdf5", ".pth", ".pt")
+
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="convert and inspect VGG19 weights files")
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=_Parser)
+    c = wsub.add_parser(
+        "convert",
+        help="convert an original Keras .h5 / PyTorch .pth file and normalise it",
+        description="Convert the Keras, torchvision or Gatys VGG19 checkpoint to a jaxstyle "
+        "weights file, rescaled so that each filter's mean activation is 1 (the paper).",
+    )
+    c.add_argument("file", help="original checkpoint (.h5 or .pth)")
+    c.add_argument(
+        "--source",
+        choices=("keras", "torchvision", "gatys"),
+        default=None,
+        help="checkpoint layout (default: guessed from the file)",
+    )
+    c.add_argument(
+        "-o", "--output", default=None, help="output .npz (default: the cache for the source)"
+    )
+    c.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    c.set_defaults(run=_run_weights_convert)
+    f = wsub.add_parser(
+        "fetch",
+        help="download an original checkpoint (checksum-verified) and convert it",
+    )
+    f.add_argument("source", choices=("keras", "torchvision", "gatys"))
+    f.add_argument(
+        "-o", "--output", default=None, help="output .npz (default: the cache for the source)"
+    )
+    f.add_argument("--no-convert", action="store_true", help="only download the original")
+    f.set_defaults(run=_run_weights_fetch)
+    i = wsub.add_parser("info", help="show what a converted weights file says about itself")
+    i.add_argument("file", help="converted weights file (.npz)")
+    i.set_defaults(run=_run_weights_info)
+
+
+def _run_weights_convert(args: argparse.Namespace) -> int:
+    from jaxstyle.convert import guess_source
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    source = args.source or guess_source(path)
+    out = Path(args.output) if args.output else weights.default_weights_path(source)
+    if out.suffix.lower() != ".npz":
+        raise WeightsError(f"output must end in .npz: {out}")
+    if out.exists() and out.resolve() == path.resolve():
+        raise WeightsError(f"refusing to overwrite the input file {path}")
+    meta = weights.convert(source, path, out, pooling=args.pooling)
+    dead = meta.info.get("dead_total", 0)
+    print(f"wrote {out} ({source}, {meta.checksum}, {dead} dead filters)")
+    return 0
+
+
+def _run_weights_fetch(args: argparse.Namespace) -> int:
+    from jaxstyle.fetch import fetch
+
+    original = fetch(args.source)
+    print(f"downloaded {original}")
+    if args.no_convert:
+        return 0
+    out = Path(args.output) if args.output else weights.default_weights_path(args.source)
+    meta = weights.convert(args.source, original, out)
+    print(f"wrote {out} ({args.source}, {meta.checksum}, {meta.info.get('dead_total', 0)} dead)")
+    return 0
+
+
+def _run_weights_info(args: argparse.Namespace) -> int:
+
+    _params, meta = weights.load_weights(args.file)
+    pre = meta.preprocess
+    print(f"source:        {meta.source}")
+    print(f"checksum:      {meta.checksum or '-'}")
+    print(
+        f"preprocessing: {pre.channel_order}, scale {pre.scale:g}, "
+        f"mean {', '.join(f'{m:g}' for m in pre.mean)}, std {', '.join(f'{s:g}' for s in pre.std)}"
+    )
+    print(f"normalised:    {'yes' if meta.normalised else 'no'}")
+    means = meta.info.get("mean_activation")
+    if not means:
+        print("mean activation: no calibration statistics in this file")
+        return 0
+    rescaled = meta.info.get("rescaled", True)
+    what = "before rescaling" if rescaled else "as published"
+    print(f"mean activation per layer ({what}, over {meta.info.get('images', '?')} images):")
+    dead = meta.info.get("dead", {})
+    for layer, values in means.items():
+        v = np.asarray(values, np.float64)
+        print(
+            f"  {layer:8s} mean {v.mean():10.4g}  min {v.min():10.4g}  max {v.max():10.4g}  "
+            f"dead {dead.get(layer, int((v <= 0).sum()))}/{v.size}"
+        )
+    return 0
+
+
+def resolve_weights(path: str) -> str:
+    """A converted .npz as is; an original .h5/.pth converted once into the cache."""
+    p = Path(path)
+    if p.suffix.lower() not in ORIGINAL_SUFFIXES:
+        return path
+    from jaxstyle.convert import guess_source
+
+    if not p.is_file():
+        raise WeightsError(f"weights file not found: {p}")
+    source = guess_source(p)
+    digest = weights.file_checksum(p).partition(":")[2]
+    out = weights.cache_dir() / f"vgg19-{source}-{digest[:16]}-normalised.npz"
+    if not out.is_file():
+        print(f"converting {p} ({source}) to {out}")
+        weights.convert(source, p, out)
+    return str(out)
 
 
 def _intermediate_path(output: Path, iteration: int) -> Path:
@@ -153,7 +270,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
     )
     content = img.load_image(content_path, size)
     style = img.load_image(style_path)
-    params, meta = weights.load_weights(args.weights or default_weights())
+    params, meta = weights.load_weights(resolve_weights(args.weights or default_weights()))
 
     protect = (content_path, style_path)
 
@@ -191,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jaxstyle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_stylize(sub)
+    _add_weights(sub)
     return parser
 
 

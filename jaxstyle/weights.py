@@ -86,13 +86,30 @@ class WeightsMeta:
 
 
 def widths_from_shapes(arrays: Mapping[str, Any]) -> tuple[int, ...]:
-    """Block widths implied by ``{"conv1_2": {"kernel": ...}, ...}`` (the last conv of each block)."""
+    """Block widths implied by ``{"conv1_2": {"kernel": ...}, ...}``.
+
+    Each block's width is the most common channel count among the shapes that
+    carry it (its kernels' outputs, biases, and the next block's first input), so
+    one mis-shaped layer is blamed itself rather than its well-shaped neighbours.
+    """
     widths = []
     for b, depth in enumerate(VGG19_DEPTHS):
         name = f"conv{b + 1}_{depth}"
         if name not in arrays or "kernel" not in arrays[name]:
             raise WeightsError(f"layer {name} is missing its kernel")
-        widths.append(int(np.shape(arrays[name]["kernel"])[-1]))
+        votes: list[int] = []
+        for i in range(depth):
+            leaves = arrays.get(f"conv{b + 1}_{i + 1}", {})
+            if np.ndim(leaves.get("kernel")) == 4:
+                votes.append(int(np.shape(leaves["kernel"])[-1]))
+            nxt = arrays.get(f"conv{b + 1}_{i + 2}" if i + 1 < depth else f"conv{b + 2}_1", {})
+            if np.ndim(nxt.get("kernel")) == 4:
+                votes.append(int(np.shape(nxt["kernel"])[-2]))
+            if np.ndim(leaves.get("bias")) == 1:
+                votes.append(int(np.shape(leaves["bias"])[0]))
+        last = int(np.shape(arrays[name]["kernel"])[-1])
+        # Most common; ties go to the last conv's output (the old rule).
+        widths.append(max(set(votes), key=lambda w: (votes.count(w), w == last)))
     return tuple(widths)
 
 
@@ -185,3 +202,68 @@ def cache_dir() -> Path:
 def default_weights_path(source: str = "keras") -> Path:
     """The converted, normalised params file for ``source`` in the cache."""
     return cache_dir() / f"vgg19-{source}-normalised.npz"
+
+
+def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """``"sha256:<hex>"`` (or another hashlib algorithm) of a file, read in chunks."""
+    import hashlib
+
+    h = hashlib.new(algorithm)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise WeightsError(f"cannot read {path}: {e}") from None
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+def convert(
+    source: str,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    calibration: Any = None,
+    *,
+    pooling: str = "avg",
+) -> WeightsMeta:
+    """Converts an original checkpoint to a normalised jaxstyle weights file.
+
+    Reads ``path`` in the ``source`` layout (``"keras"``, ``"torchvision"`` or
+    ``"gatys"``, see :mod:`jaxstyle.convert`), rescales it as in the paper over the
+    ``calibration`` images (default: the bundled set, see
+    :func:`jaxstyle.rescale.load_calibration`) and writes ``out`` atomically. Gatys'
+    file is already normalised: it is not rescaled, and its measured mean
+    activations are recorded in ``info`` instead.
+
+    Returns:
+        the metadata written (``checksum`` is the sha256 of the original file).
+    """
+    from jaxstyle import rescale as rs
+    from jaxstyle.convert import convert_file
+
+    checksum = file_checksum(path)
+    params, preprocess = convert_file(source, path)
+    images = rs.load_calibration() if calibration is None else list(calibration)
+    if source == "gatys":
+        means = rs.mean_activations(params, images, preprocess, pooling)
+        info: dict[str, Any] = {
+            "rescaled": False,
+            "note": "published already normalised; mean activations measured, not changed",
+            "images": len(images),
+            "pooling": pooling,
+            "mean_activation": {
+                conv: [float(x) for x in means[relu]]
+                for conv, relu in zip(CONV_LAYERS, rs.RELU_LAYERS, strict=True)
+            },
+            "dead": {
+                conv: int((means[relu] <= 0).sum())
+                for conv, relu in zip(CONV_LAYERS, rs.RELU_LAYERS, strict=True)
+            },
+        }
+    else:
+        params, info = rs.rescale(params, images, preprocess, pooling)
+        info = {"rescaled": True, **info}
+    info["original"] = Path(path).name
+    meta = WeightsMeta(source, preprocess, normalised=True, checksum=checksum, info=info)
+    save_weights(out, params, meta)
+    return meta

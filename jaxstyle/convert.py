@@ -1,0 +1,182 @@
+"""Pure converters from the published VGG19 checkpoints to jaxstyle params.
+
+Three layouts are understood:
+
+* ``keras``: ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (HDF5). The root
+  attribute ``layer_names`` lists the layer groups; each group's ``weight_names``
+  attribute lists its datasets, either ``block1_conv1_W_1:0`` (older Keras) or
+  ``block1_conv1/kernel:0`` (newer, a nested group). Only the attributes are
+  followed; no dataset name is guessed. Kernels are already HWIO. Caffe input.
+* ``torchvision``: a ``vgg19`` state dict, keys ``features.{0,2,5,...,34}.weight``
+  and ``.bias``, OIHW kernels. torchvision input (RGB, ImageNet mean/std).
+* ``gatys``: Gatys' ``vgg_conv.pth``, keys ``conv1_1.weight`` ... ``conv5_4.bias``,
+  OIHW kernels, already normalised. Caffe-like BGR input.
+
+Every converter returns ``(params, preprocess)`` with params
+``{"conv1_1": {"kernel": HWIO float32, "bias": (C,) float32}, ...}`` checked
+against the module's shapes (a missing or mis-shaped layer raises
+:class:`~jaxstyle.errors.WeightsError` naming it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxstyle.errors import WeightsError
+from jaxstyle.vgg import CAFFE, CONV_LAYERS, GATYS, TORCHVISION, Preprocess
+from jaxstyle.weights import check_params
+
+NumpyParams = dict[str, dict[str, np.ndarray]]
+
+SOURCES: tuple[str, ...] = ("keras", "torchvision", "gatys")
+
+PREPROCESS: dict[str, Preprocess] = {"keras": CAFFE, "torchvision": TORCHVISION, "gatys": GATYS}
+
+#: Index of each conv in torchvision's ``vgg19().features`` Sequential.
+TORCHVISION_INDEX: dict[str, int] = dict(
+    zip(CONV_LAYERS, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34), strict=True)
+)
+
+_KERAS_NAME = re.compile(r"^block(\d)_conv(\d)$")
+
+
+def _decode(name: Any) -> str:
+    return name.decode("utf-8") if isinstance(name, bytes | np.bytes_) else str(name)
+
+
+def from_keras_h5(path: str | os.PathLike[str]) -> tuple[NumpyParams, Preprocess]:
+    """Reads the Keras VGG19 ``notop`` HDF5 file.
+
+    Raises:
+        WeightsError: unreadable file, missing attributes, or a missing/mis-shaped layer.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    params: NumpyParams = {}
+    try:
+        with h5py.File(path, "r") as f:
+            # Full-model saves keep the weights under "model_weights".
+            root = (
+                f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+            )
+            if "layer_names" not in root.attrs:
+                raise WeightsError(f"{path} is not a Keras weights file (no layer_names attribute)")
+            for raw_layer in root.attrs["layer_names"]:
+                layer = _decode(raw_layer)
+                m = _KERAS_NAME.match(layer)
+                if m is None:
+                    continue
+                name = f"conv{m.group(1)}_{m.group(2)}"
+                if name not in CONV_LAYERS:
+                    continue
+                if layer not in root:
+                    raise WeightsError(f"layer {name} ({layer}) is listed but has no group")
+                group = root[layer]
+                leaves: dict[str, np.ndarray] = {}
+                for raw_weight in group.attrs.get("weight_names", []):
+                    weight = _decode(raw_weight)
+                    if weight not in group:
+                        raise WeightsError(f"layer {name}: dataset {weight!r} is missing")
+                    array = np.asarray(group[weight], np.float32)
+                    leaf = {4: "kernel", 1: "bias"}.get(array.ndim)
+                    if leaf is None or leaf in leaves:
+                        raise WeightsError(
+                            f"layer {name}: unexpected weight {weight!r} of shape {array.shape}"
+                        )
+                    leaves[leaf] = array
+                params[name] = leaves
+    except WeightsError:
+        raise
+    except (OSError, KeyError, ValueError) as e:
+        raise WeightsError(f"cannot read Keras weights file {path}: {e}") from None
+    check_params(params)
+    return params, CAFFE
+
+
+def _oihw_to_hwio(array: Any, name: str, leaf: str) -> np.ndarray:
+    a = np.asarray(array, np.float32)
+    if leaf == "kernel":
+        if a.ndim != 4:
+            raise WeightsError(f"layer {name} kernel has shape {a.shape}, expected 4 dimensions")
+        a = a.transpose(2, 3, 1, 0)
+    return np.ascontiguousarray(a)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch.Tensor, without importing torch
+        value = value.detach().cpu().float().numpy()
+    return np.asarray(value, np.float32)
+
+
+def from_state_dict(sd: Mapping[str, Any], layout: str) -> tuple[NumpyParams, Preprocess]:
+    """Converts a PyTorch state dict (``"torchvision"`` or ``"gatys"`` keys) to params.
+
+    Values may be torch tensors or numpy arrays. Extra keys (e.g. torchvision's
+    classifier) are ignored.
+
+    Raises:
+        WeightsError: unknown layout, or a missing/mis-shaped layer.
+    """
+    if layout not in ("torchvision", "gatys"):
+        raise WeightsError(f"unknown state-dict layout {layout!r}; use 'torchvision' or 'gatys'")
+    params: NumpyParams = {}
+    for name in CONV_LAYERS:
+        prefix = f"features.{TORCHVISION_INDEX[name]}" if layout == "torchvision" else name
+        leaves = {}
+        for leaf, key in (("kernel", f"{prefix}.weight"), ("bias", f"{prefix}.bias")):
+            if key in sd:
+                leaves[leaf] = _oihw_to_hwio(_to_numpy(sd[key]), name, leaf)
+        if not leaves:
+            raise WeightsError(f"layer {name} is missing from the weights (no {prefix}.weight)")
+        params[name] = leaves
+    check_params(params)
+    return params, PREPROCESS[layout]
+
+
+def load_pth(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """Reads a ``.pth`` state dict with ``torch.load(weights_only=True)`` (no code runs)."""
+    try:
+        import torch
+    except ImportError:
+        raise WeightsError(
+            "reading .pth files needs torch: pip install 'jaxstyle[torch]'"
+        ) from None
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        sd = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # torch raises many types for corrupt files
+        raise WeightsError(f"cannot read PyTorch file {path}: {e}") from None
+    if not isinstance(sd, Mapping):
+        raise WeightsError(f"{path} does not hold a state dict (got {type(sd).__name__})")
+    return sd
+
+
+def convert_file(source: str, path: str | os.PathLike[str]) -> tuple[NumpyParams, Preprocess]:
+    """Reads the original checkpoint ``path`` of ``source`` (see :data:`SOURCES`)."""
+    if source == "keras":
+        return from_keras_h5(path)
+    if source in ("torchvision", "gatys"):
+        return from_state_dict(load_pth(path), source)
+    raise WeightsError(f"unknown weights source {source!r}; choose from {', '.join(SOURCES)}")
+
+
+def guess_source(path: str | os.PathLike[str]) -> str:
+    """``keras`` for ``.h5``; for ``.pth`` reads the keys to tell torchvision from gatys."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        return "keras"
+    if suffix in (".pth", ".pt"):
+        keys = load_pth(path).keys()
+        return "gatys" if "conv1_1.weight" in keys else "torchvision"
+    raise WeightsError(f"cannot tell the source of {path}: expected .h5 or .pth")
