@@ -63,8 +63,8 @@ DEFAULTS = {
 
 
 def default_weights() -> str:
-    """``$JAXSTYLE_WEIGHTS`` if set, else the converted Keras file in the cache."""
-    return os.environ.get("JAXSTYLE_WEIGHTS") or str(weights.default_weights_path())
+    """``$JAXSTYLE_WEIGHTS`` if set, else the ``keras`` source (fetched on first use)."""
+    return os.environ.get("JAXSTYLE_WEIGHTS") or "keras"
 
 
 def _add_stylize(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +94,7 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         "--weights",
         default=None,
         help="converted weights file, or an original .h5/.pth converted into the cache "
-        "(default: $JAXSTYLE_WEIGHTS or the cache)",
+        "or a source name keras|torchvision|gatys fetched on first use (default: $JAXSTYLE_WEIGHTS or keras)",
     )
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
     p.add_argument("--optimizer", choices=("jaxopt", "optax"), default="jaxopt")
@@ -119,6 +119,8 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
 
 
 ORIGINAL_SUFFIXES = (".h5", ".hdf5", ".pth", ".pt")
+#: ``--weights`` values that name a published checkpoint, fetched on first use.
+SOURCES = ("keras", "torchvision", "gatys")
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:
@@ -218,6 +220,15 @@ def _run_weights_info(args: argparse.Namespace) -> int:
 
 def resolve_weights(path: str) -> str:
     """A converted .npz as is; an original .h5/.pth converted once into the cache."""
+    if path in SOURCES:
+        out = weights.default_weights_path(path)
+        if not out.is_file():
+            from jaxstyle.fetch import fetch
+
+            original = fetch(path)
+            print(f"converting {original} ({path}) to {out}")
+            weights.convert(path, original, out)
+        return str(out)
     p = Path(path)
     if p.suffix.lower() not in ORIGINAL_SUFFIXES:
         return path

@@ -115,4 +115,7 @@ def fetch(
             return path
         except (WeightsError, urllib.error.URLError, OSError, ValueError) as e:
             errors.append(f"{url}: {e}")
-    raise WeightsError(f"could not download {source} weights: {'; '.join(errors)}")
+    raise WeightsError(
+        f"could not download {source} weights ({'; '.join(errors)}); "
+        f"offline, download {urls[0] if urls else orig.filename} by hand and put it at {path}"
+    )

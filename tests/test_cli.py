@@ -139,3 +139,19 @@ def test_help_lists_stylize(capsys):
         cli.main(["--help"])
     assert e.value.code == 0
     assert "stylize" in capsys.readouterr().out
+
+
+def test_source_name_offline_says_where_to_put_the_file(files, capsys, monkeypatch, tmp_path):
+    import dataclasses
+
+    from jaxstyle import fetch
+
+    monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path))
+    refused = dataclasses.replace(fetch.ORIGINALS["keras"], urls=("http://127.0.0.1:1/vgg19.h5",))
+    monkeypatch.setitem(fetch.ORIGINALS, "keras", refused)
+    args = [str(files / "content.png"), str(files / "style.jpg"), "-o", str(tmp_path / "o.png")]
+    assert cli.main(["stylize", *args, "--weights", "keras", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"put it at {tmp_path / refused.filename}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
