@@ -19,7 +19,7 @@ Eq. 7  L_total             :func:`total_loss`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -65,14 +65,23 @@ def style_layer_loss(features: Array, target_gram: Array) -> Array:
     return jnp.sum(diff * diff) / (4.0 * float(n) ** 2 * float(m) ** 2)
 
 
+def _weighted_sum(
+    loss: Callable[[Array, Array], Array],
+    features: Mapping[str, Array],
+    targets: Mapping[str, Array],
+    weights: Mapping[str, float | Array],
+) -> Array:
+    terms = [w * loss(features[k], targets[k]) for k, w in weights.items()]
+    return jnp.sum(jnp.stack(terms)) if terms else jnp.zeros((), jnp.float32)
+
+
 def style_loss(
     features: Mapping[str, Array],
     target_grams: Mapping[str, Array],
     weights: Mapping[str, float | Array],
 ) -> Array:
     """``L_style = sum_l w_l E_l`` (Eq. 5) over the layers in ``weights``."""
-    terms = [w * style_layer_loss(features[k], target_grams[k]) for k, w in weights.items()]
-    return jnp.sum(jnp.stack(terms)) if terms else jnp.zeros((), jnp.float32)
+    return _weighted_sum(style_layer_loss, features, target_grams, weights)
 
 
 def weighted_content_loss(
@@ -81,8 +90,7 @@ def weighted_content_loss(
     weights: Mapping[str, float | Array],
 ) -> Array:
     """``sum_l w_l L_content^l`` over the layers in ``weights`` (the paper uses one)."""
-    terms = [w * content_loss(features[k], targets[k]) for k, w in weights.items()]
-    return jnp.sum(jnp.stack(terms)) if terms else jnp.zeros((), jnp.float32)
+    return _weighted_sum(content_loss, features, targets, weights)
 
 
 def tv_loss(image: Array) -> Array:
