@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxstyle import __version__, optimize, weights
 from jaxstyle import image as img
+from jaxstyle.convert import SOURCES
 from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
 
 EXIT_USAGE = 2
@@ -88,7 +89,7 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         help="L-BFGS iterations (default: 500 on GPU/TPU, 100 on CPU)",
     )
     p.add_argument("--ratio", type=_nonneg_float, default=1e-3, help="alpha/beta (default 1e-3)")
-    p.add_argument("--init", choices=("noise", "content", "style"), default="noise")
+    p.add_argument("--init", choices=optimize.INITS, default="noise")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for --init noise (default 0)")
     p.add_argument(
         "--weights",
@@ -97,7 +98,7 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         "or a source name keras|torchvision|gatys fetched on first use (default: $JAXSTYLE_WEIGHTS or keras)",
     )
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
-    p.add_argument("--optimizer", choices=("jaxopt", "optax"), default="jaxopt")
+    p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default="jaxopt")
     p.add_argument("--content-layers", default="relu4_2", help="comma-separated (default relu4_2)")
     p.add_argument(
         "--style-layers",
@@ -119,8 +120,6 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
 
 
 ORIGINAL_SUFFIXES = (".h5", ".hdf5", ".pth", ".pt")
-#: ``--weights`` values that name a published checkpoint, fetched on first use.
-SOURCES = ("keras", "torchvision", "gatys")
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:
@@ -135,7 +134,7 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
     c.add_argument("file", help="original checkpoint (.h5 or .pth)")
     c.add_argument(
         "--source",
-        choices=("keras", "torchvision", "gatys"),
+        choices=SOURCES,
         default=None,
         help="checkpoint layout (default: guessed from the file)",
     )
@@ -148,7 +147,7 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
         "fetch",
         help="download an original checkpoint (checksum-verified) and convert it",
     )
-    f.add_argument("source", choices=("keras", "torchvision", "gatys"))
+    f.add_argument("source", choices=SOURCES)
     f.add_argument(
         "-o", "--output", default=None, help="output .npz (default: the cache for the source)"
     )

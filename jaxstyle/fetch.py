@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.files import atomic_write
-from jaxstyle.weights import cache_dir
+from jaxstyle.weights import cache_dir, file_checksum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,14 +58,6 @@ ORIGINALS: dict[str, Original] = {
 }
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(path: str | Path, checksum: str | None) -> bool:
     """Whether ``path`` matches ``checksum`` (``"md5:..."``/``"sha256:..."``, prefix allowed)."""
     if checksum is None:
@@ -73,7 +65,7 @@ def verify(path: str | Path, checksum: str | None) -> bool:
     algorithm, _, expected = checksum.partition(":")
     if algorithm not in hashlib.algorithms_available or not expected:
         raise WeightsError(f"bad checksum spec {checksum!r}; expected 'md5:HEX' or 'sha256:HEX'")
-    return _digest(Path(path), algorithm).startswith(expected.lower())
+    return file_checksum(path, algorithm).partition(":")[2].startswith(expected.lower())
 
 
 def fetch(

@@ -47,9 +47,7 @@ def calibration_dir() -> Path:
 
 def load_calibration(size: int = CALIBRATION_SIZE) -> list[np.ndarray]:
     """The bundled calibration images, centre-cropped square and resized to ``size``."""
-    from PIL import Image
-
-    from jaxstyle.image import load_image
+    from jaxstyle.image import load_image, resize_long_side
 
     images = []
     for path in sorted(calibration_dir().glob("*.jpg")):
@@ -57,9 +55,7 @@ def load_calibration(size: int = CALIBRATION_SIZE) -> list[np.ndarray]:
         h, w = arr.shape[:2]
         s = min(h, w)
         top, left = (h - s) // 2, (w - s) // 2
-        crop = (arr[top : top + s, left : left + s] * 255).round().astype(np.uint8)
-        resized = Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS)
-        images.append(np.asarray(resized, np.float32) / np.float32(255))
+        images.append(resize_long_side(arr[top : top + s, left : left + s], size))
     if not images:
         raise WeightsError(f"no calibration images found in {calibration_dir()}")
     return images
