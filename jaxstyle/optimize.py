@@ -193,6 +193,51 @@ class Result(NamedTuple):
     history: History
 
 
+class Weights(NamedTuple):
+    """The loss weights as traced arrays, so changing them never recompiles.
+
+    One item's weights are float32 scalars; a batch has a leading ``(B,)`` axis on
+    every leaf and runs as one vmapped program. A layer the item does not use has
+    weight 0 (the layer set itself is static, taken from the batch's union).
+
+    Attributes:
+        alpha: content weight (Eq. 7).
+        beta: style weight (Eq. 7).
+        tv: total-variation weight.
+        content: layer -> ``w_l`` of the content term.
+        style: layer -> ``w_l`` of the style term (Eq. 5).
+    """
+
+    alpha: Array
+    beta: Array
+    tv: Array
+    content: dict[str, Array]
+    style: dict[str, Array]
+
+
+def loss_weights(config: Config, layers: Config | None = None) -> Weights:
+    """``config``'s weights, over ``layers``' content and style layers (default: its own).
+
+    Example:
+        >>> w = loss_weights(Config(ratio=1e-2, style_layers="relu1_1"), Config())
+        >>> float(w.alpha), float(w.style["relu1_1"]), float(w.style["relu2_1"])
+        (0.01, 1.0, 0.0)
+    """
+    spec = config if layers is None else layers
+    content, style = dict(config.content_layers), dict(config.style_layers)
+
+    def f32(v: float) -> Array:
+        return jnp.asarray(v, jnp.float32)
+
+    return Weights(
+        f32(config.alpha),
+        f32(config.beta),
+        f32(config.tv_weight),
+        {k: f32(content.get(k, 0.0)) for k, _ in spec.content_layers},
+        {k: f32(style.get(k, 0.0)) for k, _ in spec.style_layers},
+    )
+
+
 def make_targets(
     params: Params,
     content: Array,
@@ -200,14 +245,23 @@ def make_targets(
     config: Config,
     preprocess: Preprocess,
 ) -> Targets:
-    """Content responses and style Grams, from ``(H, W, 3)`` RGB images in [0, 1]."""
+    """Content responses and style Grams of RGB images in [0, 1].
+
+    Args:
+        content: ``(H, W, 3)`` or a batch ``(B, H, W, 3)``.
+        style: ``(H', W', 3)`` or a batch ``(B, H', W', 3)`` (already resized).
+
+    Returns:
+        :class:`Targets`, each entry with the matching input's leading batch axis.
+    """
     content_names = tuple(k for k, _ in config.content_layers)
     style_names = tuple(k for k, _ in config.style_layers)
     fc = features(params, preprocess.apply(content), content_names, pooling=config.pooling)
     fs = features(params, preprocess.apply(style), style_names, pooling=config.pooling)
+    gram = losses.gram if style.ndim == 3 else jax.vmap(losses.gram)
     return Targets(
         content={k: fc[k] for k in content_names},
-        style={k: losses.gram(fs[k]) for k in style_names},
+        style={k: gram(fs[k]) for k in style_names},
     )
 
 
@@ -217,37 +271,52 @@ def loss_terms(
     targets: Targets,
     config: Config,
     preprocess: Preprocess,
+    weights: Weights | None = None,
 ) -> tuple[Array, dict[str, Any]]:
     """Eq. 7 at the network-input image ``x`` ``(H, W, 3)``, with its parts.
+
+    Args:
+        weights: traced loss weights; ``None`` takes them from ``config``. The layer
+            sets always come from ``config``.
 
     Returns:
         ``(total, terms)`` with ``terms = {"content": L_content, "style": {layer: E_l},
         "tv": TV}``, every entry a float32 scalar, none weighted.
     """
+    w = loss_weights(config) if weights is None else weights
     feats = features(params, x, config.layers, pooling=config.pooling)
-    content = losses.weighted_content_loss(feats, targets.content, dict(config.content_layers))
+    content = losses.weighted_content_loss(feats, targets.content, w.content)
     per_layer = {
         k: losses.style_layer_loss(feats[k], targets.style[k]) for k, _ in config.style_layers
     }
     style = (
-        jnp.sum(jnp.stack([w * per_layer[k] for k, w in config.style_layers]))
+        jnp.sum(jnp.stack([w.style[k] * per_layer[k] for k, _ in config.style_layers]))
         if per_layer
         else jnp.zeros((), jnp.float32)
     )
-    total = losses.total_loss(content, style, config.alpha, config.beta)
+    total = losses.total_loss(content, style, w.alpha, w.beta)
     tv = jnp.zeros((), jnp.float32)
     if config.tv_weight > 0:
         tv = losses.tv_loss(preprocess.invert(x))
-        total = total + config.tv_weight * tv
+        total = total + w.tv * tv
     return total, {"content": content, "style": per_layer, "tv": tv}
 
 
 def objective(
-    params: Params, targets: Targets, config: Config, preprocess: Preprocess
+    params: Params,
+    targets: Targets,
+    config: Config,
+    preprocess: Preprocess,
+    weights: Weights | None = None,
 ) -> Callable[[Array], tuple[Array, dict[str, Any]]]:
     """``x -> (L_total, terms)`` with the targets closed over (``jax.grad``-able)."""
     return functools.partial(
-        loss_terms, params=params, targets=targets, config=config, preprocess=preprocess
+        loss_terms,
+        params=params,
+        targets=targets,
+        config=config,
+        preprocess=preprocess,
+        weights=weights,
     )
 
 
@@ -297,23 +366,47 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
     return _Solver(opt.init, optax_step)
 
 
-def _empty_history(config: Config, n: int) -> dict[str, Any]:
+def _empty_history(config: Config, n: int, batch: tuple[int, ...]) -> dict[str, Any]:
+    def nans() -> Array:
+        return jnp.full((n, *batch), jnp.nan, jnp.float32)
+
     return {
-        "total": jnp.full((n,), jnp.nan, jnp.float32),
-        "content": jnp.full((n,), jnp.nan, jnp.float32),
-        "style": {k: jnp.full((n,), jnp.nan, jnp.float32) for k, _ in config.style_layers},
-        "tv": jnp.full((n,), jnp.nan, jnp.float32),
-        "evaluations": jnp.zeros((n,), jnp.int32),
+        "total": nans(),
+        "content": nans(),
+        "style": {k: nans() for k, _ in config.style_layers},
+        "tv": nans(),
+        "evaluations": jnp.zeros((n, *batch), jnp.int32),
     }
+
+
+def _per_item(fn: Callable[..., Any], batched: bool) -> Callable[..., Any]:
+    # Written for one image; a batch (leading axis on x, targets and weights) is vmapped.
+    return jax.vmap(fn) if batched else fn
 
 
 @functools.partial(jax.jit, static_argnames=("config", "preprocess"))
 def init_state(
-    x0: Array, params: Params, targets: Targets, config: Config, preprocess: Preprocess
+    x0: Array,
+    params: Params,
+    targets: Targets,
+    config: Config,
+    preprocess: Preprocess,
+    weights: Weights | None = None,
 ) -> OptState:
-    """The optimiser state at the network-input image ``x0``."""
-    solver = _make_solver(objective(params, targets, config, preprocess), config)
-    return OptState(x0, solver.init(x0), jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    """The optimiser state at the network-input image ``x0``.
+
+    ``x0`` is ``(H, W, 3)``, or ``(B, H, W, 3)`` with ``targets`` and ``weights``
+    batched alike.
+    """
+    batched = x0.ndim == 4
+    weights = loss_weights(config) if weights is None else weights
+
+    def one(x: Array, t: Targets, w: Weights) -> Any:
+        return _make_solver(objective(params, t, config, preprocess, w), config).init(x)
+
+    solver = _per_item(one, batched)(x0, targets, weights)
+    stopped = jnp.zeros(x0.shape[:1] if batched else (), bool)
+    return OptState(x0, solver, jnp.zeros((), jnp.int32), stopped)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "preprocess"))
@@ -324,41 +417,54 @@ def run_chunk(
     steps: Array,
     config: Config,
     preprocess: Preprocess,
+    weights: Weights | None = None,
 ) -> tuple[OptState, dict[str, Any]]:
     """Runs ``steps`` (<= ``config.chunk_size``, traced) L-BFGS iterations on device.
 
     Returns:
         The new state and this chunk's history (``config.chunk_size`` entries, the
-        first ``steps`` filled).
+        first ``steps`` filled; each entry ``(B,)`` for a batch).
     """
-    solver = _make_solver(objective(params, targets, config, preprocess), config)
+    batched = state.x.ndim == 4
+    weights = loss_weights(config) if weights is None else weights
 
-    def body(i: Array, carry: tuple[OptState, dict[str, Any]]) -> tuple[OptState, dict[str, Any]]:
-        st, hist = carry
-        x, s, value, terms, evals = solver.step(st.x, st.solver)
-        ok = jnp.isfinite(value) & ~st.stopped
+    def one(
+        x: Array, s: Any, stopped: Array, t: Targets, w: Weights
+    ) -> tuple[Array, Any, Array, dict[str, Any]]:
+        solver = _make_solver(objective(params, t, config, preprocess, w), config)
+        new_x, new_s, value, terms, evals = solver.step(x, s)
+        ok = jnp.isfinite(value) & ~stopped
         # A failed step (non-finite loss) leaves the last good image in place.
-        x = jnp.where(ok, x, st.x)
-        s = jax.tree.map(lambda new, old: jnp.where(ok, new, old), s, st.solver)
+        new_x = jnp.where(ok, new_x, x)
+        new_s = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_s, s)
         nan = jnp.full((), jnp.nan, jnp.float32)
         record = {
             "total": jnp.where(ok, value, nan),
             "content": jnp.where(ok, terms["content"], nan),
             "style": {k: jnp.where(ok, v, nan) for k, v in terms["style"].items()},
             "tv": jnp.where(ok, terms["tv"], nan),
-            "evaluations": jnp.where(ok, evals, 0),
+            "evaluations": jnp.where(ok, evals, 0).astype(jnp.int32),
         }
-        hist = jax.tree.map(lambda h, r: h.at[i].set(r.astype(h.dtype)), hist, record)
-        return OptState(x, s, st.iteration + 1, ~ok), hist
+        return new_x, new_s, ~ok, record
 
-    return jax.lax.fori_loop(0, steps, body, (state, _empty_history(config, config.chunk_size)))
+    step = _per_item(one, batched)
+
+    def body(i: Array, carry: tuple[OptState, dict[str, Any]]) -> tuple[OptState, dict[str, Any]]:
+        st, hist = carry
+        x, s, stopped, record = step(st.x, st.solver, st.stopped, targets, weights)
+        hist = jax.tree.map(lambda h, r: h.at[i].set(r.astype(h.dtype)), hist, record)
+        return OptState(x, s, st.iteration + 1, stopped), hist
+
+    empty = _empty_history(config, config.chunk_size, state.x.shape[:1] if batched else ())
+    return jax.lax.fori_loop(0, steps, body, (state, empty))
 
 
 def resize(image: Array, height: int, width: int) -> Array:
-    """Antialiased bilinear resize of an ``(H, W, C)`` image (identity at the same size)."""
-    if image.shape[:2] == (height, width):
+    """Antialiased bilinear resize of ``(..., H, W, C)`` images (identity at the same size)."""
+    if image.shape[-3:-1] == (height, width):
         return image
-    return jax.image.resize(image, (height, width, image.shape[-1]), "linear", antialias=True)
+    shape = (*image.shape[:-3], height, width, image.shape[-1])
+    return jax.image.resize(image, shape, "linear", antialias=True)
 
 
 def style_size(
@@ -376,7 +482,7 @@ def style_size(
 def initial_image(
     content: Array, style: Array, config: Config, preprocess: Preprocess, key: Array | None
 ) -> Array:
-    """The starting image in network-input space, ``content``'s shape."""
+    """The starting image in network-input space, ``content``'s ``(H, W, 3)`` shape."""
     if config.init == "content":
         rgb = content
     elif config.init == "style":
@@ -390,31 +496,116 @@ def initial_image(
     return preprocess.apply(rgb.astype(jnp.float32))
 
 
+#: Config fields that may differ between the items of a batch (they are traced or
+#: only shape the initial image); every other field shapes the compiled program.
+PER_ITEM_FIELDS = (
+    "content_layers",
+    "style_layers",
+    "ratio",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "init",
+    "noise_std",
+)
+
+
+def static_config(configs: Sequence[Config]) -> Config:
+    """The one config that shapes the compiled program of a batch of ``configs``.
+
+    Layer sets become the union (in network order), weights and init are normalised
+    away, so two runs that differ only in weights share one compilation.
+
+    Raises:
+        ConfigError: if the configs differ in a field outside :data:`PER_ITEM_FIELDS`.
+    """
+    first = configs[0]
+    for field in dataclasses.fields(Config):
+        if field.name in PER_ITEM_FIELDS:
+            continue
+        values = {getattr(c, field.name) for c in configs}
+        if len(values) > 1:
+            raise ConfigError(
+                f"every config in a batch needs the same {field.name}, got "
+                + ", ".join(sorted(map(repr, values)))
+            )
+
+    def union(attr: str) -> tuple[tuple[str, float], ...]:
+        used = {k for c in configs for k, _ in getattr(c, attr)}
+        return tuple((k, 1.0) for k in LAYERS if k in used)
+
+    return dataclasses.replace(
+        first,
+        content_layers=union("content_layers"),
+        style_layers=union("style_layers"),
+        ratio=1.0,
+        content_weight=None,
+        style_weight=None,
+        tv_weight=1.0 if any(c.tv_weight > 0 for c in configs) else 0.0,
+        iterations=0,
+        init="content",
+        noise_std=0.0,
+    )
+
+
+def _is_key_batch(key: Array) -> bool:
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key.ndim == 1
+    return key.ndim == 2  # raw uint32 keys: (2,) is one key, (B, 2) a batch
+
+
+def _batch_size(content: Array, style: Array, config: Any, key: Array | None) -> int | None:
+    sizes = {}
+    if content.ndim == 4:
+        sizes["content"] = content.shape[0]
+    if style.ndim == 4:
+        sizes["style"] = style.shape[0]
+    if not isinstance(config, Config):
+        sizes["config"] = len(config)
+    if key is not None and _is_key_batch(key):
+        sizes["key"] = key.shape[0]
+    if len(set(sizes.values())) > 1:
+        raise ConfigError(
+            "batch sizes disagree: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
+        )
+    return next(iter(sizes.values())) if sizes else None
+
+
 def stylize(
     content: Array | np.ndarray,
     style: Array | np.ndarray,
     params: Params,
     preprocess: Preprocess,
-    config: Config = Config(),
+    config: Config | Sequence[Config] = Config(),
     *,
     key: Array | None = None,
     callback: Callable[[int, np.ndarray, History], None] | None = None,
     progress: bool = False,
 ) -> Result:
-    """Paints ``content`` in the style of ``style`` (Gatys et al. 2016).
+    """Paints ``content`` in the style of ``style`` (Gatys et al. 2016), one image or a batch.
+
+    A batch is given by any of: a ``(B, H, W, 3)`` content, a ``(B, H', W', 3)``
+    style, a sequence of ``B`` configs, or ``B`` stacked keys; unbatched arguments are
+    shared by every item. The whole batch runs as one compiled, vmapped program. Per
+    item, configs may differ in :data:`PER_ITEM_FIELDS` (alpha/beta, layer weights and
+    layer sets, TV weight, init); the rest must agree.
 
     Args:
-        content: ``(H, W, 3)`` RGB float in [0, 1]; the output has its size.
-        style: ``(H', W', 3)`` RGB float in [0, 1]; resized per ``config.style_scale``.
+        content: ``(H, W, 3)`` or ``(B, H, W, 3)`` RGB float in [0, 1]; the output has
+            its size.
+        style: ``(H', W', 3)`` or ``(B, H', W', 3)`` RGB float in [0, 1]; resized per
+            ``config.style_scale``.
         params: VGG19 params (see :func:`jaxstyle.weights.load_weights`).
         preprocess: the params' input convention (``meta.preprocess``).
-        config: hyper-parameters.
-        key: PRNG key for ``init="noise"``.
+        config: hyper-parameters, or one per item.
+        key: PRNG key for ``init="noise"``: one key (every item starts from the same
+            noise) or ``B`` stacked keys (item ``i`` uses ``key[i]``).
         callback: called after each chunk with ``(iterations done, image, history so far)``.
         progress: show a tqdm progress bar with the current loss.
 
     Returns:
-        :class:`Result` with the ``(H, W, 3)`` image, clipped to [0, 1].
+        :class:`Result` with the ``(H, W, 3)`` image clipped to [0, 1] and ``(T,)``
+        histories; for a batch, ``(B, H, W, 3)`` and ``(B, T)``.
 
     Example:
         >>> from jaxstyle.vgg import TORCHVISION, init_params
@@ -423,66 +614,112 @@ def stylize(
         >>> out = stylize(img, img, params, TORCHVISION, Config(iterations=2), key=jax.random.key(1))
         >>> out.image.shape, out.history.total.shape
         ((16, 16, 3), (2,))
+        >>> grid = [Config(iterations=2, ratio=r) for r in (1e-4, 1e-2)]
+        >>> stylize(img, img, params, TORCHVISION, grid, key=jax.random.key(1)).image.shape
+        (2, 16, 16, 3)
     """
     content = jnp.asarray(content, jnp.float32)
     style = jnp.asarray(style, jnp.float32)
     for name, img in (("content", content), ("style", style)):
-        if img.ndim != 3 or img.shape[-1] != 3 or min(img.shape[:2]) < 1:
+        if img.ndim not in (3, 4) or img.shape[-1] != 3 or min(img.shape[-3:-1]) < 1:
             raise ConfigError(f"{name} image must have shape (H, W, 3), got {img.shape}")
-    style = resize(style, *style_size(content.shape[:2], style.shape[:2], config.style_scale))
-    need = min_size(config.layers)
+    if not isinstance(config, Config) and (
+        not config or not all(isinstance(c, Config) for c in config)
+    ):
+        raise ConfigError("config must be a Config or a non-empty sequence of Configs")
+    n = _batch_size(content, style, config, key)
+    batched = n is not None
+    b = n or 1
+    configs = [config] * b if isinstance(config, Config) else list(config)
+    static = static_config(configs)
+    first = configs[0]
+    hw = content.shape[-3:-1]
+    style = resize(style, *style_size(hw, style.shape[-3:-1], first.style_scale))
+    need = min_size(static.layers)
     for name, img in (("content", content), ("style", style)):
-        if min(img.shape[:2]) < need:
+        if min(img.shape[-3:-1]) < need:
             raise ConfigError(
-                f"the {name} image is {img.shape[1]}x{img.shape[0]} px; layer "
-                f"{config.layers[-1]} needs at least {need} px on each side"
+                f"the {name} image is {img.shape[-2]}x{img.shape[-3]} px; layer "
+                f"{static.layers[-1]} needs at least {need} px on each side"
             )
-    # Only the loss and the solver's settings shape the compiled program.
-    static = dataclasses.replace(config, iterations=0, init="content", noise_std=0.0)
-    targets = make_targets(params, content, style, static, preprocess)
-    x0 = initial_image(content, style, config, preprocess, key)
-    state = init_state(x0, params, targets, static, preprocess)
 
+    targets = _targets(params, content, style, static, preprocess)
+    if batched:
+        targets = jax.tree.map(
+            lambda t, item_ndim: t if t.ndim > item_ndim else jnp.broadcast_to(t, (b, *t.shape)),
+            targets,
+            Targets({k: 3 for k in targets.content}, {k: 2 for k in targets.style}),
+        )
+        weights = jax.tree.map(
+            lambda *ws: jnp.stack(ws), *[loss_weights(c, static) for c in configs]
+        )
+    else:
+        weights = loss_weights(first, static)
+
+    def item(a: Array, i: int) -> Array:
+        return a[i] if a.ndim == 4 else a
+
+    keys = [None if key is None else (key[i] if _is_key_batch(key) else key) for i in range(b)]
+    x0 = jnp.stack(
+        [
+            initial_image(item(content, i), item(style, i), c, preprocess, k)
+            for i, (c, k) in enumerate(zip(configs, keys, strict=True))
+        ]
+    )
+    if not batched:
+        x0 = x0[0]
+    state = init_state(x0, params, targets, static, preprocess, weights)
+
+    iterations = first.iterations
     chunks: list[dict[str, Any]] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.iterations, unit="it", dynamic_ncols=True)
+        bar = tqdm(total=iterations, unit="it", dynamic_ncols=True)
     done = 0
     try:
-        while done < config.iterations:
-            steps = min(config.chunk_size, config.iterations - done)
-            state, hist = run_chunk(state, params, targets, jnp.int32(steps), static, preprocess)
+        while done < iterations:
+            steps = min(first.chunk_size, iterations - done)
+            state, hist = run_chunk(
+                state, params, targets, jnp.int32(steps), static, preprocess, weights
+            )
             hist = jax.tree.map(lambda h, n=steps: np.asarray(h)[:n], hist)
             chunks.append(hist)
             done += steps
             if bar is not None:
                 bar.update(steps)
-                bar.set_postfix(loss=f"{float(hist['total'][-1]):.4g}")
+                bar.set_postfix(loss=f"{float(np.max(hist['total'][-1])):.4g}")
             if callback is not None:
-                callback(done, _to_image(state.x, preprocess), _history(chunks, config))
+                callback(done, _to_image(state.x, preprocess), _history(chunks, static))
     finally:
         if bar is not None:
             bar.close()
-    return Result(_to_image(state.x, preprocess), _history(chunks, config))
+    batch = (b,) if batched else ()
+    return Result(_to_image(state.x, preprocess), _history(chunks, static, batch))
+
+
+_targets = jax.jit(make_targets, static_argnames=("config", "preprocess"))
 
 
 def _to_image(x: Array, preprocess: Preprocess) -> np.ndarray:
     return np.asarray(jnp.clip(preprocess.invert(x), 0.0, 1.0), np.float32)
 
 
-def _history(chunks: Sequence[dict[str, Any]], config: Config) -> History:
+def _history(
+    chunks: Sequence[dict[str, Any]], config: Config, batch: tuple[int, ...] = ()
+) -> History:
     if not chunks:
-        empty = np.zeros((0,), np.float32)
+        empty = np.zeros((*batch, 0), np.float32)
         return History(
             empty,
             empty,
             {k: empty for k, _ in config.style_layers},
             empty,
-            np.zeros((0,), np.int32),
+            np.zeros((*batch, 0), np.int32),
         )
-    merged = jax.tree.map(lambda *xs: np.concatenate(xs), *chunks)
+    # Chunks are (T, *batch); the History is (*batch, T).
+    merged = jax.tree.map(lambda *xs: np.moveaxis(np.concatenate(xs), 0, -1), *chunks)
     return History(
         merged["total"], merged["content"], merged["style"], merged["tv"], merged["evaluations"]
     )
