@@ -17,7 +17,7 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
 def bundled(name: str) -> Path:
-    """Path of a bundled image: ``"tubingen.jpg"`` or ``"starry_night.jpg"``."""
+    """Path of a bundled image, e.g. ``"tubingen.jpg"`` (the list is in ``assets/NOTICE.md``)."""
     return Path(str(resources.files("jaxstyle") / "assets" / name))
 
 
