@@ -1,0 +1,181 @@
+"""The paper-figure specs, their batched runs, the grids, and `jaxstyle figures` end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import SLIM
+from PIL import Image
+
+from jaxstyle import cli, figures, weights
+from jaxstyle.errors import ConfigError
+from jaxstyle.image import bundled
+from jaxstyle.optimize import Config
+from jaxstyle.vgg import CAFFE, init_params
+
+TINY = Config(iterations=2, optimizer="optax")
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("figw") / "w.npz"
+    weights.save_weights(
+        path, init_params(jax.random.key(0), SLIM), weights.WeightsMeta("random", CAFFE)
+    )
+    return path
+
+
+def test_fig3_uses_the_papers_ratios_and_a_public_domain_fifth_style():
+    fig = figures.figure(3, TINY)
+    got = [(p.style, p.config.ratio) for p in fig.results]
+    # Caption of Fig. 3: 1e-3 (B), 8e-4 (C), 5e-3 (D), 5e-4 (E, F); E is the Great Wave here.
+    assert got == [
+        ("shipwreck.jpg", 1e-3),
+        ("starry_night.jpg", 8e-4),
+        ("the_scream.jpg", 5e-3),
+        ("great_wave.jpg", 5e-4),
+        ("composition_vii.jpg", 5e-4),
+    ]
+    assert all(p.config.iterations == 2 and p.config.optimizer == "optax" for p in fig.results)
+
+
+def test_fig4_is_layer_sets_by_ratios_with_equal_weights():
+    fig = figures.figure(4, TINY)
+    assert fig.shape == (5, 4)
+    cells = {(p.row, p.col): p.config for p in fig.results}
+    assert len(cells) == 20
+    for (row, col), config in cells.items():
+        names = [k for k, _ in config.style_layers]
+        assert names == [f"relu{b}_1" for b in range(1, row + 2)]
+        assert sum(w for _, w in config.style_layers) == pytest.approx(1.0)
+        assert len({w for _, w in config.style_layers}) == 1
+        assert config.ratio == (1e-5, 1e-4, 1e-3, 1e-2)[col]
+        assert config.content_layers == (("relu4_2", 1.0),)
+    assert {p.style for p in fig.results} == {"composition_vii.jpg"}
+
+
+def test_fig5_to_7_specs():
+    fig5 = figures.figure(5, TINY)
+    assert [p.config.content_layers for p in fig5.results] == [
+        (("relu2_2", 1.0),),
+        (("relu4_2", 1.0),),
+    ]
+    assert {p.config.ratio for p in fig5.results} == {1e-3}
+    fig6 = figures.figure(6, TINY)
+    assert [(p.config.init, p.seed) for p in fig6.results] == [
+        ("content", 0),
+        ("style", 0),
+        *[("noise", s) for s in range(4)],
+    ]
+    (fig7,) = figures.figure(7, TINY).results
+    assert (fig7.style, fig7.config.init, fig7.config.ratio) == ("beach_city.jpg", "content", 1e-2)
+    assert figures.figure(7).content == "golden_gate.jpg"
+
+
+def test_unknown_figure_and_too_small_size_are_config_errors():
+    with pytest.raises(ConfigError, match="one of 3, 4, 5, 6, 7"):
+        figures.figure(2)
+    with pytest.raises(ConfigError, match=r"golden_gate.jpg becomes 30x14 px"):
+        figures.check_size(figures.figure(7), 30)
+    figures.check_size(figures.figure(7), figures.TINY["size"])
+    assert figures.parse_numbers(["all"]) == figures.FIGURES
+
+
+def test_every_bundled_image_is_credited_with_its_md5():
+    notice = (bundled("NOTICE.md")).read_text()
+    assets = sorted(bundled(".").glob("*.jpg"))
+    assert {p.name for p in assets} >= {
+        s for n in figures.FIGURES for s in figures.figure(n).styles
+    }
+    for path in assets:
+        md5 = hashlib.md5(path.read_bytes()).hexdigest()
+        entry = re.search(rf"`{re.escape(path.name)}`.*?md5\s+`([0-9a-f]{{32}})`", notice, re.S)
+        assert entry, f"{path.name} is not in NOTICE.md"
+        assert entry.group(1) == md5, path.name
+
+
+def test_with_inset_pastes_a_bordered_thumbnail():
+    image = np.zeros((40, 60, 3), np.float32)
+    out = figures.with_inset(image, np.full((10, 10, 3), 0.5, np.float32), 0.25)
+    assert out.shape == image.shape and not np.shares_memory(out, image)
+    np.testing.assert_allclose(out[-10:, :15], 0.5, atol=1e-6)  # 25% of 40x60
+    assert np.all(out[-11, :16] == 1.0) and np.all(out[-11:, 15] == 1.0)  # the border
+    assert np.all(out[:-11] == 0.0) and np.all(out[:, 16:] == 0.0)
+
+
+@pytest.fixture(scope="module")
+def all_tiny(weights_file, tmp_path_factory):
+    """`jaxstyle figures all --tiny` once, in process; the tests below read its outputs."""
+    out = tmp_path_factory.mktemp("figs")
+    args = ["figures", "all", "--tiny", "-o", str(out), "--weights", str(weights_file)]
+    return out, cli.main([*args, "--optimizer", "optax", "--quiet"])
+
+
+def test_cli_all_figures_tiny(all_tiny, capsys):
+    out, rc = all_tiny
+    assert rc == 0
+    for n in figures.FIGURES:
+        fig = figures.figure(n)
+        h, w = figures.load_inputs(fig, figures.TINY["size"])[0].shape[:2]
+        with Image.open(out / f"fig{n}.png") as grid:
+            assert grid.format == "PNG" and grid.width > 300
+        for p in fig.results:
+            with Image.open(out / f"fig{n}_{p.name}.png") as im:
+                assert im.size == (w, h)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_each_noise_panel_gets_its_own_key(all_tiny):
+    out, _ = all_tiny
+    noise = [np.asarray(Image.open(out / f"fig6_init_noise{s}.png"), np.int16) for s in range(4)]
+    assert all(np.abs(a - b).max() > 2 for i, a in enumerate(noise) for b in noise[i + 1 :])
+
+
+def test_cli_compare_sequential_writes_timing(weights_file, tmp_path, capsys):
+    # Fig. 7 is one panel: the cheapest figure to compute twice.
+    args = ["figures", "7", "--tiny", "-o", str(tmp_path), "--weights", str(weights_file)]
+    assert cli.main([*args, "--optimizer", "optax", "--compare-sequential", "--quiet"]) == 0
+    assert "Fig. 7: batched" in capsys.readouterr().out
+    record = json.loads((tmp_path / "fig7_timing.json").read_text())
+    assert record["figure"] == 7 and record["items"] == 1 and record["iterations"] == 3
+    assert record["batched_s"] > 0 and record["sequential_s"] > 0
+    assert record["max_abs_diff"] < 1e-3 and record["weights"] == "random"
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["figures", "8"], "figure must be one of 3, 4, 5, 6, 7 or all, got 8"),
+        (["figures", "three"], "got 'three'"),
+        (["figures", "7", "--size", "30"], "needs? at least 16 px"),
+        (["figures", "7", "--weights", "nowhere.npz"], "weights file not found"),
+        (["figures", "7", "--size", "0"], "--size: must be positive"),
+    ],
+)
+def test_cli_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
+    try:
+        rc = cli.main([*argv, "-o", str(tmp_path / "out"), "--quiet"])
+    except SystemExit as e:  # argparse's own errors
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and re.search(match, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_without_matplotlib_is_one_line_exit_2(tmp_path, capsys, monkeypatch, weights_file):
+    # A None entry makes `import matplotlib` raise ImportError, as if not installed.
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "out"
+    rc = cli.main(["figures", "7", "--tiny", "-o", str(out), "--weights", str(weights_file)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err == f"jaxstyle: error: {figures.MATPLOTLIB_MISSING}\n"
+    assert not out.exists()
