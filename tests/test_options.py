@@ -41,7 +41,7 @@ def _targets(params, pair, config):
 )
 def test_every_linesearch_lowers_the_loss(slim_params, pair, optimizer, linesearch):
     config = optimize.Config(
-        iterations=15, optimizer=optimizer, linesearch=linesearch, init="content"
+        iterations=8, optimizer=optimizer, linesearch=linesearch, init="content"
     )
     result = optimize.stylize(*pair, slim_params, TORCHVISION, config)
     h = result.history
