@@ -95,6 +95,8 @@ def machine() -> dict[str, Any]:
         },
         "flags": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "JAX_PLATFORMS")},
         "git_commit": commit,
+        # Other processes sharing the cores skew the numbers: say how loaded it was.
+        "load_average_at_start": list(os.getloadavg()),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
     }
@@ -445,7 +447,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"jax {m['versions']['jax']}, torch {m['versions']['torch']}, optax "
         f"{m['versions']['optax']}, jaxopt {m['versions']['jaxopt']}; XLA_FLAGS="
         f"`{m['flags']['XLA_FLAGS']}`; commit {m['git_commit']}; weights: {report['weights']}.",
-        f"Command: `{m['command']}`",
+        f"Command: `{m['command']}`. Load average (1/5/15 min) at start "
+        f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')}.",
         "",
         "## Seconds per loss+gradient evaluation (median [q1, q3])",
         "",
@@ -617,6 +620,7 @@ def main(argv: list[str] | None = None) -> None:
                 else _mem_total_gib() * 2**30
             )
             report["memory"] = bench_memory(weights_path, memory_sizes, float(available), tmp)
+    report["machine"]["load_average_at_end"] = list(os.getloadavg())
     out.write_text(json.dumps(report, indent=1))
     out.with_suffix(".md").write_text(markdown(report))
     if report["quality"]:
