@@ -98,7 +98,25 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         "or a source name keras|torchvision|gatys fetched on first use (default: $JAXSTYLE_WEIGHTS or keras)",
     )
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
-    p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default="jaxopt")
+    p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default=optimize.Config.optimizer)
+    p.add_argument(
+        "--linesearch",
+        choices=sorted({ls for v in optimize.LINESEARCHES.values() for ls in v}),
+        default=optimize.Config.linesearch,
+        help="L-BFGS line search (default zoom; none = torch's unit steps, optax only)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=optimize.PRECISIONS,
+        default=optimize.Config.precision,
+        help="convolution precision (default float32; tf32/bfloat16 are faster on GPUs/TPUs)",
+    )
+    p.add_argument(
+        "--loop",
+        choices=optimize.LOOPS,
+        default=optimize.Config.loop,
+        help="run the L-BFGS loop on the device or step it from Python (default auto: host on CPU)",
+    )
     p.add_argument("--content-layers", default="relu4_2", help="comma-separated (default relu4_2)")
     p.add_argument(
         "--style-layers",
@@ -353,6 +371,9 @@ def _run_stylize(args: argparse.Namespace) -> int:
         init=args.init,
         iterations=iterations,
         optimizer=args.optimizer,
+        linesearch=args.linesearch,
+        precision=args.precision,
+        loop=args.loop,
         pooling=args.pooling,
         style_scale=args.style_scale,
         tv_weight=args.tv_weight,

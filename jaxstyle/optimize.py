@@ -36,6 +36,20 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
 
 INITS = ("noise", "content", "style")
 OPTIMIZERS = ("jaxopt", "optax")
+#: Line searches each optimiser offers; "none" is a fixed unit step after a first step
+#: capped at unit length, as torch.optim.LBFGS without ``line_search_fn``.
+LINESEARCHES = {
+    "jaxopt": ("zoom", "backtracking", "hager-zhang"),
+    "optax": ("zoom", "backtracking", "none"),
+}
+#: float32: exact float32 convolutions; tf32: the backend's default matmul precision
+#: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
+#: activations and kernels with float32 Grams and losses.
+PRECISIONS = ("float32", "tf32", "bfloat16")
+#: device: the L-BFGS loop runs inside one compiled while loop per chunk; host: one
+#: compiled step per iteration, driven from Python (XLA:CPU runs convolutions inside a
+#: while loop ~2x slower, jax-ml/jax#12868); auto: host on CPU, device elsewhere.
+LOOPS = ("auto", "device", "host")
 
 
 def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
@@ -72,7 +86,12 @@ class Config:
             colour, in [0, 1] pixel units.
         iterations: L-BFGS iterations.
         optimizer: ``"jaxopt"`` (``jaxopt.LBFGS``) or ``"optax"`` (``optax.lbfgs``).
+        linesearch: see :data:`LINESEARCHES`. With ``"none"`` each iteration costs
+            exactly one evaluation and ``History`` entry ``k`` is the loss of the image
+            iteration ``k`` started from (as torch's closure reports it).
         history_size: L-BFGS memory (pairs of past steps).
+        precision: see :data:`PRECISIONS`.
+        loop: see :data:`LOOPS`.
         pooling: ``"avg"`` (paper) or ``"max"``.
         style_scale: ``None`` resizes the style image to the content's exact size
             (the paper); a number resizes its long side to that multiple of the
@@ -89,8 +108,11 @@ class Config:
     init: str = "noise"
     noise_std: float = 0.1
     iterations: int = 500
-    optimizer: str = "jaxopt"
+    optimizer: str = "optax"
+    linesearch: str = "zoom"
     history_size: int = 10
+    precision: str = "float32"
+    loop: str = "auto"
     pooling: str = "avg"
     style_scale: float | None = None
     chunk_size: int = 50
@@ -108,6 +130,17 @@ class Config:
             raise ConfigError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
             )
+        if self.linesearch not in LINESEARCHES[self.optimizer]:
+            raise ConfigError(
+                f"optimizer {self.optimizer!r} offers linesearch "
+                f"{', '.join(LINESEARCHES[self.optimizer])}, got {self.linesearch!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.loop not in LOOPS:
+            raise ConfigError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
         if self.pooling not in ("avg", "max"):
             raise ConfigError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         if self.iterations < 0:
@@ -193,6 +226,13 @@ class Result(NamedTuple):
     history: History
 
 
+def network(config: Config) -> dict[str, Any]:
+    """:func:`~jaxstyle.vgg.features` keyword arguments for ``config``'s pooling and precision."""
+    precision = jax.lax.Precision.HIGHEST if config.precision == "float32" else None
+    dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
+    return {"pooling": config.pooling, "precision": precision, "dtype": dtype}
+
+
 class Weights(NamedTuple):
     """The loss weights as traced arrays, so changing them never recompiles.
 
@@ -256,8 +296,8 @@ def make_targets(
     """
     content_names = tuple(k for k, _ in config.content_layers)
     style_names = tuple(k for k, _ in config.style_layers)
-    fc = features(params, preprocess.apply(content), content_names, pooling=config.pooling)
-    fs = features(params, preprocess.apply(style), style_names, pooling=config.pooling)
+    fc = features(params, preprocess.apply(content), content_names, **network(config))
+    fs = features(params, preprocess.apply(style), style_names, **network(config))
     gram = losses.gram if style.ndim == 3 else jax.vmap(losses.gram)
     return Targets(
         content={k: fc[k] for k in content_names},
@@ -284,7 +324,7 @@ def loss_terms(
         "tv": TV}``, every entry a float32 scalar, none weighted.
     """
     w = loss_weights(config) if weights is None else weights
-    feats = features(params, x, config.layers, pooling=config.pooling)
+    feats = features(params, x, config.layers, **network(config))
     content = losses.weighted_content_loss(feats, targets.content, w.content)
     per_layer = {
         k: losses.style_layer_loss(feats[k], targets.style[k]) for k, _ in config.style_layers
@@ -336,6 +376,7 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
             maxiter=max(config.iterations, 1),
             tol=0.0,
             history_size=config.history_size,
+            linesearch=config.linesearch,
         )
 
         def jaxopt_step(x: Array, state: Any) -> tuple[Array, Any, Array, dict[str, Any], Array]:
@@ -347,7 +388,25 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
 
     import optax
 
-    opt = optax.lbfgs(memory_size=config.history_size)
+    if config.linesearch == "none":
+        # torch.optim.LBFGS without line_search_fn: unit steps, the first one capped
+        # at unit length (optax's scale_init_precond), one evaluation per iteration.
+        plain = optax.lbfgs(learning_rate=1.0, memory_size=config.history_size, linesearch=None)
+
+        def plain_step(x: Array, state: Any) -> tuple[Array, Any, Array, dict[str, Any], Array]:
+            (value, terms), grad = jax.value_and_grad(fun, has_aux=True)(x)
+            updates, state = plain.update(grad, state, x)
+            return optax.apply_updates(x, updates), state, value, terms, jnp.ones((), jnp.int32)
+
+        return _Solver(plain.init, plain_step)
+
+    if config.linesearch == "backtracking":
+        search = optax.scale_by_backtracking_linesearch(max_backtracking_steps=20, store_grad=True)
+    else:
+        search = optax.scale_by_zoom_linesearch(
+            max_linesearch_steps=20, initial_guess_strategy="one"
+        )
+    opt = optax.lbfgs(memory_size=config.history_size, linesearch=search)
 
     def value(x: Array) -> Array:
         return fun(x)[0]
@@ -409,32 +468,23 @@ def init_state(
     return OptState(x0, solver, jnp.zeros((), jnp.int32), stopped)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "preprocess"))
-def run_chunk(
-    state: OptState,
+def _step(
     params: Params,
     targets: Targets,
-    steps: Array,
+    weights: Weights,
     config: Config,
     preprocess: Preprocess,
-    weights: Weights | None = None,
-) -> tuple[OptState, dict[str, Any]]:
-    """Runs ``steps`` (<= ``config.chunk_size``, traced) L-BFGS iterations on device.
-
-    Returns:
-        The new state and this chunk's history (``config.chunk_size`` entries, the
-        first ``steps`` filled; each entry ``(B,)`` for a batch).
-    """
-    batched = state.x.ndim == 4
-    weights = loss_weights(config) if weights is None else weights
+    batched: bool,
+) -> Callable[[OptState], tuple[OptState, dict[str, Any]]]:
+    """One L-BFGS iteration ``state -> (state, record)`` for one image or a batch."""
 
     def one(
         x: Array, s: Any, stopped: Array, t: Targets, w: Weights
     ) -> tuple[Array, Any, Array, dict[str, Any]]:
         solver = _make_solver(objective(params, t, config, preprocess, w), config)
         new_x, new_s, value, terms, evals = solver.step(x, s)
-        ok = jnp.isfinite(value) & ~stopped
-        # A failed step (non-finite loss) leaves the last good image in place.
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped
+        # A failed step (non-finite loss or image) leaves the last good image in place.
         new_x = jnp.where(ok, new_x, x)
         new_s = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_s, s)
         nan = jnp.full((), jnp.nan, jnp.float32)
@@ -447,16 +497,71 @@ def run_chunk(
         }
         return new_x, new_s, ~ok, record
 
-    step = _per_item(one, batched)
+    many = _per_item(one, batched)
+
+    def step(st: OptState) -> tuple[OptState, dict[str, Any]]:
+        x, s, stopped, record = many(st.x, st.solver, st.stopped, targets, weights)
+        return OptState(x, s, st.iteration + 1, stopped), record
+
+    return step
+
+
+@functools.partial(jax.jit, static_argnames=("config", "preprocess"), donate_argnames=("state",))
+def run_chunk(
+    state: OptState,
+    params: Params,
+    targets: Targets,
+    steps: Array,
+    config: Config,
+    preprocess: Preprocess,
+    weights: Weights | None = None,
+) -> tuple[OptState, dict[str, Any]]:
+    """Runs ``steps`` (<= ``config.chunk_size``, traced) L-BFGS iterations on device.
+
+    ``state`` is donated: its buffers are reused for the result, so do not read it
+    after the call.
+
+    Returns:
+        The new state and this chunk's history (``config.chunk_size`` entries, the
+        first ``steps`` filled; each entry ``(B,)`` for a batch).
+    """
+    batched = state.x.ndim == 4
+    weights = loss_weights(config) if weights is None else weights
+    step = _step(params, targets, weights, config, preprocess, batched)
 
     def body(i: Array, carry: tuple[OptState, dict[str, Any]]) -> tuple[OptState, dict[str, Any]]:
         st, hist = carry
-        x, s, stopped, record = step(st.x, st.solver, st.stopped, targets, weights)
+        st, record = step(st)
         hist = jax.tree.map(lambda h, r: h.at[i].set(r.astype(h.dtype)), hist, record)
-        return OptState(x, s, st.iteration + 1, stopped), hist
+        return st, hist
 
     empty = _empty_history(config, config.chunk_size, state.x.shape[:1] if batched else ())
     return jax.lax.fori_loop(0, steps, body, (state, empty))
+
+
+@functools.partial(jax.jit, static_argnames=("config", "preprocess"), donate_argnames=("state",))
+def run_step(
+    state: OptState,
+    params: Params,
+    targets: Targets,
+    config: Config,
+    preprocess: Preprocess,
+    weights: Weights | None = None,
+) -> tuple[OptState, dict[str, Any]]:
+    """One L-BFGS iteration, compiled without a loop around it (``loop="host"``).
+
+    Returns:
+        The new state and the iteration's record (scalars, or ``(B,)`` for a batch).
+    """
+    weights = loss_weights(config) if weights is None else weights
+    return _step(params, targets, weights, config, preprocess, state.x.ndim == 4)(state)
+
+
+def host_loop(config: Config) -> bool:
+    """Whether ``config.loop`` resolves to the Python-driven loop on this backend."""
+    if config.loop == "auto":
+        return jax.default_backend() == "cpu"
+    return config.loop == "host"
 
 
 def resize(image: Array, height: int, width: int) -> Array:
@@ -671,6 +776,7 @@ def stylize(
     state = init_state(x0, params, targets, static, preprocess, weights)
 
     iterations = first.iterations
+    host = host_loop(static)
     chunks: list[dict[str, Any]] = []
     bar = None
     if progress:
@@ -681,10 +787,17 @@ def stylize(
     try:
         while done < iterations:
             steps = min(first.chunk_size, iterations - done)
-            state, hist = run_chunk(
-                state, params, targets, jnp.int32(steps), static, preprocess, weights
-            )
-            hist = jax.tree.map(lambda h, n=steps: np.asarray(h)[:n], hist)
+            if host:
+                records = []
+                for _ in range(steps):
+                    state, record = run_step(state, params, targets, static, preprocess, weights)
+                    records.append(record)
+                hist = jax.tree.map(lambda *r: np.stack([np.asarray(v) for v in r]), *records)
+            else:
+                state, hist = run_chunk(
+                    state, params, targets, jnp.int32(steps), static, preprocess, weights
+                )
+                hist = jax.tree.map(lambda h, n=steps: np.asarray(h)[:n], hist)
             chunks.append(hist)
             done += steps
             if bar is not None:

@@ -168,6 +168,8 @@ class VGG19(nn.Module):
         widths: channels of the five blocks; the real network is :data:`VGG19_WIDTHS`,
             tests use slimmer ones to stay fast.
         precision: ``jax.lax.Precision`` for the convolutions (``None``: backend default).
+        dtype: computation dtype of the convolutions (``None``: the input's, float32);
+            ``jnp.bfloat16`` casts inputs and kernels, params stay float32.
 
     Input is NHWC network input (see :class:`Preprocess`), any height and width.
 
@@ -183,6 +185,7 @@ class VGG19(nn.Module):
     pooling: str = "avg"
     widths: tuple[int, ...] = VGG19_WIDTHS
     precision: Any = None
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array) -> dict[str, Array]:
@@ -204,6 +207,7 @@ class VGG19(nn.Module):
                     (3, 3),
                     padding=((1, 1), (1, 1)),
                     precision=self.precision,
+                    dtype=self.dtype,
                     name=f"conv{name}",
                 )(x)
                 if keep(f"conv{name}", x):
@@ -225,6 +229,7 @@ def features(
     pooling: str = "avg",
     widths: tuple[int, ...] | None = None,
     precision: Any = None,
+    dtype: Any = None,
 ) -> dict[str, Array]:
     """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
 
@@ -241,6 +246,7 @@ def features(
         pooling=pooling,
         widths=widths or widths_of(params),
         precision=precision,
+        dtype=dtype,
     )
     out = model.apply({"params": params}, xb)
     return {k: v[0] for k, v in out.items()} if single else out

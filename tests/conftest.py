@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Tests compile in a clean process each run; keep them off the user's cache directory.
+os.environ.setdefault("JAXSTYLE_COMPILATION_CACHE", "0")
+
 import jax
 import numpy as np
 import pytest

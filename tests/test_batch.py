@@ -49,7 +49,9 @@ def _configs(optimizer: str) -> list[optimize.Config]:
     ]
 
 
-@pytest.mark.parametrize("optimizer", ["jaxopt", "optax"])
+# optax only: jaxopt's zoom decides whether to move at all by rounding in float32
+# (see test_options.py), and vmapped programs round differently from single ones.
+@pytest.mark.parametrize("optimizer", ["optax"])
 def test_batch_equals_items(slim_params, images, optimizer):
     contents, style = images
     configs = _configs(optimizer)
@@ -84,7 +86,11 @@ def test_new_weights_reuse_the_compiled_loop(slim_params, images):
     optimize.stylize(
         contents[0], style, slim_params, TORCHVISION, optimize.Config(iterations=1), key=key
     )
-    before = optimize.run_chunk._cache_size()
+
+    def compiled() -> int:
+        return optimize.run_chunk._cache_size() + optimize.run_step._cache_size()
+
+    before = compiled()
     for ratio in (1e-5, 1e-1):
         optimize.stylize(
             contents[0],
@@ -94,7 +100,7 @@ def test_new_weights_reuse_the_compiled_loop(slim_params, images):
             optimize.Config(iterations=1, ratio=ratio, style_layers={"relu1_1": 0.3, "relu5_1": 3}),
             key=key,
         )
-    assert optimize.run_chunk._cache_size() == before + 1  # the new layer set, not the ratios
+    assert compiled() == before + 1  # the new layer set, not the ratios
 
 
 @pytest.mark.parametrize(

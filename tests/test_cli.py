@@ -84,6 +84,8 @@ def test_save_every_writes_intermediates(files):
         ({"out": "out.gif"}, (), r"must end in \.png"),
         ({"out": "content.png"}, (), "refusing to overwrite the input"),
         ({"style": None}, (), "give both CONTENT and STYLE"),
+        ({}, ("--optimizer", "jaxopt", "--linesearch", "none"), "offers linesearch"),
+        ({}, ("--precision", "fp8"), "--precision: invalid choice"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(files, capsys, kwargs, extra, match):

@@ -1,0 +1,632 @@
+"""jaxstyle against PyTorch, side by side, in one run on one machine.
+
+    python -m benchmarks.compare --sizes 128,256 --repeats 20 --iterations 100 \\
+        --json benchmarks/results/cpu.json
+    python -m benchmarks.compare --quick --json /tmp/quick.json     # CI: tiny, seconds
+
+Measures, alternating the frameworks (jax, torch, jax, torch, ...) so that load on the
+machine hits both alike:
+
+1. ``evaluation``: seconds per loss+gradient evaluation at each size (median, quartiles
+   over ``--repeats``), and how far the two losses and gradients differ;
+2. ``quality``: torch's L-BFGS for ``--iterations`` iterations (``torch_gatys``), then
+   each jaxstyle variant from the same starting image; the wall time at which jaxstyle
+   first reaches torch's final loss, and evaluations per iteration for both;
+3. ``compile``: a fresh process's first ``stylize`` call with an empty persistent
+   compilation cache (cold) and again with the cache it left (warm);
+4. ``memory``: a fresh process per framework and size; peak RSS above the process's
+   baseline (CPU) or peak device memory (GPU), a linear fit in pixels, and the square
+   size that fit predicts for this machine's memory (an extrapolation, said so).
+
+Writes JSON, a markdown table (``.md``) and a loss-versus-time plot (``.png``) side by
+side, each naming the machine, versions and flags. Speed is never asserted here.
+
+Weights: random He-initialised VGG19 of the real shapes unless ``--weights`` is given;
+speed does not depend on the values, and both frameworks read the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+SLIM = (8, 16, 16, 24, 24)
+
+
+# --- machine ---------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine() -> dict[str, Any]:
+    """Where and with what the numbers were measured."""
+    from importlib.metadata import version
+
+    import jax
+    import torch
+
+    dev = jax.devices()[0]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(_mem_total_gib(), 1),
+        "backend": jax.default_backend(),
+        "device": getattr(dev, "device_kind", str(dev)),
+        "torch_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "versions": {
+            "python": platform.python_version(),
+            **{k: version(k) for k in ("jax", "jaxlib", "flax", "optax", "jaxopt")},
+            "torch": torch.__version__,
+        },
+        "flags": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "JAX_PLATFORMS")},
+        "git_commit": commit,
+        # Other processes sharing the cores skew the numbers: say how loaded it was.
+        "load_average_at_start": list(os.getloadavg()),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+
+
+# --- inputs ----------------------------------------------------------------------------
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"name:field=value,field=value"`` -> ``(name, overrides)`` for ``jaxstyle.Config``."""
+    import jaxstyle
+
+    name, _, body = text.partition(":")
+    fields = {f.name: f for f in dataclasses.fields(jaxstyle.Config)}
+    overrides: dict[str, Any] = {}
+    for item in filter(None, body.split(",")):
+        key, eq, raw = item.partition("=")
+        if not eq or key not in fields:
+            known = ", ".join(sorted(fields))
+            raise SystemExit(f"compare: error: bad variant item {item!r}; fields: {known}")
+        default = getattr(jaxstyle.Config, key)
+        value: Any = raw
+        if raw == "None":
+            value = None
+        elif isinstance(default, bool):
+            value = raw.lower() in ("1", "true", "yes")
+        elif isinstance(default, int):
+            value = int(raw)
+        elif isinstance(default, float) or default is None:
+            value = float(raw)
+        overrides[key] = value
+    return name or body or "default", overrides
+
+
+def make_weights(path: Path, quick: bool, seed: int = 0) -> None:
+    import jax
+
+    import jaxstyle
+    from jaxstyle.weights import WeightsMeta
+
+    widths = SLIM if quick else None
+    params = jaxstyle.init_params(jax.random.key(seed), *(() if widths is None else (widths,)))
+    meta = WeightsMeta(source="random", preprocess=jaxstyle.CAFFE, normalised=False)
+    jaxstyle.save_weights(path, params, meta)
+
+
+def images(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled Tuebingen photo and Starry Night, resized to ``size`` x ``size``."""
+    import jax.numpy as jnp
+
+    import jaxstyle
+    from jaxstyle.optimize import resize
+
+    out = []
+    for name in ("tubingen.jpg", "starry_night.jpg"):
+        rgb = jnp.asarray(jaxstyle.load_image(jaxstyle.bundled(name), 2 * size))
+        out.append(np.asarray(resize(rgb, size, size), np.float32))
+    return out[0], out[1]
+
+
+def _stats(xs: list[float]) -> dict[str, float]:
+    q1, med, q3 = np.percentile(xs, [25, 50, 75])
+    return {
+        "median": float(med),
+        "q1": float(q1),
+        "q3": float(q3),
+        "min": float(np.min(xs)),
+        "n": len(xs),
+    }
+
+
+# --- 1. evaluation ---------------------------------------------------------------------
+
+
+def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    import jaxstyle
+    from benchmarks import torch_gatys as tg
+    from jaxstyle import optimize
+
+    params, meta = jaxstyle.load_weights(weights_path)
+    content, style = images(size)
+    config = optimize.static_config([jaxstyle.Config()])
+    targets = optimize.make_targets(
+        params, jnp.asarray(content), jnp.asarray(style), config, meta.preprocess
+    )
+    weights = optimize.loss_weights(jaxstyle.Config(), config)
+
+    def loss(x: jax.Array) -> jax.Array:
+        return optimize.loss_terms(x, params, targets, config, meta.preprocess, weights)[0]
+
+    vg = jax.jit(jax.value_and_grad(loss))
+    tw, tmeta = tg.load_npz(str(weights_path))
+    objective = tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta))
+    rng = np.random.default_rng(size)
+    rgb = np.clip(content + 0.1 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
+    x_jax = meta.preprocess.apply(jnp.asarray(rgb))
+    x_torch = tg.preprocess(rgb, tmeta).numpy()
+
+    jax.block_until_ready(vg(x_jax))  # compile outside the timing
+    tg.value_and_grad(objective, x_torch)
+    times: dict[str, list[float]] = {"jax": [], "torch": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(vg(x_jax))
+        times["jax"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        tg.value_and_grad(objective, x_torch)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times["torch"].append(time.perf_counter() - t0)
+    vj, gj = vg(x_jax)
+    vt, gt = tg.value_and_grad(objective, x_torch)
+    gj = np.asarray(gj).transpose(2, 0, 1)[None]
+    return {
+        "size": size,
+        "jax_s": _stats(times["jax"]),
+        "torch_s": _stats(times["torch"]),
+        "ratio_jax_over_torch": float(np.median(times["jax"]) / np.median(times["torch"])),
+        "loss_rel_diff": abs(float(vj) - vt) / abs(vt),
+        "grad_rel_diff": float(np.linalg.norm(gj - gt) / np.linalg.norm(gt)),
+    }
+
+
+# --- 2. time to quality ----------------------------------------------------------------
+
+
+def _iteration_times(chunk_ends: list[tuple[int, float]]) -> np.ndarray:
+    """Wall time of each iteration, linear within each chunk between callbacks."""
+    out: list[float] = []
+    prev_n, prev_t = 0, 0.0
+    for n, t in chunk_ends:
+        steps = n - prev_n
+        out += [prev_t + (k + 1) / steps * (t - prev_t) for k in range(steps)]
+        prev_n, prev_t = n, t
+    return np.asarray(out)
+
+
+def bench_quality(
+    weights_path: Path, size: int, iterations: int, variants: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    import jaxstyle
+    from benchmarks import torch_gatys as tg
+    from jaxstyle import optimize
+
+    params, meta = jaxstyle.load_weights(weights_path)
+    content, style = images(size)
+    tw, tmeta = tg.load_npz(str(weights_path))
+    objective = tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta))
+    key = jax.random.key(0)
+    x0 = optimize.initial_image(
+        jnp.asarray(content), jnp.asarray(style), jaxstyle.Config(), meta.preprocess, key
+    )
+    trace = tg.run_lbfgs(objective, np.asarray(x0).transpose(2, 0, 1)[None], iterations)
+    target = trace.final_loss
+    result: dict[str, Any] = {
+        "size": size,
+        "iterations": iterations,
+        "init": "noise (jaxstyle's, seed 0; torch starts from the same array)",
+        "torch": {
+            "seconds": trace.seconds,
+            "final_loss": target,
+            "evaluations_per_iteration": trace.evaluations_per_iteration,
+            "curve": {"t": trace.times, "loss": trace.losses},
+        },
+        "jax": {},
+    }
+    for name, overrides in variants:
+        config = jaxstyle.Config(
+            **{"iterations": iterations, "chunk_size": 5, "init": "noise", **overrides}
+        )
+        t0 = time.perf_counter()
+        jaxstyle.stylize(content, style, params, meta.preprocess, config, key=key)
+        first = time.perf_counter() - t0
+        ends: list[tuple[int, float]] = []
+        start = time.perf_counter()
+
+        def record(n: int, _img: Any, _h: Any, ends: list = ends, start: float = start) -> None:
+            ends.append((n, time.perf_counter() - start))
+
+        out = jaxstyle.stylize(
+            content, style, params, meta.preprocess, config, key=key, callback=record
+        )
+        seconds = time.perf_counter() - start
+        times = _iteration_times(ends)
+        losses = out.history.total
+        hit = np.flatnonzero(losses <= target)
+        result["jax"][name] = {
+            "config": overrides,
+            "first_call_s": first,
+            "seconds": seconds,
+            "final_loss": float(losses[-1]),
+            "evaluations_per_iteration": float(np.mean(out.history.evaluations)),
+            "iterations_to_torch_loss": int(hit[0]) + 1 if hit.size else None,
+            "seconds_to_torch_loss": float(times[hit[0]]) if hit.size else None,
+            "ratio_to_torch_time": float(times[hit[0]] / trace.seconds) if hit.size else None,
+            "curve": {"t": times.tolist(), "loss": losses.tolist()},
+        }
+    return result
+
+
+# --- 3./4. probes in fresh processes ---------------------------------------------------
+
+
+def _probe(kind: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.compare", "--probe", kind, *args]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
+    )
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def run_probe(kind: str, rest: list[str]) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--weights", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--framework", default="jax")
+    a = p.parse_args(rest)
+    import jax
+
+    import jaxstyle
+
+    content, style = images(a.size)
+    config = jaxstyle.Config(iterations=3, chunk_size=3, init="content")
+    if kind == "compile":
+        params, meta = jaxstyle.load_weights(a.weights)
+        t0 = time.perf_counter()
+        jaxstyle.stylize(content, style, params, meta.preprocess, config)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        jaxstyle.stylize(content, style, params, meta.preprocess, config)
+        again = time.perf_counter() - t0
+        print(json.dumps({"first_s": first, "again_s": again, "compile_s": first - again}))
+        return
+    gpu = jax.default_backend() != "cpu"
+    if a.framework == "jax":
+        params, meta = jaxstyle.load_weights(a.weights)
+
+        def run() -> None:
+            jaxstyle.stylize(content, style, params, meta.preprocess, config)
+
+    else:
+        import torch
+
+        from benchmarks import torch_gatys as tg
+
+        tw, tmeta = tg.load_npz(a.weights)
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+        tw = {k: (w.to(dev), b.to(dev)) for k, (w, b) in tw.items()}
+        c, s = (tg.preprocess(img, tmeta).to(dev) for img in (content, style))
+
+        def run() -> None:
+            tg.run_lbfgs(tg.Objective(tw, c, s), c.cpu().numpy(), 3)
+
+    # One run, from after imports and loading, with jax's programs already in the
+    # persistent cache (see bench_memory). A second run in the same process would read
+    # less: both allocators keep and reuse what the first run freed.
+    base = 0 if gpu else _rss_kib("VmRSS")
+    run()
+    if not gpu:
+        peak = (_rss_kib("VmHWM") - base) * 1024
+    elif a.framework == "jax":
+        peak = (jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use", 0)
+    else:
+        peak = torch.cuda.max_memory_allocated()
+    kind = "device_peak" if gpu else "rss_peak_above_baseline"
+    print(json.dumps({"peak_bytes": int(peak), "kind": kind}))
+
+
+def bench_compile(weights_path: Path, size: int, home: str) -> dict[str, Any]:
+    """Cold: ``home``'s cache is empty (this runs first); warm: what the cold run left."""
+    env = {"JAXSTYLE_HOME": home, "JAXSTYLE_COMPILATION_CACHE": "1"}
+    args = ("--weights", str(weights_path), "--size", str(size))
+    cold = _probe("compile", *args, env=env)
+    warm = _probe("compile", *args, env=env)
+    return {"size": size, "cold": cold, "warm": warm}
+
+
+def bench_memory(
+    weights_path: Path, sizes: list[int], available: float, home: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"sizes": sizes}
+    env = {"JAXSTYLE_HOME": home, "JAXSTYLE_COMPILATION_CACHE": "1"}
+    for framework in ("jax", "torch"):
+        rows = []
+        for size in sizes:
+            if framework == "jax":
+                # Prime the shared compilation cache, so that the measured process loads
+                # the program instead of compiling it (XLA's compile memory is not the
+                # program's).
+                _probe("compile", "--weights", str(weights_path), "--size", str(size), env=env)
+            r = _probe(
+                "memory",
+                "--weights",
+                str(weights_path),
+                "--size",
+                str(size),
+                "--framework",
+                framework,
+                env=env,
+            )
+            rows.append({"size": size, **r})
+        fit = None
+        good = [r for r in rows if "peak_bytes" in r]
+        if len(good) >= 2:
+            px = np.array([r["size"] ** 2 for r in good], float)
+            b = np.array([r["peak_bytes"] for r in good], float)
+            slope, icpt = np.polyfit(px, b, 1)
+            side = int(np.sqrt(max(available - icpt, 0) / slope)) if slope > 0 else None
+            fit = {
+                "bytes_per_pixel": slope,
+                "intercept_bytes": icpt,
+                "extrapolated_max_square": side,
+                "note": "linear fit in pixels, extrapolated to this machine's available memory",
+            }
+        out[framework] = {"runs": rows, "fit": fit}
+    return out
+
+
+# --- report ----------------------------------------------------------------------------
+
+
+def _fmt(x: float | None, unit: str = "") -> str:
+    return "—" if x is None else f"{x:.3g}{unit}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"# jaxstyle vs PyTorch — {m['device']} ({m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB), {m['date']}",
+        "",
+        f"jax {m['versions']['jax']}, torch {m['versions']['torch']}, optax "
+        f"{m['versions']['optax']}, jaxopt {m['versions']['jaxopt']}; XLA_FLAGS="
+        f"`{m['flags']['XLA_FLAGS']}`; commit {m['git_commit']}; weights: {report['weights']}.",
+        f"Command: `{m['command']}`. Load average (1/5/15 min) at start "
+        f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')}.",
+        "",
+        "## Seconds per loss+gradient evaluation (median [q1, q3])",
+        "",
+        "| size | jaxstyle | torch | jax / torch | loss rel. diff | grad rel. diff |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["evaluation"]:
+        j, t = r["jax_s"], r["torch_s"]
+        lines.append(
+            f"| {r['size']}² | {j['median']:.3f} [{j['q1']:.3f}, {j['q3']:.3f}] | "
+            f"{t['median']:.3f} [{t['q1']:.3f}, {t['q3']:.3f}] | "
+            f"{r['ratio_jax_over_torch']:.2f} | {r['loss_rel_diff']:.1e} | "
+            f"{r['grad_rel_diff']:.1e} |"
+        )
+    for q in report["quality"]:
+        t = q["torch"]
+        lines += [
+            "",
+            f"## Time to torch's loss after {q['iterations']} iterations, {q['size']}² "
+            f"(torch: {t['seconds']:.1f} s, {t['evaluations_per_iteration']:.2f} "
+            f"evaluations/iteration, final loss {t['final_loss']:.4g})",
+            "",
+            "| jaxstyle variant | first call (s) | iterations to torch's loss | seconds "
+            "| x torch's time | evaluations / iteration | loss after "
+            f"{q['iterations']} it. |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, j in q["jax"].items():
+            lines.append(
+                f"| {name} `{j['config']}` | {j['first_call_s']:.1f} | "
+                f"{j['iterations_to_torch_loss'] or 'not reached'} | "
+                f"{_fmt(j['seconds_to_torch_loss'])} | {_fmt(j['ratio_to_torch_time'])} | "
+                f"{j['evaluations_per_iteration']:.2f} | {j['final_loss']:.4g} |"
+            )
+    c = report.get("compile")
+    if c:
+        lines += [
+            "",
+            f"## First stylize call in a fresh process, {c['size']}² (3 iterations)",
+            "",
+            "| cache | first call (s) | of which compile (s) |",
+            "|---|---|---|",
+        ]
+        for k in ("cold", "warm"):
+            r = c[k]
+            lines.append(
+                f"| {k} | {_fmt(r.get('first_s'))} | {_fmt(r.get('compile_s'))} |"
+                if "error" not in r
+                else f"| {k} | error: {r['error']} | |"
+            )
+    mem = report.get("memory")
+    if mem:
+        lines += ["", "## Peak memory (MiB) of 3 L-BFGS iterations", ""]
+        lines.append("| framework | " + " | ".join(f"{s}²" for s in mem["sizes"]) + " | fit |")
+        lines.append("|---|" + "---|" * (len(mem["sizes"]) + 1))
+        for fw in ("jax", "torch"):
+            cells = [
+                f"{r['peak_bytes'] / 2**20:.0f}" if "peak_bytes" in r else "error"
+                for r in mem[fw]["runs"]
+            ]
+            fit = mem[fw]["fit"]
+            note = (
+                f"{fit['bytes_per_pixel']:.0f} B/px; largest square ≈ "
+                f"{fit['extrapolated_max_square']} px (extrapolated)"
+                if fit
+                else "—"
+            )
+            lines.append(f"| {fw} | " + " | ".join(cells) + f" | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    qs = report["quality"]
+    fig, axes = plt.subplots(1, len(qs), figsize=(6 * len(qs), 4.5), squeeze=False)
+    for ax, q in zip(axes[0], qs, strict=True):
+        t = q["torch"]["curve"]
+        ax.plot(t["t"], t["loss"], "k-", label="torch LBFGS (lr=1, no line search)")
+        for name, j in q["jax"].items():
+            ax.plot(j["curve"]["t"], j["curve"]["loss"], label=f"jaxstyle {name}")
+        ax.axhline(q["torch"]["final_loss"], color="grey", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel("total loss")
+        ax.set_title(f"{q['size']}², {q['iterations']} torch iterations")
+        ax.legend(fontsize=8)
+    m = report["machine"]
+    fig.suptitle(
+        f"{m['device']} — {m['cpu']}, {m['cores']} cores; jax {m['versions']['jax']}, "
+        f"torch {m['versions']['torch']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# --- main ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--probe"]:
+        run_probe(argv[1], argv[2:])
+        return
+    # This process measures first calls itself: keep it off any warm user cache (set
+    # before jaxstyle is first imported). Probes get their own, fresh cache directory.
+    os.environ["JAXSTYLE_COMPILATION_CACHE"] = "0"
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="128,256")
+    p.add_argument("--quality-sizes", default=None, help="default: the largest of --sizes")
+    p.add_argument("--memory-sizes", default=None, help="default: --sizes")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--weights", default=None, help="a jaxstyle .npz (default: random)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help='jaxstyle config to race, "name:field=value,..." (repeatable)',
+    )
+    p.add_argument("--skip", default="", help="comma list of compile,memory,quality")
+    p.add_argument("--quick", action="store_true", help="tiny CI run: proves it works")
+    p.add_argument("--json", default=str(RESULTS / "cpu.json"))
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    if a.quick:
+        a.sizes, a.repeats, a.iterations = "32", 2, 3
+    sizes = [int(s) for s in a.sizes.split(",")]
+    quality_sizes = [int(s) for s in (a.quality_sizes or str(max(sizes))).split(",")]
+    memory_sizes = [int(s) for s in (a.memory_sizes or a.sizes).split(",")]
+    if a.quick:
+        memory_sizes = [32]  # one size: no fit, but every code path runs
+    variants = [parse_variant(v) for v in (a.variant or ["default:"])]
+    skip = set(filter(None, a.skip.split(",")))
+    out = Path(a.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights_path = Path(a.weights) if a.weights else Path(tmp) / "random.npz"
+        if not a.weights:
+            make_weights(weights_path, a.quick)
+        report: dict[str, Any] = {
+            "machine": machine(),
+            "weights": a.weights
+            or ("random slim VGG19 (quick)" if a.quick else "random He-init, real VGG19 shapes"),
+            "evaluation": [bench_evaluation(weights_path, s, a.repeats) for s in sizes],
+            "quality": []
+            if "quality" in skip
+            else [bench_quality(weights_path, s, a.iterations, variants) for s in quality_sizes],
+        }
+        if "compile" not in skip:
+            report["compile"] = bench_compile(weights_path, max(sizes), tmp)
+        if "memory" not in skip:
+            import jax
+
+            available = (
+                (jax.devices()[0].memory_stats() or {}).get("bytes_limit", 0)
+                if jax.default_backend() != "cpu"
+                else _mem_total_gib() * 2**30
+            )
+            report["memory"] = bench_memory(weights_path, memory_sizes, float(available), tmp)
+    report["machine"]["load_average_at_end"] = list(os.getloadavg())
+    out.write_text(json.dumps(report, indent=1))
+    out.with_suffix(".md").write_text(markdown(report))
+    if report["quality"]:
+        plot(report, out.with_suffix(".png"))
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The benchmark runs end to end (``--quick``), so it cannot rot; it asserts no speed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compare_quick(tmp_path):
+    out = tmp_path / "q.json"
+    env = {**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.compare", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert {"machine", "weights", "evaluation", "quality", "compile", "memory"} <= set(report)
+    assert report["machine"]["cores"] and report["machine"]["versions"]["torch"]
+    for row in report["evaluation"]:
+        # The two frameworks compute the same loss and gradient (float32).
+        assert row["loss_rel_diff"] < 1e-3 and row["grad_rel_diff"] < 1e-3, row
+    (quality,) = report["quality"]
+    assert len(quality["torch"]["curve"]["loss"]) >= quality["iterations"]
+    for variant in quality["jax"].values():
+        assert len(variant["curve"]["loss"]) == quality["iterations"]
+    for key in ("cold", "warm"):
+        assert "error" not in report["compile"][key], report["compile"]
+    for fw in ("jax", "torch"):
+        assert all("peak_bytes" in r for r in report["memory"][fw]["runs"]), report["memory"]
+    assert out.with_suffix(".md").read_text().startswith("# jaxstyle vs PyTorch")
+    assert out.with_suffix(".png").stat().st_size > 1000
