@@ -197,7 +197,7 @@ def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, A
     rng = np.random.default_rng(size)
     rgb = np.clip(content + 0.1 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
     x_jax = meta.preprocess.apply(jnp.asarray(rgb))
-    x_torch = tg.preprocess(rgb, tmeta).numpy()
+    x_torch = tg.preprocess(rgb, tmeta).cpu().numpy()
 
     jax.block_until_ready(vg(x_jax))  # compile outside the timing
     tg.value_and_grad(objective, x_torch)
@@ -359,9 +359,7 @@ def run_probe(kind: str, rest: list[str]) -> None:
         from benchmarks import torch_gatys as tg
 
         tw, tmeta = tg.load_npz(a.weights)
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-        tw = {k: (w.to(dev), b.to(dev)) for k, (w, b) in tw.items()}
-        c, s = (tg.preprocess(img, tmeta).to(dev) for img in (content, style))
+        c, s = (tg.preprocess(img, tmeta) for img in (content, style))
 
         def run() -> None:
             tg.run_lbfgs(tg.Objective(tw, c, s), c.cpu().numpy(), 3)

@@ -24,6 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+#: Where the torch side runs: the GPU when there is one, as a torch user would.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
 BLOCKS = (2, 2, 4, 4, 4)
 LAYERS = tuple(
     name
@@ -43,7 +46,10 @@ def load_npz(path: str) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], d
                 layer = key.split("/")[0]
                 kernel = np.ascontiguousarray(data[key].transpose(3, 2, 0, 1), np.float32)
                 bias = np.asarray(data[f"{layer}/bias"], np.float32)
-                weights[layer] = (torch.from_numpy(kernel), torch.from_numpy(bias))
+                weights[layer] = (
+                    torch.from_numpy(kernel).to(DEVICE),
+                    torch.from_numpy(bias).to(DEVICE),
+                )
     return weights, meta
 
 
@@ -54,7 +60,7 @@ def preprocess(rgb: np.ndarray, meta: dict) -> torch.Tensor:
     if p["channel_order"] == "BGR":
         x = x[..., ::-1]
     x = (x * p["scale"] - np.asarray(p["mean"], np.float32)) / np.asarray(p["std"], np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)[None])).to(DEVICE)
 
 
 def features(weights, x: torch.Tensor, wanted: Sequence[str], pooling: str = "avg") -> dict:
@@ -119,10 +125,10 @@ class Objective:
 
 def value_and_grad(objective: Objective, x: np.ndarray) -> tuple[float, np.ndarray]:
     """The loss and its gradient at ``(1, 3, H, W)`` network input ``x``."""
-    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).requires_grad_(True)
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(DEVICE).requires_grad_(True)
     loss = objective(t)
     loss.backward()
-    return loss.item(), t.grad.detach().numpy()
+    return loss.item(), t.grad.detach().cpu().numpy()
 
 
 @dataclass
@@ -148,7 +154,7 @@ def run_lbfgs(
     history_size: int = 100,
 ) -> Trace:
     """``iterations`` L-BFGS iterations from ``x0`` (network input, NCHW)."""
-    x = torch.from_numpy(np.ascontiguousarray(x0, np.float32)).requires_grad_(True)
+    x = torch.from_numpy(np.ascontiguousarray(x0, np.float32)).to(DEVICE).requires_grad_(True)
     opt = torch.optim.LBFGS(
         [x],
         lr=1,
