@@ -59,7 +59,7 @@ def _on_accelerator() -> bool:
 #: Defaults by backend: the paper's 512 px on a GPU/TPU; minutes, not hours, on a CPU.
 DEFAULTS = {
     "accelerator": {"size": 512, "iterations": 500},
-    "cpu": {"size": 256, "iterations": 300},
+    "cpu": {"size": 128, "iterations": 100},
 }
 
 

@@ -411,10 +411,16 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
     def value(x: Array) -> Array:
         return fun(x)[0]
 
-    value_and_grad = optax.value_and_grad_from_state(value)
+    def optax_init(x: Array) -> Any:
+        # The line search stores the value and gradient at each accepted point; seeding
+        # them at x0 lets every step read them back instead of optax's
+        # value_and_grad_from_state, whose lax.cond puts a second copy of the network
+        # in the step (compile time) and, under vmap, runs both branches (speed).
+        v, g = jax.value_and_grad(value)(x)
+        return optax.tree.set(opt.init(x), value=v, grad=g)
 
     def optax_step(x: Array, state: Any) -> tuple[Array, Any, Array, dict[str, Any], Array]:
-        v, g = value_and_grad(x, state=state)
+        v, g = optax.tree.get(state, "value"), optax.tree.get(state, "grad")
         updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=value)
         x = optax.apply_updates(x, updates)
         # optax keeps no aux: the parts cost one extra forward pass per iteration.
@@ -422,7 +428,7 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
         steps = optax.tree.get(state, "num_linesearch_steps")
         return x, state, new_value, terms, jnp.asarray(steps, jnp.int32)
 
-    return _Solver(opt.init, optax_step)
+    return _Solver(optax_init, optax_step)
 
 
 def _empty_history(config: Config, n: int, batch: tuple[int, ...]) -> dict[str, Any]:
