@@ -168,7 +168,7 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help=f"default: {acc['iterations']} on GPU/TPU, {cpu['iterations']} on CPU",
     )
-    p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default="jaxopt")
+    p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default=optimize.Config.optimizer)
     p.add_argument(
         "--compare-sequential",
         action="store_true",
