@@ -103,7 +103,8 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         "--linesearch",
         choices=sorted({ls for v in optimize.LINESEARCHES.values() for ls in v}),
         default=optimize.Config.linesearch,
-        help="L-BFGS line search (default zoom; none = torch's unit steps, optax only)",
+        help="L-BFGS line search (default: the optimizer's first: strong-wolfe for lbfgs, "
+        "zoom for optax and jaxopt; none = torch's unit steps, lbfgs and optax only)",
     )
     p.add_argument(
         "--precision",
@@ -115,7 +116,8 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         "--loop",
         choices=optimize.LOOPS,
         default=optimize.Config.loop,
-        help="run the L-BFGS loop on the device or step it from Python (default auto: host on CPU)",
+        help="optax/jaxopt: run the L-BFGS loop on the device or step it from Python "
+        "(default auto: host on CPU); lbfgs is always stepped from Python",
     )
     p.add_argument("--content-layers", default="relu4_2", help="comma-separated (default relu4_2)")
     p.add_argument(

@@ -22,9 +22,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import losses
+from jaxstyle import lbfgs, losses
 from jaxstyle.errors import ConfigError
-from jaxstyle.vgg import LAYERS, Params, Preprocess, check_layers, features, min_size
+from jaxstyle.vgg import (
+    LAYERS,
+    Params,
+    Preprocess,
+    check_layers,
+    features,
+    min_size,
+    with_backward_kernels,
+)
 
 Array = jax.Array
 
@@ -35,12 +43,17 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
 )
 
 INITS = ("noise", "content", "style")
-OPTIMIZERS = ("jaxopt", "optax")
-#: Line searches each optimiser offers; "none" is a fixed unit step after a first step
-#: capped at unit length, as torch.optim.LBFGS without ``line_search_fn``.
+#: optax / jaxopt: their L-BFGS, line search included, compiled into one program per
+#: step (or per chunk of steps); lbfgs: :mod:`jaxstyle.lbfgs`, stepped from Python with
+#: one compiled program per loss+gradient evaluation (as torch.optim.LBFGS).
+OPTIMIZERS = ("optax", "jaxopt", "lbfgs")
+#: Line searches each optimiser offers, its default first; "none" is a fixed unit step
+#: after a first step capped at unit length, as torch.optim.LBFGS without
+#: ``line_search_fn``.
 LINESEARCHES = {
-    "jaxopt": ("zoom", "backtracking", "hager-zhang"),
     "optax": ("zoom", "backtracking", "none"),
+    "jaxopt": ("zoom", "backtracking", "hager-zhang"),
+    "lbfgs": lbfgs.LINESEARCHES,
 }
 #: float32: exact float32 convolutions; tf32: the backend's default matmul precision
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
@@ -85,8 +98,11 @@ class Config:
         noise_std: std of the white Gaussian noise around the preprocessing's mean
             colour, in [0, 1] pixel units.
         iterations: L-BFGS iterations.
-        optimizer: ``"jaxopt"`` (``jaxopt.LBFGS``) or ``"optax"`` (``optax.lbfgs``).
-        linesearch: see :data:`LINESEARCHES`. With ``"none"`` each iteration costs
+        optimizer: ``"optax"`` (``optax.lbfgs``), ``"jaxopt"`` (``jaxopt.LBFGS``) or
+            ``"lbfgs"`` (:mod:`jaxstyle.lbfgs`, stepped from Python); see
+            :data:`OPTIMIZERS`.
+        linesearch: see :data:`LINESEARCHES`; ``None`` takes the optimizer's
+            default (its first). With ``"none"`` each iteration costs
             exactly one evaluation and ``History`` entry ``k`` is the loss of the image
             iteration ``k`` started from (as torch's closure reports it).
         history_size: L-BFGS memory (pairs of past steps).
@@ -108,8 +124,8 @@ class Config:
     init: str = "noise"
     noise_std: float = 0.1
     iterations: int = 500
-    optimizer: str = "optax"
-    linesearch: str = "zoom"
+    optimizer: str = "lbfgs"
+    linesearch: str | None = None
     history_size: int = 10
     precision: str = "float32"
     loop: str = "auto"
@@ -130,6 +146,8 @@ class Config:
             raise ConfigError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
             )
+        if self.linesearch is None:
+            object.__setattr__(self, "linesearch", LINESEARCHES[self.optimizer][0])
         if self.linesearch not in LINESEARCHES[self.optimizer]:
             raise ConfigError(
                 f"optimizer {self.optimizer!r} offers linesearch "
@@ -141,6 +159,11 @@ class Config:
             )
         if self.loop not in LOOPS:
             raise ConfigError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
+        if self.optimizer == "lbfgs" and self.loop == "device":
+            raise ConfigError(
+                "optimizer 'lbfgs' is stepped from Python (loop 'host' or 'auto'); "
+                "optax and jaxopt run on the device"
+            )
         if self.pooling not in ("avg", "max"):
             raise ConfigError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         if self.iterations < 0:
@@ -367,6 +390,11 @@ class _Solver(NamedTuple):
 
 
 def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: Config) -> _Solver:
+    if config.optimizer == "lbfgs":
+        raise ConfigError(
+            "optimizer 'lbfgs' has no compiled step: stylize drives it (see jaxstyle.lbfgs "
+            "and optimize.probe); init_state, run_step and run_chunk take optax or jaxopt"
+        )
     if config.optimizer == "jaxopt":
         import jaxopt
 
@@ -563,6 +591,83 @@ def run_step(
     return _step(params, targets, weights, config, preprocess, state.x.ndim == 4)(state)
 
 
+@functools.partial(jax.jit, static_argnames=("config", "preprocess"))
+def probe(
+    x: Array,
+    d: Array,
+    t: Array,
+    params: Params,
+    targets: Targets,
+    weights: Weights,
+    config: Config,
+    preprocess: Preprocess,
+) -> tuple[Array, Array, Array, Array, dict[str, Any]]:
+    """Eq. 7 and its gradient at ``x + t d``, for a batch: :data:`jaxstyle.lbfgs.Probe`.
+
+    One loop-free program per call, the only one ``optimizer="lbfgs"`` runs per
+    evaluation.
+
+    Args:
+        x: ``(B, H, W, 3)`` network-input images.
+        d: ``(B, H, W, 3)`` search directions.
+        t: ``(B,)`` float32 steps.
+        targets: batched like ``x`` (leading ``(B,)`` axis), as are ``weights``.
+
+    Returns:
+        ``(x + t d, loss (B,), gradient, gradient . d (B,), terms)``, ``terms`` as in
+        :func:`loss_terms` with a leading ``(B,)`` axis.
+    """
+
+    def one(
+        x: Array, d: Array, t: Array, tg: Targets, w: Weights
+    ) -> tuple[Array, Array, Array, Array, dict[str, Any]]:
+        xt = x + t * d
+        fun = objective(params, tg, config, preprocess, w)
+        (value, terms), grad = jax.value_and_grad(fun, has_aux=True)(xt)
+        slope = jnp.vdot(grad, d, precision=jax.lax.Precision.HIGHEST)
+        return xt, value, grad, slope, terms
+
+    return jax.vmap(one)(x, d, t, targets, weights)
+
+
+def _lbfgs_steps(
+    x0: Array,
+    params: Params,
+    targets: Targets,
+    weights: Weights,
+    config: Config,
+    preprocess: Preprocess,
+    batched: bool,
+) -> Any:
+    """:func:`jaxstyle.lbfgs.minimize` on Eq. 7: yields ``(x, record)`` per iteration."""
+    if not batched:  # lbfgs works on batches; one image is a batch of one
+        x0, targets, weights = jax.tree.map(lambda a: a[None], (x0, targets, weights))
+    fn = functools.partial(
+        probe, params=params, targets=targets, weights=weights, config=config, preprocess=preprocess
+    )
+    steps = lbfgs.minimize(
+        fn,
+        x0,
+        config.iterations,
+        history_size=config.history_size,
+        linesearch=config.linesearch,
+    )
+    for step in steps:
+        record = {
+            "total": step.value,
+            "content": step.aux["content"],
+            "style": step.aux["style"],
+            "tv": step.aux["tv"],
+            "evaluations": step.evaluations.astype(np.int32),
+        }
+        record = jax.tree.map(np.asarray, record)
+        if not batched:
+            record = jax.tree.map(lambda r: r[0], record)
+            yield step.x[0], record
+        else:
+            yield step.x, record
+
+
 def host_loop(config: Config) -> bool:
     """Whether ``config.loop`` resolves to the Python-driven loop on this backend."""
     if config.loop == "auto":
@@ -754,6 +859,7 @@ def stylize(
                 f"{static.layers[-1]} needs at least {need} px on each side"
             )
 
+    params = _with_backward_kernels(params)  # once per call, outside every loop
     targets = _targets(params, content, style, static, preprocess)
     if batched:
         targets = jax.tree.map(
@@ -779,9 +885,13 @@ def stylize(
     )
     if not batched:
         x0 = x0[0]
-    state = init_state(x0, params, targets, static, preprocess, weights)
-
     iterations = first.iterations
+    x_now = x0
+    if static.optimizer == "lbfgs":
+        run = dataclasses.replace(static, iterations=iterations)
+        lbfgs_run = _lbfgs_steps(x0, params, targets, weights, run, preprocess, batched)
+    else:
+        state = init_state(x0, params, targets, static, preprocess, weights)
     host = host_loop(static)
     chunks: list[dict[str, Any]] = []
     bar = None
@@ -793,7 +903,13 @@ def stylize(
     try:
         while done < iterations:
             steps = min(first.chunk_size, iterations - done)
-            if host:
+            if static.optimizer == "lbfgs":
+                records = []
+                for _ in range(steps):
+                    x_now, record = next(lbfgs_run)
+                    records.append(record)
+                hist = jax.tree.map(lambda *r: np.stack(r), *records)
+            elif host:
                 records = []
                 for _ in range(steps):
                     state, record = run_step(state, params, targets, static, preprocess, weights)
@@ -809,16 +925,19 @@ def stylize(
             if bar is not None:
                 bar.update(steps)
                 bar.set_postfix(loss=f"{float(np.max(hist['total'][-1])):.4g}")
+            if static.optimizer != "lbfgs":
+                x_now = state.x
             if callback is not None:
-                callback(done, _to_image(state.x, preprocess), _history(chunks, static))
+                callback(done, _to_image(x_now, preprocess), _history(chunks, static))
     finally:
         if bar is not None:
             bar.close()
     batch = (b,) if batched else ()
-    return Result(_to_image(state.x, preprocess), _history(chunks, static, batch))
+    return Result(_to_image(x_now, preprocess), _history(chunks, static, batch))
 
 
 _targets = jax.jit(make_targets, static_argnames=("config", "preprocess"))
+_with_backward_kernels = jax.jit(with_backward_kernels)
 
 
 def _to_image(x: Array, preprocess: Preprocess) -> np.ndarray:

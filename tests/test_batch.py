@@ -49,9 +49,9 @@ def _configs(optimizer: str) -> list[optimize.Config]:
     ]
 
 
-# optax only: jaxopt's zoom decides whether to move at all by rounding in float32
-# (see test_options.py), and vmapped programs round differently from single ones.
-@pytest.mark.parametrize("optimizer", ["optax"])
+# Not jaxopt: its zoom decides whether to move at all by rounding in float32 (see
+# test_options.py), and vmapped programs round differently from single ones.
+@pytest.mark.parametrize("optimizer", ["optax", "lbfgs"])
 def test_batch_equals_items(slim_params, images, optimizer):
     contents, style = images
     configs = _configs(optimizer)
@@ -88,7 +88,8 @@ def test_new_weights_reuse_the_compiled_loop(slim_params, images):
     )
 
     def compiled() -> int:
-        return optimize.run_chunk._cache_size() + optimize.run_step._cache_size()
+        programs = (optimize.run_chunk, optimize.run_step, optimize.probe)
+        return sum(p._cache_size() for p in programs)
 
     before = compiled()
     for ratio in (1e-5, 1e-1):

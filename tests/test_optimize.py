@@ -31,7 +31,7 @@ def _initial_loss(params, content, style, config, preprocess, key):
     return float(optimize.loss_terms(x0, params, targets, config, preprocess)[0])
 
 
-@pytest.mark.parametrize("optimizer", ["jaxopt", "optax"])
+@pytest.mark.parametrize("optimizer", optimize.OPTIMIZERS)
 def test_loss_drops_tenfold_in_50_iterations(slim_params, pair, optimizer):
     content, style = pair
     config = optimize.Config(iterations=50, optimizer=optimizer, chunk_size=20)

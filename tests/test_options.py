@@ -122,6 +122,8 @@ def test_bfloat16_stylize_reaches_a_comparable_loss(slim_params, pair):
         ({"linesearch": "hager-zhang"}, "offers linesearch"),
         ({"precision": "float16"}, "precision must be"),
         ({"loop": "gpu"}, "loop must be"),
+        ({"optimizer": "lbfgs", "loop": "device"}, "stepped from Python"),
+        ({"optimizer": "lbfgs", "linesearch": "zoom"}, "offers linesearch"),
     ],
 )
 def test_option_errors(kwargs, match):
@@ -129,10 +131,24 @@ def test_option_errors(kwargs, match):
         optimize.Config(**kwargs)
 
 
+def test_each_optimizer_defaults_to_its_first_linesearch():
+    for optimizer, searches in optimize.LINESEARCHES.items():
+        assert optimize.Config(optimizer=optimizer).linesearch == searches[0]
+
+
+def test_lbfgs_has_no_compiled_step(slim_params, pair):
+    config = optimize.Config(optimizer="lbfgs")
+    static, targets = _targets(slim_params, pair, config)
+    x0 = TORCHVISION.apply(jnp.asarray(pair[0]))
+    with pytest.raises(ConfigError, match="stylize drives it"):
+        optimize.init_state(x0, slim_params, targets, static, TORCHVISION)
+
+
 def test_auto_loop_is_host_only_on_cpu():
-    assert optimize.host_loop(optimize.Config(loop="host"))
-    assert not optimize.host_loop(optimize.Config(loop="device"))
-    assert optimize.host_loop(optimize.Config()) == (jax.default_backend() == "cpu")
+    optax = {"optimizer": "optax"}
+    assert optimize.host_loop(optimize.Config(loop="host", **optax))
+    assert not optimize.host_loop(optimize.Config(loop="device", **optax))
+    assert optimize.host_loop(optimize.Config(**optax)) == (jax.default_backend() == "cpu")
 
 
 _PROBE = textwrap.dedent(

@@ -1,0 +1,377 @@
+"""L-BFGS stepped from Python: every loss+gradient evaluation is one compiled call.
+
+Why a third L-BFGS next to optax's and jaxopt's: their line searches run inside a
+compiled while loop, and XLA:CPU runs convolutions inside a while loop about 2x slower
+than the same convolutions at the top level of a program (jax-ml/jax#12868; measured
+in ``benchmarks/``). Here, as in ``torch.optim.LBFGS``, the line search's decisions
+are made on the host and each trial point is evaluated by one loop-free jitted
+program (``probe``); the vector algebra (two-loop recursion, memory update) is jitted
+too, and only two scalars per item cross to the host per evaluation.
+
+Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
+
+* direction: the two-loop recursion (Alg. 7.4) with ``H0 = gamma I``,
+  ``gamma = s'y / y'y`` of the newest pair; pairs with ``s'y <= 1e-10 y'y`` are skipped;
+  a direction that is not a descent direction resets the memory to steepest descent.
+* step: ``"strong-wolfe"`` is the bracketing/zoom search of Alg. 3.5/3.6 for the
+  strong Wolfe conditions (``c1 = 1e-4``, ``c2 = 0.9``) with safeguarded cubic
+  interpolation (eq. 3.59), at most ``max_evals`` evaluations; a non-finite loss
+  counts as too high, so the search shrinks the step instead of failing. ``"none"``
+  takes the step as is (torch without ``line_search_fn``), halving it only while the
+  loss is non-finite.
+* the first step (and the first after a reset) is ``min(1, 1 / |g|_1)`` along
+  ``-g``, as torch and minFunc; later ones start at ``t = 1``.
+
+Every array has a leading batch axis ``(B, ...)``: each item keeps its own memory and
+runs its own line search, in lockstep, one ``probe`` call evaluating every item at its
+own trial step (an item whose search has ended is probed at ``t = 0``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+#: ``probe(x, d, t) -> (x + t d, f, grad f, grad f . d, aux)`` for ``(B, ...)`` ``x``
+#: and ``d`` and ``(B,)`` float32 ``t``; ``f`` and ``grad f . d`` are ``(B,)``.
+Probe = Callable[[Array, Array, Array], tuple[Array, Array, Array, Array, Any]]
+#: Sent ``(f(t), f'(t))`` after each trial step it yields; returns the accepted step.
+Search = Generator[float, tuple[float, float], float]
+
+LINESEARCHES = ("strong-wolfe", "none")
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class Memory(NamedTuple):
+    """The L-BFGS memory of a batch, a ring buffer of the last ``m`` pairs.
+
+    Attributes:
+        s: ``(B, m, *shape)`` steps ``x_{k+1} - x_k``.
+        y: ``(B, m, *shape)`` gradient changes ``g_{k+1} - g_k``.
+        rho: ``(B, m)`` ``1 / s'y``; 0 marks an empty slot (it then drops out of
+            both loops of the recursion).
+        newest: ``(B,)`` int32 slot of the newest pair.
+        gamma: ``(B,)`` ``s'y / y'y`` of the newest pair (1 when empty).
+    """
+
+    s: Array
+    y: Array
+    rho: Array
+    newest: Array
+    gamma: Array
+
+
+class Step(NamedTuple):
+    """One iteration's outcome for a batch (arrays on device, counts on the host).
+
+    Attributes:
+        x: ``(B, *shape)`` the iterate.
+        value: ``(B,)`` the objective at ``x``.
+        aux: the probe's aux at ``x``.
+        evaluations: ``(B,)`` probes this iteration's line search used.
+    """
+
+    x: Array
+    value: Array
+    aux: Any
+    evaluations: np.ndarray
+
+
+def init_memory(x: Array, size: int) -> Memory:
+    """An empty memory of ``size`` pairs for a ``(B, *shape)`` batch of iterates."""
+    b = x.shape[0]
+    buf = jnp.zeros((b, size, *x.shape[1:]), x.dtype)
+    return Memory(
+        buf,
+        buf,
+        jnp.zeros((b, size), jnp.float32),
+        jnp.zeros((b,), jnp.int32),
+        jnp.ones((b,), jnp.float32),
+    )
+
+
+def _vdot(a: Array, b: Array) -> Array:
+    # HIGHEST: on TPU (and TF32 GPUs) a default-precision dot would round to bf16/tf32.
+    return jnp.vdot(a, b, precision=_HIGHEST)
+
+
+def _direction_one(
+    s: Array, y: Array, rho: Array, newest: Array, gamma: Array, g: Array
+) -> tuple[Array, Array, Array, Array]:
+    m = rho.shape[0]
+
+    def newest_first(i: Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
+        q, alphas = carry
+        j = (newest - i) % m
+        a = rho[j] * _vdot(s[j], q)
+        return q - a * y[j], alphas.at[j].set(a)
+
+    q, alphas = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros((m,), jnp.float32)))
+
+    def oldest_first(i: Array, r: Array) -> Array:
+        j = (newest + 1 + i) % m
+        return r + s[j] * (alphas[j] - rho[j] * _vdot(y[j], r))
+
+    d = -jax.lax.fori_loop(0, m, oldest_first, gamma * q)
+    gtd = _vdot(g, d)
+    descent = gtd < 0
+    d = jnp.where(descent, d, -g)
+    gtd = jnp.where(descent, gtd, -_vdot(g, g))
+    return d, gtd, descent, jnp.sum(jnp.abs(g))
+
+
+@jax.jit
+def direction(memory: Memory, g: Array) -> tuple[Array, Array, Array, Array]:
+    """The L-BFGS search direction at gradient ``g`` ``(B, *shape)``.
+
+    Returns:
+        ``(d, g.d, descent, |g|_1)``: ``d`` is ``-g`` where the recursion gave no
+        descent direction (``descent`` false; the caller then resets the memory).
+    """
+    m = memory
+    return jax.vmap(_direction_one)(m.s, m.y, m.rho, m.newest, m.gamma, g)
+
+
+def _push_one(
+    s: Array,
+    y: Array,
+    rho: Array,
+    newest: Array,
+    gamma: Array,
+    ds: Array,
+    dy: Array,
+    reset: Array,
+) -> tuple[Array, Array, Array, Array, Array]:
+    rho = jnp.where(reset, jnp.zeros_like(rho), rho)
+    gamma = jnp.where(reset, jnp.ones_like(gamma), gamma)
+    sy, yy = _vdot(ds, dy), _vdot(dy, dy)
+    # Curvature test: torch's is s'y > 1e-10, which depends on the loss's scale (tiny
+    # losses never store a pair); relative to y'y it does not, and it still keeps the
+    # inverse Hessian estimate positive definite.
+    keep = sy > 1e-10 * yy
+    slot = (newest + 1) % rho.shape[0]
+    return (
+        jnp.where(keep, s.at[slot].set(ds), s),
+        jnp.where(keep, y.at[slot].set(dy), y),
+        jnp.where(keep, rho.at[slot].set(1.0 / jnp.where(keep, sy, 1.0)), rho),
+        jnp.where(keep, slot, newest),
+        jnp.where(keep, sy / jnp.where(keep, yy, 1.0), gamma),
+    )
+
+
+@jax.jit
+def push(memory: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
+    """``memory`` with the pair ``(ds, dy)`` added per item (after clearing it where ``reset``)."""
+    m = memory
+    return Memory(*jax.vmap(_push_one)(m.s, m.y, m.rho, m.newest, m.gamma, ds, dy, reset))
+
+
+@jax.jit
+def _select(take: Array, new: Any, old: Any) -> Any:
+    def pick(a: Array, b: Array) -> Array:
+        return jnp.where(take.reshape(take.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+def _cubic_min(
+    t1: float, f1: float, g1: float, t2: float, f2: float, g2: float, lo: float, hi: float
+) -> float:
+    """Minimiser in ``[lo, hi]`` of the cubic with these values and slopes (N&W eq. 3.59).
+
+    Falls back to the midpoint when the cubic has no minimiser or an input is not finite.
+    """
+    mid = 0.5 * (lo + hi)
+    if t1 == t2 or not all(map(math.isfinite, (f1, g1, f2, g2))):
+        return mid
+    d1 = g1 + g2 - 3.0 * (f1 - f2) / (t1 - t2)
+    disc = d1 * d1 - g1 * g2
+    if disc < 0:
+        return mid
+    d2 = math.copysign(math.sqrt(disc), t2 - t1)
+    denom = g2 - g1 + 2.0 * d2
+    if denom == 0:
+        return mid
+    t = t2 - (t2 - t1) * (g2 + d2 - d1) / denom
+    return min(max(t, lo), hi) if math.isfinite(t) else mid
+
+
+def strong_wolfe(
+    f0: float,
+    g0: float,
+    t: float,
+    *,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    max_evals: int = 25,
+    min_width: float = 0.0,
+) -> Search:
+    """Line search for the strong Wolfe conditions (N&W Alg. 3.5 and 3.6).
+
+    Args:
+        f0: the loss at ``t = 0``.
+        g0: its slope along the direction (negative).
+        t: the first trial step.
+        min_width: the zoom stops once the bracket is narrower (in units of ``t``).
+
+    Yields trial steps and is sent ``(f(t), f'(t))`` for each. Returns the accepted
+    step: one meeting both conditions, else the lowest point meeting sufficient
+    decrease, else 0 (nothing lowered the loss).
+
+    Example:
+        >>> search = strong_wolfe(1.0, -2.0, 1.0)  # f(t) = (t - 1)^2 from t = 0
+        >>> t = next(search)
+        >>> try:
+        ...     search.send(((t - 1) ** 2, 2 * (t - 1)))
+        ... except StopIteration as done:
+        ...     print(done.value)
+        1.0
+    """
+    t_prev, f_prev, g_prev = 0.0, f0, g0
+    evals = 0
+    while True:  # bracketing: grow t until the bracket [lo, hi] holds a Wolfe point
+        f, g = yield t
+        evals += 1
+        if not math.isfinite(f) or f > f0 + c1 * t * g0 or (evals > 1 and f >= f_prev):
+            lo, hi = (t_prev, f_prev, g_prev), (t, f, g)
+            break
+        if abs(g) <= -c2 * g0:
+            return t
+        if g >= 0:
+            lo, hi = (t, f, g), (t_prev, f_prev, g_prev)
+            break
+        if evals >= max_evals:
+            return t
+        t_next = _cubic_min(t_prev, f_prev, g_prev, t, f, g, t + 0.01 * (t - t_prev), 10.0 * t)
+        t_prev, f_prev, g_prev, t = t, f, g, t_next
+    while evals < max_evals:  # zoom: lo is always the lowest point with sufficient decrease
+        a, b = sorted((lo[0], hi[0]))
+        width = b - a
+        if width <= min_width:
+            break
+        t = _cubic_min(*lo, *hi, a, b)
+        t = min(max(t, a + 0.1 * width), b - 0.1 * width)  # keep shrinking the bracket
+        f, g = yield t
+        evals += 1
+        if not math.isfinite(f) or f > f0 + c1 * t * g0 or f >= lo[1]:
+            hi = (t, f, g)
+            continue
+        if abs(g) <= -c2 * g0:
+            return t
+        if g * (hi[0] - lo[0]) >= 0:
+            hi = lo
+        lo = (t, f, g)
+    return lo[0]
+
+
+def fixed_step(t: float, *, max_evals: int = 25) -> Search:
+    """Takes step ``t`` whatever the loss does, halving it only while the loss is non-finite."""
+    for _ in range(max_evals):
+        f, _ = yield t
+        if math.isfinite(f):
+            return t
+        t *= 0.5
+    return 0.0
+
+
+def minimize(
+    probe: Probe,
+    x0: Array,
+    iterations: int,
+    *,
+    history_size: int = 10,
+    linesearch: str = "strong-wolfe",
+    max_evals: int = 25,
+) -> Iterator[Step]:
+    """Runs L-BFGS from ``x0`` ``(B, *shape)``, yielding each iteration's :class:`Step`.
+
+    An item whose line search finds no lower loss stays where it is for the rest of
+    the run (its later steps report 0 evaluations); the run ends early only when
+    every item has stopped, after yielding the remaining steps unchanged.
+
+    Example:
+        >>> def probe(x, d, t):
+        ...     xt = x + t[:, None] * d
+        ...     f, g = jnp.sum((xt - 3.0) ** 2, axis=1), 2 * (xt - 3.0)
+        ...     return xt, f, g, jnp.sum(g * d, axis=1), None
+        >>> steps = list(minimize(probe, jnp.zeros((1, 4)), 3))
+        >>> [round(float(v), 6) for v in steps[-1].value]
+        [0.0]
+    """
+    if linesearch not in LINESEARCHES:
+        raise ValueError(f"linesearch must be one of {', '.join(LINESEARCHES)}, got {linesearch!r}")
+    b = x0.shape[0]
+    x, f, g, _, aux = probe(x0, jnp.zeros_like(x0), jnp.zeros((b,), jnp.float32))
+    memory = init_memory(x, history_size)
+    fresh = np.ones(b, bool)  # empty memory: take the short first step along -g
+    stopped = np.zeros(b, bool)
+    for _ in range(iterations):
+        if stopped.all():
+            yield Step(x, f, aux, np.zeros(b, np.int64))
+            continue
+        d, gtd_dev, descent, g_l1 = direction(memory, g)
+        reset = ~np.asarray(descent)
+        fresh |= reset
+        f_host, gtd = np.asarray(f, np.float64), np.asarray(gtd_dev, np.float64)
+        first = np.minimum(1.0, 1.0 / np.maximum(np.asarray(g_l1, np.float64), 1e-30))
+        # torch's tolerance_change: a bracket this narrow moves no pixel by 1e-9.
+        min_width = 1e-9 / max(float(jnp.max(jnp.abs(d))), 1e-30)
+        trial = np.zeros(b)
+        # item -> its line search, or None once it only waits for a re-probe of the
+        # step it accepted (when that was not its last trial).
+        pending: dict[int, Search | None] = {}
+        for i in map(int, np.flatnonzero(~stopped)):
+            t0 = float(first[i]) if fresh[i] else 1.0
+            search = (
+                strong_wolfe(
+                    float(f_host[i]), float(gtd[i]), t0, max_evals=max_evals, min_width=min_width
+                )
+                if linesearch == "strong-wolfe"
+                else fixed_step(t0, max_evals=max_evals)
+            )
+            trial[i] = next(search)
+            pending[i] = search
+        evals = np.zeros(b, np.int64)
+        failed = np.zeros(b, bool)
+        best = (x, f, g, aux)
+        while pending:
+            xt, ft, gt, gdt, auxt = probe(x, d, jnp.asarray(trial, jnp.float32))
+            ft_host, gdt_host = np.asarray(ft, np.float64), np.asarray(gdt, np.float64)
+            take = np.zeros(b, bool)
+            for i, search in list(pending.items()):
+                evals[i] += 1
+                if search is None:
+                    take[i] = True
+                    continue
+                try:
+                    trial[i] = search.send((float(ft_host[i]), float(gdt_host[i])))
+                    continue
+                except StopIteration as done:
+                    t = done.value
+                if t == trial[i]:
+                    take[i] = True
+                elif t == 0.0:
+                    failed[i] = True
+                else:
+                    pending[i] = None
+                    trial[i] = t
+            for i in np.flatnonzero(take | failed):
+                pending.pop(int(i), None)
+                trial[i] = 0.0  # done: later probes of this round leave it in place
+            if take.any():
+                best = _select(jnp.asarray(take), (xt, ft, gt, auxt), best)
+        # No lower loss along this direction: retry once from steepest descent with
+        # an empty memory; stop the item if that was already the case.
+        stopped |= failed & fresh
+        clear = failed & ~fresh
+        new_x, new_f, new_g, new_aux = best
+        memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear))
+        x, f, g, aux = new_x, new_f, new_g, new_aux
+        fresh = clear
+        yield Step(x, f, aux, evals)
