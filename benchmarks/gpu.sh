@@ -18,8 +18,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
 "$VENV/bin/python" -m benchmarks.compare \
   --sizes 256,512 --quality-sizes 512 --memory-sizes 256,512,1024 \
   --repeats 20 --iterations 500 \
-  --variant "optax-zoom:optimizer=optax,linesearch=zoom" \
-  --variant "optax-zoom-tf32:optimizer=optax,linesearch=zoom,precision=tf32" \
-  --variant "optax-zoom-bf16:optimizer=optax,linesearch=zoom,precision=bfloat16" \
-  --variant "optax-none:optimizer=optax,linesearch=none" \
+  --variant "lbfgs:optimizer=lbfgs" \
+  --variant "lbfgs-tf32:optimizer=lbfgs,precision=tf32" \
+  --variant "lbfgs-bf16:optimizer=lbfgs,precision=bfloat16" \
+  --variant "optax-zoom-device:optimizer=optax,linesearch=zoom" \
+  --variant "optax-zoom-tf32-device:optimizer=optax,linesearch=zoom,precision=tf32" \
   --json "benchmarks/results/gpu-$card.json"

@@ -65,9 +65,6 @@ else:
     WEIGHTS = cli.resolve_weights("keras")
     defaults = cli.DEFAULTS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
     SIZE, ITERATIONS = defaults["size"], defaults["iterations"]
-# optax's L-BFGS: fewer loss evaluations per iteration and a faster compile on a CPU
-# (README, "Measured"); "jaxopt" is the library default.
-OPTIMIZER = "optax"
 params, meta = js.load_weights(WEIGHTS)
 pre = meta.preprocess
 print(f"weights: {WEIGHTS} ({meta.source}); {SIZE} px, {ITERATIONS} iterations")"""
@@ -101,7 +98,7 @@ content.shape, style.shape"""
             "`relu1_1 … relu5_1` with `w_l = 1/5`, $\\alpha/\\beta$ = 1e-3, white-noise start."
         ),
         new_code_cell(
-            """config = js.Config(ratio=1e-3, init="noise", iterations=ITERATIONS, optimizer=OPTIMIZER)
+            """config = js.Config(ratio=1e-3, init="noise", iterations=ITERATIONS)
 
 
 def report(done, image, history):
@@ -170,7 +167,9 @@ content = jnp.asarray(js.load_image(js.bundled("tubingen.jpg"), size=SIZE))
 h, w = content.shape[:2]
 # make_targets takes the style at the size it is used (stylize does this resize itself).
 style = optimize.resize(jnp.asarray(js.load_image(js.bundled("starry_night.jpg"))), h, w)
-config = js.Config(iterations=ITERATIONS, optimizer=OPTIMIZER)
+# optax: its compiled L-BFGS step is driven by hand below (the default, "lbfgs", is
+# stepped from Python by stylize itself, one compiled evaluation per call).
+config = js.Config(iterations=ITERATIONS, optimizer="optax")
 targets = js.make_targets(params, content, style, config, pre)
 {k: v.shape for k, v in targets.style.items()}"""
         ),
@@ -197,7 +196,6 @@ print("gradient:", grad.shape, "norm", float(jnp.linalg.norm(grad)))"""
     style_layers={"relu1_1": 0.75, "relu3_1": 0.25},
     ratio=1e-2,
     iterations=ITERATIONS,
-    optimizer=OPTIMIZER,
 )
 targets2 = js.make_targets(params, content, style, config2, pre)
 loss2, terms2 = js.objective(params, targets2, config2, pre)(x)
@@ -315,8 +313,8 @@ only Fig. 7 runs, at 48 px with random weights."""
 from jaxstyle import figures
 
 NUMBERS = (7,) if TINY else figures.FIGURES
-base = js.Config(iterations=ITERATIONS, optimizer=OPTIMIZER)
-note = f"{SIZE} px, {ITERATIONS} iterations, {OPTIMIZER}, weights: {meta.source}"
+base = js.Config(iterations=ITERATIONS)
+note = f"{SIZE} px, {ITERATIONS} iterations, {base.optimizer}, weights: {meta.source}"
 runs = {}
 for n in NUMBERS:
     spec = figures.figure(n, base)
