@@ -188,15 +188,24 @@ def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, A
     params, meta = jaxstyle.load_weights(weights_path)
     content, style = images(size)
     config = optimize.static_config([jaxstyle.Config()])
+    # The program stylize runs per evaluation: optimize.probe, params passed as
+    # arguments with their backward kernels, value and slope read back to the host.
+    params = optimize._with_backward_kernels(params)
     targets = optimize.make_targets(
         params, jnp.asarray(content), jnp.asarray(style), config, meta.preprocess
     )
     weights = optimize.loss_weights(jaxstyle.Config(), config)
+    batch = jax.tree.map(lambda a: a[None], (targets, weights))
+    t = jnp.zeros((1,), jnp.float32)
 
-    def loss(x: jax.Array) -> jax.Array:
-        return optimize.loss_terms(x, params, targets, config, meta.preprocess, weights)[0]
+    def vg(x: jax.Array) -> tuple[float, jax.Array]:
+        xb = x[None]
+        _, value, grad, slope, _ = optimize.probe(
+            xb, jnp.zeros_like(xb), t, params, *batch, config, meta.preprocess
+        )
+        float(slope[0])
+        return float(value[0]), grad[0]
 
-    vg = jax.jit(jax.value_and_grad(loss))
     tw, tmeta = tg.load_npz(str(weights_path))
     objective = tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta))
     rng = np.random.default_rng(size)
@@ -354,6 +363,9 @@ def run_probe(kind: str, rest: list[str]) -> None:
         w = optimize.loss_weights(config, static)
         c, s = jnp.asarray(content), jnp.asarray(style)
         parts = {}
+        t0 = time.perf_counter()
+        params = jax.block_until_ready(optimize._with_backward_kernels(params))
+        parts["backward_kernels"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         targets = jax.block_until_ready(optimize._targets(params, c, s, static, meta.preprocess))
         parts["targets"] = time.perf_counter() - t0
@@ -528,8 +540,9 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"## Compiling stylize's programs in a fresh process, {c['size']}²",
             "",
-            "Programs are compiled ahead of time and timed alone, except `targets` and "
-            "`init_state`, which are timed as first calls (compile and run).",
+            "Programs are compiled ahead of time and timed alone, except "
+            "`backward_kernels`, `targets` and `init_state`, which are timed as first "
+            "calls (compile and run).",
             "",
             "| cache | per program (s) | total (s) |",
             "|---|---|---|",
