@@ -127,11 +127,13 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
             value = int(raw)
         elif isinstance(default, float):
             value = float(raw)
-        elif default is None:  # optional numbers (weights, style_scale) or linesearch
-            try:
-                value = float(raw)
-            except ValueError:
-                value = raw
+        elif default is None:  # optional numbers (weights, history_size) or linesearch
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    continue
         overrides[key] = value
     return name or body or "default", overrides
 

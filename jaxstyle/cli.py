@@ -107,6 +107,13 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         "zoom for optax and jaxopt; none = torch's unit steps, lbfgs and optax only)",
     )
     p.add_argument(
+        "--history-size",
+        type=int,
+        default=None,
+        help="L-BFGS memory in pairs (default: 100 for lbfgs, 10 for optax/jaxopt); "
+        "each pair costs two image-sized float32 arrays",
+    )
+    p.add_argument(
         "--precision",
         choices=optimize.PRECISIONS,
         default=optimize.Config.precision,
@@ -374,6 +381,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
         iterations=iterations,
         optimizer=args.optimizer,
         linesearch=args.linesearch,
+        history_size=args.history_size,
         precision=args.precision,
         loop=args.loop,
         pooling=args.pooling,

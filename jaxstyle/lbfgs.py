@@ -103,7 +103,7 @@ def _vdot(a: Array, b: Array) -> Array:
 
 def _direction_one(
     s: Array, y: Array, rho: Array, newest: Array, gamma: Array, g: Array
-) -> tuple[Array, Array, Array, Array]:
+) -> tuple[Array, Array, Array, Array, Array]:
     m = rho.shape[0]
 
     def newest_first(i: Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
@@ -123,16 +123,17 @@ def _direction_one(
     descent = gtd < 0
     d = jnp.where(descent, d, -g)
     gtd = jnp.where(descent, gtd, -_vdot(g, g))
-    return d, gtd, descent, jnp.sum(jnp.abs(g))
+    return d, gtd, descent, jnp.sum(jnp.abs(g)), jnp.max(jnp.abs(d))
 
 
 @jax.jit
-def direction(memory: Memory, g: Array) -> tuple[Array, Array, Array, Array]:
+def direction(memory: Memory, g: Array) -> tuple[Array, Array, Array, Array, Array]:
     """The L-BFGS search direction at gradient ``g`` ``(B, *shape)``.
 
     Returns:
-        ``(d, g.d, descent, |g|_1)``: ``d`` is ``-g`` where the recursion gave no
-        descent direction (``descent`` false; the caller then resets the memory).
+        ``(d, g.d, descent, |g|_1, |d|_inf)``, all but ``d`` of shape ``(B,)``: ``d``
+        is ``-g`` where the recursion gave no descent direction (``descent`` false;
+        the caller then resets the memory).
     """
     m = memory
     return jax.vmap(_direction_one)(m.s, m.y, m.rho, m.newest, m.gamma, g)
@@ -315,13 +316,13 @@ def minimize(
         if stopped.all():
             yield Step(x, f, aux, np.zeros(b, np.int64))
             continue
-        d, gtd_dev, descent, g_l1 = direction(memory, g)
+        d, gtd_dev, descent, g_l1, d_inf = direction(memory, g)
         reset = ~np.asarray(descent)
         fresh |= reset
         f_host, gtd = np.asarray(f, np.float64), np.asarray(gtd_dev, np.float64)
         first = np.minimum(1.0, 1.0 / np.maximum(np.asarray(g_l1, np.float64), 1e-30))
         # torch's tolerance_change: a bracket this narrow moves no pixel by 1e-9.
-        min_width = 1e-9 / max(float(jnp.max(jnp.abs(d))), 1e-30)
+        min_width = 1e-9 / np.maximum(np.asarray(d_inf, np.float64), 1e-30)
         trial = np.zeros(b)
         # item -> its line search, or None once it only waits for a re-probe of the
         # step it accepted (when that was not its last trial).
@@ -330,7 +331,11 @@ def minimize(
             t0 = float(first[i]) if fresh[i] else 1.0
             search = (
                 strong_wolfe(
-                    float(f_host[i]), float(gtd[i]), t0, max_evals=max_evals, min_width=min_width
+                    float(f_host[i]),
+                    float(gtd[i]),
+                    t0,
+                    max_evals=max_evals,
+                    min_width=float(min_width[i]),
                 )
                 if linesearch == "strong-wolfe"
                 else fixed_step(t0, max_evals=max_evals)

@@ -55,6 +55,9 @@ LINESEARCHES = {
     "jaxopt": ("zoom", "backtracking", "hager-zhang"),
     "lbfgs": lbfgs.LINESEARCHES,
 }
+#: Default L-BFGS memory per optimiser: torch's and Lua optim's 100 for lbfgs, the
+#: libraries' own defaults for optax and jaxopt.
+HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10}
 #: float32: exact float32 convolutions; tf32: the backend's default matmul precision
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
 #: activations and kernels with float32 Grams and losses.
@@ -105,7 +108,11 @@ class Config:
             default (its first). With ``"none"`` each iteration costs
             exactly one evaluation and ``History`` entry ``k`` is the loss of the image
             iteration ``k`` started from (as torch's closure reports it).
-        history_size: L-BFGS memory (pairs of past steps).
+        history_size: L-BFGS memory (pairs of past steps); ``None`` takes the
+            optimizer's default, :data:`HISTORY_SIZES` (lbfgs: 100 as torch.optim.LBFGS
+            and Lua's optim.lbfgs, which Gatys' and jcjohnson's code use; it reached
+            torch's loss in 67 iterations where 10 took 73, ``benchmarks/results``).
+            Memory: ``2 * history_size * H * W * 3`` float32 per image.
         precision: see :data:`PRECISIONS`.
         loop: see :data:`LOOPS`.
         pooling: ``"avg"`` (paper) or ``"max"``.
@@ -126,7 +133,7 @@ class Config:
     iterations: int = 500
     optimizer: str = "lbfgs"
     linesearch: str | None = None
-    history_size: int = 10
+    history_size: int | None = None
     precision: str = "float32"
     loop: str = "auto"
     pooling: str = "avg"
@@ -146,6 +153,8 @@ class Config:
             raise ConfigError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
             )
+        if self.history_size is None:
+            object.__setattr__(self, "history_size", HISTORY_SIZES[self.optimizer])
         if self.linesearch is None:
             object.__setattr__(self, "linesearch", LINESEARCHES[self.optimizer][0])
         if self.linesearch not in LINESEARCHES[self.optimizer]:
