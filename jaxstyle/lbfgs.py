@@ -29,6 +29,7 @@ own trial step (an item whose search has ended is probed at ``t = 0``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, NamedTuple
@@ -86,10 +87,10 @@ class Step(NamedTuple):
 def init_memory(x: Array, size: int) -> Memory:
     """An empty memory of ``size`` pairs for a ``(B, *shape)`` batch of iterates."""
     b = x.shape[0]
-    buf = jnp.zeros((b, size, *x.shape[1:]), x.dtype)
+    shape = (b, size, *x.shape[1:])
     return Memory(
-        buf,
-        buf,
+        jnp.zeros(shape, x.dtype),  # two buffers: push donates and updates both in place
+        jnp.zeros(shape, x.dtype),
         jnp.zeros((b, size), jnp.float32),
         jnp.zeros((b,), jnp.int32),
         jnp.ones((b,), jnp.float32),
@@ -156,19 +157,24 @@ def _push_one(
     # losses never store a pair); relative to y'y it does not, and it still keeps the
     # inverse Hessian estimate positive definite.
     keep = sy > 1e-10 * yy
-    slot = (newest + 1) % rho.shape[0]
+    slot = jnp.where(keep, (newest + 1) % rho.shape[0], newest)
+    # Only the one slot is written (a select over the whole buffer would copy all of
+    # it every iteration: 630 MB at 512 px with history 100).
     return (
-        jnp.where(keep, s.at[slot].set(ds), s),
-        jnp.where(keep, y.at[slot].set(dy), y),
-        jnp.where(keep, rho.at[slot].set(1.0 / jnp.where(keep, sy, 1.0)), rho),
-        jnp.where(keep, slot, newest),
+        s.at[slot].set(jnp.where(keep, ds, s[slot])),
+        y.at[slot].set(jnp.where(keep, dy, y[slot])),
+        rho.at[slot].set(jnp.where(keep, 1.0 / jnp.where(keep, sy, 1.0), rho[slot])),
+        slot,
         jnp.where(keep, sy / jnp.where(keep, yy, 1.0), gamma),
     )
 
 
-@jax.jit
+@functools.partial(jax.jit, donate_argnums=0)
 def push(memory: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
-    """``memory`` with the pair ``(ds, dy)`` added per item (after clearing it where ``reset``)."""
+    """``memory`` with the pair ``(ds, dy)`` added per item (after clearing it where ``reset``).
+
+    ``memory`` is donated: its buffers are updated in place, so do not read it after.
+    """
     m = memory
     return Memory(*jax.vmap(_push_one)(m.s, m.y, m.rho, m.newest, m.gamma, ds, dy, reset))
 
@@ -292,9 +298,10 @@ def minimize(
 ) -> Iterator[Step]:
     """Runs L-BFGS from ``x0`` ``(B, *shape)``, yielding each iteration's :class:`Step`.
 
-    An item whose line search finds no lower loss stays where it is for the rest of
-    the run (its later steps report 0 evaluations); the run ends early only when
-    every item has stopped, after yielding the remaining steps unchanged.
+    When an item's line search finds no lower loss, its memory is cleared and the
+    next iteration tries steepest descent; if that fails too, the item stays where it
+    is for the rest of the run (its later steps report 0 evaluations). Once every item
+    has stopped, the remaining steps are yielded unchanged without evaluating.
 
     Example:
         >>> def probe(x, d, t):
