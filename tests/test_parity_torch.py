@@ -11,7 +11,7 @@ import torch_reference as ref
 from conftest import smooth_image
 
 from jaxstyle import losses, optimize
-from jaxstyle.vgg import CONV_LAYERS, LAYERS, TORCHVISION, features
+from jaxstyle.vgg import CONV_LAYERS, LAYERS, TORCHVISION, features, with_backward_kernels
 
 RTOL = 1e-4
 SIZES = [(32, 32), (40, 56)]
@@ -55,8 +55,12 @@ def test_every_activation(full_params, torch_weights, size, pooling):
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("pooling", ["avg", "max"])
-def test_losses_and_gradient(full_params, torch_weights, size, pooling):
+@pytest.mark.parametrize(
+    ("pooling", "program"), [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe")]
+)
+def test_losses_and_gradient(full_params, torch_weights, size, pooling, program):
+    # program "probe": the evaluation the default optimiser runs (optimize.probe, a
+    # batch of one, params with their precomputed backward kernels).
     x, content, style = _images(size)
     config = optimize.Config(
         content_layers="relu4_2", style_layers=",".join(STYLE), ratio=1e-3, pooling=pooling
@@ -67,11 +71,19 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling):
     targets = jax.jit(lambda p, c, s: optimize.make_targets(p, c, s, config, identity))(
         full_params, jnp.asarray(content), jnp.asarray(style)
     )
-    (total, terms), grad = jax.jit(
-        jax.value_and_grad(
-            lambda x, p, t: optimize.loss_terms(x, p, t, config, identity), has_aux=True
-        )
-    )(jnp.asarray(x), full_params, targets)
+    if program == "probe":
+        prepared = with_backward_kernels(full_params)
+        tb, wb = jax.tree.map(lambda a: a[None], (targets, optimize.loss_weights(config)))
+        xb = jnp.asarray(x)[None]
+        t0 = jnp.zeros((1,), jnp.float32)
+        out = optimize.probe(xb, jnp.zeros_like(xb), t0, prepared, tb, wb, config, identity)
+        total, grad, terms = jax.tree.map(lambda a: a[0], (out[1], out[2], out[4]))
+    else:
+        (total, terms), grad = jax.jit(
+            jax.value_and_grad(
+                lambda x, p, t: optimize.loss_terms(x, p, t, config, identity), has_aux=True
+            )
+        )(jnp.asarray(x), full_params, targets)
 
     with torch.no_grad():
         p_feats = ref.vgg19(torch_weights, ref.nchw(content), pooling)
