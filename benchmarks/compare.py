@@ -370,7 +370,8 @@ def run_probe(kind: str, rest: list[str]) -> None:
         parts["backward_kernels"] = time.perf_counter() - t0
         params = jax.block_until_ready(prepare(params))
         t0 = time.perf_counter()
-        make = optimize._targets.lower(params, c, s, static, meta.preprocess).compile()
+        network = optimize.network_config(static)  # what stylize keys these two on
+        make = optimize._targets.lower(params, c, s, network, meta.preprocess).compile()
         parts["targets"] = time.perf_counter() - t0
         targets = jax.block_until_ready(make(params, c, s))
         x0 = meta.preprocess.apply(c)
@@ -381,7 +382,7 @@ def run_probe(kind: str, rest: list[str]) -> None:
             xb, tb, wb = jax.tree.map(lambda v: v[None], (x0, targets, w))
             t = jnp.zeros((1,), jnp.float32)
             t0 = time.perf_counter()
-            optimize.probe.lower(xb, xb, t, params, tb, wb, static, meta.preprocess).compile()
+            optimize.probe.lower(xb, xb, t, params, tb, wb, network, meta.preprocess).compile()
             parts["probe"] = time.perf_counter() - t0
             memory = lbfgs.init_memory(xb, static.history_size)
             t0 = time.perf_counter()

@@ -652,7 +652,12 @@ def _lbfgs_steps(
     if not batched:  # lbfgs works on batches; one image is a batch of one
         x0, targets, weights = jax.tree.map(lambda a: a[None], (x0, targets, weights))
     fn = functools.partial(
-        probe, params=params, targets=targets, weights=weights, config=config, preprocess=preprocess
+        probe,
+        params=params,
+        targets=targets,
+        weights=weights,
+        config=network_config(config),
+        preprocess=preprocess,
     )
     steps = lbfgs.minimize(
         fn,
@@ -773,6 +778,26 @@ def static_config(configs: Sequence[Config]) -> Config:
     )
 
 
+def network_config(config: Config) -> Config:
+    """``config`` with every optimiser-only field at its default.
+
+    The targets and :func:`probe` depend only on the layers, pooling, precision and
+    whether there is a TV term; keyed on this config, runs that differ only in
+    optimiser, line search, history, loop, chunking or iterations share their
+    compiled programs.
+    """
+    return dataclasses.replace(
+        config,
+        optimizer=Config.optimizer,
+        linesearch=None,
+        history_size=None,
+        loop=Config.loop,
+        chunk_size=Config.chunk_size,
+        iterations=0,
+        style_scale=None,
+    )
+
+
 def _is_key_batch(key: Array) -> bool:
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key.ndim == 1
@@ -869,7 +894,7 @@ def stylize(
             )
 
     params = _with_backward_kernels(params)  # once per call, outside every loop
-    targets = _targets(params, content, style, static, preprocess)
+    targets = _targets(params, content, style, network_config(static), preprocess)
     if batched:
         targets = jax.tree.map(
             lambda t, item_ndim: t if t.ndim > item_ndim else jnp.broadcast_to(t, (b, *t.shape)),

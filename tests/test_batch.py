@@ -104,6 +104,21 @@ def test_new_weights_reuse_the_compiled_loop(slim_params, images):
     assert compiled() == before + 1  # the new layer set, not the ratios
 
 
+def test_optimiser_settings_reuse_the_compiled_evaluation(slim_params, images):
+    contents, style = images
+    key = jax.random.key(0)
+
+    def run(**kwargs) -> None:
+        config = optimize.Config(**{"iterations": 1, **kwargs})
+        optimize.stylize(contents[0], style, slim_params, TORCHVISION, config, key=key)
+
+    run()
+    before = optimize.probe._cache_size(), optimize._targets._cache_size()
+    run(history_size=3, linesearch="none", chunk_size=7)
+    run(optimizer="optax", iterations=2)  # its own step program, but the same targets
+    assert (optimize.probe._cache_size(), optimize._targets._cache_size()) == before
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
