@@ -292,7 +292,7 @@ def loss_weights(config: Config, layers: Config | None = None) -> Weights:
 
     Example:
         >>> w = loss_weights(Config(ratio=1e-2, style_layers="relu1_1"), Config())
-        >>> float(w.alpha), float(w.style["relu1_1"]), float(w.style["relu2_1"])
+        >>> round(float(w.alpha), 6), float(w.style["relu1_1"]), float(w.style["relu2_1"])
         (0.01, 1.0, 0.0)
     """
     spec = config if layers is None else layers
