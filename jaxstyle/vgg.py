@@ -161,22 +161,7 @@ def pool2x2(x: Array, kind: str) -> Array:
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-#: On a CPU, layers with at most this many pixels run as one matrix product over 3x3
-#: patches (im2col): XLA:CPU's direct convolution, and above all its input gradient,
-#: is slow for few pixels and many channels (at 128 px input the 512-channel layers
-#: at 8-16 px took ~2x torch's time). Per layer both agree to ~2e-6 relative.
-GEMM_MAX_PIXELS = 256
-
-
 def _conv(x: Array, kernel: Array, precision: Any) -> Array:
-    _, h, w, c = x.shape
-    if h * w <= GEMM_MAX_PIXELS and jax.default_backend() == "cpu":
-        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        patches = jnp.concatenate(
-            [padded[:, i : i + h, j : j + w, :] for i in range(3) for j in range(3)], axis=-1
-        )
-        flat = kernel.reshape(9 * c, kernel.shape[-1])  # (dy, dx, cin) matches the patches
-        return jax.lax.dot_general(patches, flat, (((3,), (0,)), ((), ())), precision=precision)
     return jax.lax.conv_general_dilated(
         x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_NHWC, precision=precision
     )

@@ -32,9 +32,7 @@ def test_stops_after_deepest_layer(layer, convs):
     params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
     assert len(params) == convs
     jaxpr = jax.make_jaxpr(lambda x: model.apply({"params": params}, x))(jnp.zeros((1, 32, 32, 3)))
-    # Small layers run as one matrix product on a CPU (vgg.GEMM_MAX_PIXELS).
-    text = str(jaxpr)
-    assert text.count("conv_general_dilated") + text.count("dot_general") == convs
+    assert str(jaxpr).count("conv_general_dilated") == convs
 
 
 @pytest.mark.parametrize(("h", "w"), [(32, 32), (33, 47)])
@@ -71,8 +69,7 @@ def test_backward_kernels_change_no_gradient(dtype, h, w):
 
     plain = jax.grad(loss, argnums=(0, 1))(params, x)
     given = jax.grad(lambda p, x: loss(vgg.with_backward_kernels(p), x), argnums=(0, 1))(params, x)
-    # bf16: the two backward programs sum in different orders at 8 bits of mantissa.
-    tol = 1e-5 if dtype is None else 1e-1
+    tol = 1e-5 if dtype is None else 1e-2
     assert float(loss(params, x)) == float(loss(vgg.with_backward_kernels(params), x))
     for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(given), strict=True):
         assert jnp.allclose(a, b, rtol=tol, atol=tol * float(jnp.max(jnp.abs(a)))), (a, b)
