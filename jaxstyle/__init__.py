@@ -1,6 +1,6 @@
 """jaxstyle: Gatys, Ecker & Bethge (CVPR 2016) neural style transfer in JAX."""
 
-from jaxstyle.compilation import enable_by_default, enable_compilation_cache
+from jaxstyle.compilation import cpu_flags_by_default, enable_by_default, enable_compilation_cache
 from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
 from jaxstyle.image import bundled, load_image, save_image
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
@@ -23,6 +23,7 @@ from jaxstyle.weights import WeightsMeta, load_weights, save_weights
 __version__ = "0.1.0"
 
 enable_by_default()
+cpu_flags_by_default()
 
 __all__ = [
     "CAFFE",

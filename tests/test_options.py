@@ -181,3 +181,61 @@ def test_compilation_cache_opt_out_and_user_choice(tmp_path):
     mine = tmp_path / "mine"
     assert _probe(tmp_path, JAX_COMPILATION_CACHE_DIR=str(mine)) == str(mine)
     assert not (tmp_path / "xla").exists()
+
+
+_FLAGS_PROBE = textwrap.dedent(
+    """
+    import os, sys
+    import jax, jax.numpy as jnp
+    if sys.argv[1] == "late":
+        jnp.ones(1).block_until_ready()  # a backend runs before jaxstyle is imported
+    import jaxstyle
+    x, k = jnp.ones((1, 8, 8, 64)), jnp.ones((3, 3, 64, 64))
+    nhwc = ("NHWC", "HWIO", "NHWC")  # the VGG's layout
+    conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=nhwc)
+    hlo = jax.jit(conv).lower(x, k).compile()
+    print("ynn_fusion" in hlo.as_text())
+    print(os.environ.get("XLA_FLAGS", ""))
+    """
+)
+
+
+def _flags_probe(when: str = "first", **env: str) -> tuple[str, bool]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("JAX", "XLA_FLAGS"))}
+    full.update(JAX_PLATFORMS="cpu", JAXSTYLE_COMPILATION_CACHE="0", **env)
+    out = subprocess.run(
+        [sys.executable, "-c", _FLAGS_PROBE, when],
+        env=full,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ynn, flags = out.stdout.split("\n")[:2]
+    return flags, ynn == "True"
+
+
+_YNN = "--xla_cpu_experimental_ynn_fusion_type"
+_NEW_JAXLIB = tuple(int(p) for p in jax.lib.__version__.split(".")[:2]) >= (0, 10)
+
+
+@pytest.mark.skipif(not _NEW_JAXLIB, reason="the CPU flags apply from jaxlib 0.10")
+def test_cpu_flags_keep_convolutions_off_ynnpack_by_default():
+    flags, ynn = _flags_probe()
+    assert flags == _YNN + "="
+    assert not ynn
+
+
+@pytest.mark.skipif(not _NEW_JAXLIB, reason="the CPU flags apply from jaxlib 0.10")
+def test_cpu_flags_opt_out_user_choice_and_late_import():
+    flags, ynn = _flags_probe(JAXSTYLE_XLA_FLAGS="0")
+    assert flags == ""
+    # XLA's own default: if this fails, jaxlib stopped using YNNPACK for convolutions
+    # and CPU_FLAGS may no longer be needed.
+    assert ynn
+    mine = _YNN + "=LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"
+    flags, ynn = _flags_probe(XLA_FLAGS=mine)
+    assert flags == mine
+    assert ynn  # the user's flag reached XLA, ours did not override it
+    assert _flags_probe("late")[0] == ""
+    other = "--xla_cpu_enable_fast_math=false"
+    assert _flags_probe(XLA_FLAGS=other)[0] == other + " " + _YNN + "="
