@@ -55,10 +55,11 @@ class Memory(NamedTuple):
     Attributes:
         s: ``(B, m, *shape)`` steps ``x_{k+1} - x_k``.
         y: ``(B, m, *shape)`` gradient changes ``g_{k+1} - g_k``.
-        rho: ``(B, m)`` ``1 / s'y``; 0 marks an empty slot (it then drops out of
-            both loops of the recursion).
+        rho: ``(B, m)`` ``1 / s'y`` (0 in a slot never written).
         newest: ``(B,)`` int32 slot of the newest pair.
         gamma: ``(B,)`` ``s'y / y'y`` of the newest pair (1 when empty).
+        count: ``(B,)`` int32 pairs stored, at most ``m``: the recursion visits only
+            these, so early iterations do not read the whole (mostly empty) buffer.
     """
 
     s: Array
@@ -66,6 +67,7 @@ class Memory(NamedTuple):
     rho: Array
     newest: Array
     gamma: Array
+    count: Array
 
 
 class Step(NamedTuple):
@@ -94,6 +96,7 @@ def init_memory(x: Array, size: int) -> Memory:
         jnp.zeros((b, size), jnp.float32),
         jnp.zeros((b,), jnp.int32),
         jnp.ones((b,), jnp.float32),
+        jnp.zeros((b,), jnp.int32),
     )
 
 
@@ -103,7 +106,7 @@ def _vdot(a: Array, b: Array) -> Array:
 
 
 def _direction_one(
-    s: Array, y: Array, rho: Array, newest: Array, gamma: Array, g: Array
+    s: Array, y: Array, rho: Array, newest: Array, gamma: Array, count: Array, g: Array
 ) -> tuple[Array, Array, Array, Array, Array]:
     m = rho.shape[0]
 
@@ -113,13 +116,13 @@ def _direction_one(
         a = rho[j] * _vdot(s[j], q)
         return q - a * y[j], alphas.at[j].set(a)
 
-    q, alphas = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros((m,), jnp.float32)))
+    q, alphas = jax.lax.fori_loop(0, count, newest_first, (g, jnp.zeros((m,), jnp.float32)))
 
     def oldest_first(i: Array, r: Array) -> Array:
-        j = (newest + 1 + i) % m
+        j = (newest + 1 - count + i) % m
         return r + s[j] * (alphas[j] - rho[j] * _vdot(y[j], r))
 
-    d = -jax.lax.fori_loop(0, m, oldest_first, gamma * q)
+    d = -jax.lax.fori_loop(0, count, oldest_first, gamma * q)
     gtd = _vdot(g, d)
     descent = gtd < 0
     d = jnp.where(descent, d, -g)
@@ -137,7 +140,7 @@ def direction(memory: Memory, g: Array) -> tuple[Array, Array, Array, Array, Arr
         the caller then resets the memory).
     """
     m = memory
-    return jax.vmap(_direction_one)(m.s, m.y, m.rho, m.newest, m.gamma, g)
+    return jax.vmap(_direction_one)(m.s, m.y, m.rho, m.newest, m.gamma, m.count, g)
 
 
 def _push_one(
@@ -146,12 +149,13 @@ def _push_one(
     rho: Array,
     newest: Array,
     gamma: Array,
+    count: Array,
     ds: Array,
     dy: Array,
     reset: Array,
-) -> tuple[Array, Array, Array, Array, Array]:
-    rho = jnp.where(reset, jnp.zeros_like(rho), rho)
+) -> tuple[Array, Array, Array, Array, Array, Array]:
     gamma = jnp.where(reset, jnp.ones_like(gamma), gamma)
+    count = jnp.where(reset, jnp.zeros_like(count), count)
     sy, yy = _vdot(ds, dy), _vdot(dy, dy)
     # Curvature test: torch's is s'y > 1e-10, which depends on the loss's scale (tiny
     # losses never store a pair); relative to y'y it does not, and it still keeps the
@@ -166,6 +170,7 @@ def _push_one(
         rho.at[slot].set(jnp.where(keep, 1.0 / jnp.where(keep, sy, 1.0), rho[slot])),
         slot,
         jnp.where(keep, sy / jnp.where(keep, yy, 1.0), gamma),
+        jnp.where(keep, jnp.minimum(count + 1, rho.shape[0]), count),
     )
 
 
@@ -176,7 +181,8 @@ def push(memory: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
     ``memory`` is donated: its buffers are updated in place, so do not read it after.
     """
     m = memory
-    return Memory(*jax.vmap(_push_one)(m.s, m.y, m.rho, m.newest, m.gamma, ds, dy, reset))
+    fields = (m.s, m.y, m.rho, m.newest, m.gamma, m.count)
+    return Memory(*jax.vmap(_push_one)(*fields, ds, dy, reset))
 
 
 @jax.jit
