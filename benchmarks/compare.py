@@ -93,7 +93,9 @@ def machine() -> dict[str, Any]:
             **{k: version(k) for k in ("jax", "jaxlib", "flax", "optax", "jaxopt")},
             "torch": torch.__version__,
         },
-        "flags": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "JAX_PLATFORMS")},
+        "flags": {
+            k: os.environ.get(k, "") for k in ("XLA_FLAGS", "JAXSTYLE_XLA_FLAGS", "JAX_PLATFORMS")
+        },
         "git_commit": commit,
         # Other processes sharing the cores skew the numbers: say how loaded it was.
         "load_average_at_start": list(os.getloadavg()),
@@ -255,7 +257,11 @@ def _iteration_times(chunk_ends: list[tuple[int, float]]) -> np.ndarray:
 
 
 def bench_quality(
-    weights_path: Path, size: int, iterations: int, variants: list[tuple[str, dict[str, Any]]]
+    weights_path: Path,
+    size: int,
+    iterations: int,
+    variants: list[tuple[str, dict[str, Any]]],
+    seed: int = 0,
 ) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
@@ -268,7 +274,7 @@ def bench_quality(
     content, style = images(size)
     tw, tmeta = tg.load_npz(str(weights_path))
     objective = tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta))
-    key = jax.random.key(0)
+    key = jax.random.key(seed)
     x0 = optimize.initial_image(
         jnp.asarray(content), jnp.asarray(style), jaxstyle.Config(), meta.preprocess, key
     )
@@ -277,7 +283,8 @@ def bench_quality(
     result: dict[str, Any] = {
         "size": size,
         "iterations": iterations,
-        "init": "noise (jaxstyle's, seed 0; torch starts from the same array)",
+        "seed": seed,
+        "init": f"noise (jaxstyle's, seed {seed}; torch starts from the same array)",
         "torch": {
             "seconds": trace.seconds,
             "final_loss": target,
@@ -523,8 +530,9 @@ def markdown(report: dict[str, Any]) -> str:
         t = q["torch"]
         lines += [
             "",
-            f"## Time to torch's loss after {q['iterations']} iterations, {q['size']}² "
-            f"(torch: {t['seconds']:.1f} s, {t['evaluations_per_iteration']:.2f} "
+            f"## Time to torch's loss after {q['iterations']} iterations, {q['size']}², "
+            f"seed {q.get('seed', 0)} (torch: {t['seconds']:.1f} s, "
+            f"{t['evaluations_per_iteration']:.2f} "
             f"evaluations/iteration, final loss {t['final_loss']:.4g})",
             "",
             "| jaxstyle variant | first call (s) | iterations to torch's loss | seconds "
@@ -539,6 +547,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(j['seconds_to_torch_loss'])} | {_fmt(j['ratio_to_torch_time'])} | "
                 f"{j['evaluations_per_iteration']:.2f} | {j['final_loss']:.4g} |"
             )
+    lines += _quality_summary(report["quality"])
     c = report.get("compile")
     if c:
         lines += [
@@ -580,6 +589,49 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def quality_summary(quality: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size and variant, the time-to-quality ratio over the seeds' runs."""
+    out = []
+    for size in sorted({q["size"] for q in quality}):
+        runs = [q for q in quality if q["size"] == size]
+        for name in runs[0]["jax"]:
+            ratios = [q["jax"][name]["ratio_to_torch_time"] for q in runs]
+            hit = [r for r in ratios if r is not None]
+            out.append(
+                {
+                    "size": size,
+                    "variant": name,
+                    "seeds": [q.get("seed", 0) for q in runs],
+                    "ratios": ratios,
+                    "reached": len(hit),
+                    # A run that never reached torch's loss counts as slower than any
+                    # that did: the median is taken with those as +inf.
+                    "median_ratio": float(np.median([np.inf if r is None else r for r in ratios])),
+                }
+            )
+    return out
+
+
+def _quality_summary(quality: list[dict[str, Any]]) -> list[str]:
+    if len({q.get("seed", 0) for q in quality}) < 2:
+        return []
+    lines = [
+        "",
+        "## Time to quality over seeds (jaxstyle's time / torch's, each seed its own torch run)",
+        "",
+        "| size | variant | per seed | reached | median |",
+        "|---|---|---|---|---|",
+    ]
+    for row in quality_summary(quality):
+        per = ", ".join(f"{s}: {_fmt(r)}" for s, r in zip(row["seeds"], row["ratios"], strict=True))
+        med = row["median_ratio"]
+        lines.append(
+            f"| {row['size']}² | {row['variant']} | {per} | {row['reached']}/"
+            f"{len(row['ratios'])} | {'not reached' if med == np.inf else f'{med:.3f}'} |"
+        )
+    return lines
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -597,7 +649,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("total loss")
-        ax.set_title(f"{q['size']}², {q['iterations']} torch iterations")
+        ax.set_title(f"{q['size']}², seed {q.get('seed', 0)}, {q['iterations']} torch iterations")
         ax.legend(fontsize=8)
     m = report["machine"]
     fig.suptitle(
@@ -627,6 +679,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--memory-sizes", default=None, help="default: --sizes")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--iterations", type=int, default=100)
+    p.add_argument(
+        "--seeds",
+        default="0",
+        help="comma list of noise seeds for time to quality; each gets its own torch run "
+        "(torch's path, and so its final loss, depends on the start)",
+    )
     p.add_argument("--weights", default=None, help="a jaxstyle .npz (default: random)")
     p.add_argument(
         "--variant",
@@ -646,13 +704,14 @@ def main(argv: list[str] | None = None) -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     if a.quick:
-        a.sizes, a.repeats, a.iterations = "32", 2, 3
+        a.sizes, a.repeats, a.iterations, a.seeds = "32", 2, 3, "0,1"
     sizes = [int(s) for s in a.sizes.split(",")]
     quality_sizes = [int(s) for s in (a.quality_sizes or str(max(sizes))).split(",")]
     memory_sizes = [int(s) for s in (a.memory_sizes or a.sizes).split(",")]
     if a.quick:
         memory_sizes = [32]  # one size: no fit, but every code path runs
     variants = [parse_variant(v) for v in (a.variant or ["default:"])]
+    seeds = [int(s) for s in a.seeds.split(",")]
     skip = set(filter(None, a.skip.split(",")))
     out = Path(a.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -667,7 +726,11 @@ def main(argv: list[str] | None = None) -> None:
             "evaluation": [bench_evaluation(weights_path, s, a.repeats) for s in sizes],
             "quality": []
             if "quality" in skip
-            else [bench_quality(weights_path, s, a.iterations, variants) for s in quality_sizes],
+            else [
+                bench_quality(weights_path, s, a.iterations, variants, seed)
+                for s in quality_sizes
+                for seed in seeds
+            ],
         }
         if "compile" not in skip:
             report["compile"] = bench_compile(weights_path, max(sizes), tmp)
@@ -680,6 +743,7 @@ def main(argv: list[str] | None = None) -> None:
                 else _mem_total_gib() * 2**30
             )
             report["memory"] = bench_memory(weights_path, memory_sizes, float(available), tmp)
+    report["quality_summary"] = quality_summary(report["quality"])
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     out.write_text(json.dumps(report, indent=1))
     out.with_suffix(".md").write_text(markdown(report))

@@ -29,13 +29,36 @@ def test_compare_quick(tmp_path):
     for row in report["evaluation"]:
         # The two frameworks compute the same loss and gradient (float32).
         assert row["loss_rel_diff"] < 1e-3 and row["grad_rel_diff"] < 1e-3, row
-    (quality,) = report["quality"]
-    assert len(quality["torch"]["curve"]["loss"]) >= quality["iterations"]
-    for variant in quality["jax"].values():
-        assert len(variant["curve"]["loss"]) == quality["iterations"]
+    assert [q["seed"] for q in report["quality"]] == [0, 1]
+    for quality in report["quality"]:
+        assert len(quality["torch"]["curve"]["loss"]) >= quality["iterations"]
+        for variant in quality["jax"].values():
+            assert len(variant["curve"]["loss"]) == quality["iterations"]
+    (summary,) = report["quality_summary"]  # one size, one variant, over both seeds
+    assert summary["seeds"] == [0, 1] and len(summary["ratios"]) == 2
     for key in ("cold", "warm"):
         assert "error" not in report["compile"][key], report["compile"]
     for fw in ("jax", "torch"):
         assert all("peak_bytes" in r for r in report["memory"][fw]["runs"]), report["memory"]
     assert out.with_suffix(".md").read_text().startswith("# jaxstyle vs PyTorch")
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_xla_flags_quick(tmp_path):
+    out = tmp_path / "f.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.xla_flags", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [r["setting"] for r in report["runs"]] == ["on", "off"]
+    flags = {r["setting"]: r["xla_flags"] for r in report["runs"]}
+    # Each setting really reached its process; the parent's own XLA_FLAGS did not leak.
+    assert "ynn_fusion_type" in flags["on"] and "ynn_fusion_type" not in flags["off"]
+    assert all(r["grad_rel_diff"] < 1e-3 for r in report["runs"])
+    assert out.with_suffix(".md").read_text().startswith("# jaxstyle's XLA:CPU flags")
