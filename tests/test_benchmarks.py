@@ -15,7 +15,16 @@ def test_compare_quick(tmp_path):
     out = tmp_path / "q.json"
     env = {**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")}
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.compare", "--quick", "--json", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.compare",
+            "--quick",
+            "--memory-variant",
+            "remat:remat=true",
+            "--json",
+            str(out),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -38,8 +47,10 @@ def test_compare_quick(tmp_path):
     assert summary["seeds"] == [0, 1] and len(summary["ratios"]) == 2
     for key in ("cold", "warm"):
         assert "error" not in report["compile"][key], report["compile"]
-    for fw in ("jax", "torch"):
-        assert all("peak_bytes" in r for r in report["memory"][fw]["runs"]), report["memory"]
+    memory = report["memory"]
+    for entry in (memory["jax"], memory["torch"], memory["variants"]["jax remat"]):
+        assert all("peak_bytes" in r for r in entry["runs"]), memory
+    assert memory["variants"]["jax remat"]["config"] == {"remat": True}
     assert out.with_suffix(".md").read_text().startswith("# jaxstyle vs PyTorch")
     assert out.with_suffix(".png").stat().st_size > 1000
 

@@ -56,14 +56,20 @@ def test_every_activation(full_params, torch_weights, size, pooling):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize(
-    ("pooling", "program"), [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe")]
+    ("pooling", "program"),
+    [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe"), ("avg", "probe-remat")],
 )
 def test_losses_and_gradient(full_params, torch_weights, size, pooling, program):
     # program "probe": the evaluation the default optimiser runs (optimize.probe, a
-    # batch of one, params with their precomputed backward kernels).
+    # batch of one, params with their precomputed backward kernels); "probe-remat" the
+    # same with every VGG block checkpointed.
     x, content, style = _images(size)
     config = optimize.Config(
-        content_layers="relu4_2", style_layers=",".join(STYLE), ratio=1e-3, pooling=pooling
+        content_layers="relu4_2",
+        style_layers=",".join(STYLE),
+        ratio=1e-3,
+        pooling=pooling,
+        remat=program == "probe-remat",
     )
 
     # Targets computed once, in network space (preprocess = identity here).
@@ -71,7 +77,7 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling, program)
     targets = jax.jit(lambda p, c, s: optimize.make_targets(p, c, s, config, identity))(
         full_params, jnp.asarray(content), jnp.asarray(style)
     )
-    if program == "probe":
+    if program.startswith("probe"):
         prepared = with_backward_kernels(full_params)
         tb, wb = jax.tree.map(lambda a: a[None], (targets, optimize.loss_weights(config)))
         xb = jnp.asarray(x)[None]
