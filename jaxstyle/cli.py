@@ -120,12 +120,6 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         help="convolution precision (default float32; tf32/bfloat16 are faster on GPUs/TPUs)",
     )
     p.add_argument(
-        "--remat",
-        action="store_true",
-        help="recompute each VGG block's activations in the backward pass instead of "
-        "keeping them: less memory for large images, about a third more compute",
-    )
-    p.add_argument(
         "--loop",
         choices=optimize.LOOPS,
         default=optimize.Config.loop,
@@ -389,7 +383,6 @@ def _run_stylize(args: argparse.Namespace) -> int:
         linesearch=args.linesearch,
         history_size=args.history_size,
         precision=args.precision,
-        remat=args.remat,
         loop=args.loop,
         pooling=args.pooling,
         style_scale=args.style_scale,

@@ -251,10 +251,6 @@ class VGG19(nn.Module):
         precision: ``jax.lax.Precision`` for the convolutions (``None``: backend default).
         dtype: computation dtype of the convolutions (``None``: the input's, float32);
             ``jnp.bfloat16`` casts inputs and kernels, params stay float32.
-        remat: checkpoint each block (``nn.remat``): a gradient keeps only the blocks'
-            inputs and recomputes each block's activations when its backward pass
-            runs; less memory, about one more forward pass of compute. Values and
-            gradients are unchanged.
 
     Input is NHWC network input (see :class:`Preprocess`), any height and width.
 
@@ -271,53 +267,34 @@ class VGG19(nn.Module):
     widths: tuple[int, ...] = VGG19_WIDTHS
     precision: Any = None
     dtype: Any = None
-    remat: bool = False
 
     @nn.compact
     def __call__(self, x: Array) -> dict[str, Array]:
-        wanted = check_layers(self.outputs)
+        wanted = set(check_layers(self.outputs))
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
-        # The deepest wanted layer ends the network; every block returns its wanted
-        # activations (no Python side effects: a remat block is traced separately).
-        last = max(LAYERS.index(name) for name in wanted)
         out: dict[str, Array] = {}
-        for b, width in enumerate(self.widths):
-            block = functools.partial(_block, index=b, width=width, wanted=wanted, last=last)
-            if self.remat:
-                block = nn.remat(block)
-            x, got = block(self, x)
-            out.update(got)
-            if len(out) == len(set(wanted)):
-                break
+
+        def keep(name: str, value: Array) -> bool:
+            if name in wanted:
+                out[name] = value
+            return len(out) == len(wanted)
+
+        for b, (depth, width) in enumerate(zip(VGG19_DEPTHS, self.widths, strict=True)):
+            for i in range(depth):
+                name = f"{b + 1}_{i + 1}"
+                x = Conv3x3(width, precision=self.precision, dtype=self.dtype, name=f"conv{name}")(
+                    x
+                )
+                if keep(f"conv{name}", x):
+                    return out
+                x = nn.relu(x)
+                if keep(f"relu{name}", x):
+                    return out
+            x = pool2x2(x, self.pooling)
+            if keep(f"pool{b + 1}", x):
+                return out
         return out
-
-
-def _block(
-    module: VGG19, x: Array, *, index: int, width: int, wanted: tuple[str, ...], last: int
-) -> tuple[Array, dict[str, Array]]:
-    """Block ``index`` of ``module`` (convs, ReLUs, pool), up to layer ``LAYERS[last]``."""
-    got: dict[str, Array] = {}
-
-    def keep(name: str, value: Array) -> bool:
-        if name in wanted:
-            got[name] = value
-        return LAYERS.index(name) >= last
-
-    for i in range(VGG19_DEPTHS[index]):
-        name = f"{index + 1}_{i + 1}"
-        conv = Conv3x3(
-            width, precision=module.precision, dtype=module.dtype, name=f"conv{name}", parent=module
-        )
-        x = conv(x)
-        if keep(f"conv{name}", x):
-            return x, got
-        x = nn.relu(x)
-        if keep(f"relu{name}", x):
-            return x, got
-    x = pool2x2(x, module.pooling)
-    keep(f"pool{index + 1}", x)
-    return x, got
 
 
 def features(
@@ -329,7 +306,6 @@ def features(
     widths: tuple[int, ...] | None = None,
     precision: Any = None,
     dtype: Any = None,
-    remat: bool = False,
 ) -> dict[str, Array]:
     """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
 
@@ -347,7 +323,6 @@ def features(
         widths=widths or widths_of(params),
         precision=precision,
         dtype=dtype,
-        remat=remat,
     )
     out = model.apply({"params": params}, xb)
     return {k: v[0] for k, v in out.items()} if single else out

@@ -56,20 +56,14 @@ def test_every_activation(full_params, torch_weights, size, pooling):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize(
-    ("pooling", "program"),
-    [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe"), ("avg", "probe-remat")],
+    ("pooling", "program"), [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe")]
 )
 def test_losses_and_gradient(full_params, torch_weights, size, pooling, program):
     # program "probe": the evaluation the default optimiser runs (optimize.probe, a
-    # batch of one, params with their precomputed backward kernels); "probe-remat" the
-    # same with every VGG block checkpointed.
+    # batch of one, params with their precomputed backward kernels).
     x, content, style = _images(size)
     config = optimize.Config(
-        content_layers="relu4_2",
-        style_layers=",".join(STYLE),
-        ratio=1e-3,
-        pooling=pooling,
-        remat=program == "probe-remat",
+        content_layers="relu4_2", style_layers=",".join(STYLE), ratio=1e-3, pooling=pooling
     )
 
     # Targets computed once, in network space (preprocess = identity here).
@@ -77,7 +71,7 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling, program)
     targets = jax.jit(lambda p, c, s: optimize.make_targets(p, c, s, config, identity))(
         full_params, jnp.asarray(content), jnp.asarray(style)
     )
-    if program.startswith("probe"):
+    if program == "probe":
         prepared = with_backward_kernels(full_params)
         tb, wb = jax.tree.map(lambda a: a[None], (targets, optimize.loss_weights(config)))
         xb = jnp.asarray(x)[None]

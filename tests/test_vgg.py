@@ -24,12 +24,11 @@ def test_real_param_shapes():
     assert total == 20_024_384  # VGG19's conv parameters, as published
 
 
-@pytest.mark.parametrize("remat", [False, True])
 @pytest.mark.parametrize(
     ("layer", "convs"), [("relu1_1", 1), ("pool2", 4), ("relu4_2", 10), ("relu5_1", 13)]
 )
-def test_stops_after_deepest_layer(layer, convs, remat):
-    model = vgg.VGG19(outputs=(layer,), widths=(4, 4, 4, 4, 4), remat=remat)
+def test_stops_after_deepest_layer(layer, convs):
+    model = vgg.VGG19(outputs=(layer,), widths=(4, 4, 4, 4, 4))
     params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
     assert len(params) == convs
     jaxpr = jax.make_jaxpr(lambda x: model.apply({"params": params}, x))(jnp.zeros((1, 32, 32, 3)))
@@ -84,34 +83,3 @@ def test_backward_kernel_is_the_input_gradient():
     expect = vjp(g)[0]
     got = vgg._conv(g, vgg.backward_kernel(k), jax.lax.Precision.HIGHEST)
     assert jnp.allclose(got, expect, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("layers", "pooling"),
-    [
-        (("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2"), "avg"),
-        (("conv1_2", "pool3", "relu4_4"), "max"),
-    ],
-)
-def test_remat_changes_no_value_gradient_or_param_name(layers, pooling):
-    params = vgg.with_backward_kernels(vgg.init_params(jax.random.key(8), (4, 8, 8, 8, 8)))
-    x = jax.random.normal(jax.random.key(9), (1, 22, 36, 3))
-
-    def loss(x, remat):
-        out = vgg.features(params, x, layers, pooling=pooling, remat=remat)
-        return sum(jnp.sum(jnp.sin(v)) for v in out.values())
-
-    assert float(loss(x, True)) == pytest.approx(float(loss(x, False)), rel=1e-6)
-    plain, remat = (jax.grad(loss)(x, r) for r in (False, True))
-    assert jnp.allclose(plain, remat, rtol=1e-5, atol=1e-6 * float(jnp.max(jnp.abs(plain))))
-    # The blocks really are checkpointed (one remat region per block used), and the
-    # params keep their names: the same tree initialises and applies either way.
-    jaxpr = str(jax.make_jaxpr(jax.grad(loss), static_argnums=1)(x, True))
-    blocks = int(max(layers, key=vgg.LAYERS.index)[4])  # "relu4_4"[4] == "4"
-    assert jaxpr.count("remat") >= blocks  # jax.checkpoint prints as remat2
-    assert "remat" not in str(jax.make_jaxpr(jax.grad(loss), static_argnums=1)(x, False))
-    model = vgg.VGG19(outputs=("pool5",), widths=(4, 8, 8, 8, 8), remat=True)
-    fresh = model.init(jax.random.key(0), x)["params"]
-    assert jax.tree.structure(fresh) == jax.tree.structure(
-        vgg.init_params(jax.random.key(0), (4, 8, 8, 8, 8))
-    )
