@@ -114,9 +114,6 @@ class Config:
             torch's loss in 67 iterations where 10 took 73, ``benchmarks/results``).
             Memory: ``2 * history_size * H * W * 3`` float32 per image.
         precision: see :data:`PRECISIONS`.
-        remat: checkpoint each VGG block (``jax.checkpoint`` via ``nn.remat``): the
-            gradient recomputes a block's activations instead of keeping them, for
-            large images; same values, about a third more compute per evaluation.
         loop: see :data:`LOOPS`.
         pooling: ``"avg"`` (paper) or ``"max"``.
         style_scale: ``None`` resizes the style image to the content's exact size
@@ -138,7 +135,6 @@ class Config:
     linesearch: str | None = None
     history_size: int | None = None
     precision: str = "float32"
-    remat: bool = False
     loop: str = "auto"
     pooling: str = "avg"
     style_scale: float | None = None
@@ -266,12 +262,7 @@ def network(config: Config) -> dict[str, Any]:
     """:func:`~jaxstyle.vgg.features` keyword arguments for ``config``'s network fields."""
     precision = jax.lax.Precision.HIGHEST if config.precision == "float32" else None
     dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
-    return {
-        "pooling": config.pooling,
-        "precision": precision,
-        "dtype": dtype,
-        "remat": config.remat,
-    }
+    return {"pooling": config.pooling, "precision": precision, "dtype": dtype}
 
 
 class Weights(NamedTuple):
