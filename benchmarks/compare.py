@@ -352,13 +352,18 @@ def run_probe(kind: str, rest: list[str]) -> None:
     p.add_argument("--weights", required=True)
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--framework", default="jax")
+    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--config", default="{}", help="jaxstyle.Config overrides, JSON")
     a = p.parse_args(rest)
     import jax
 
     import jaxstyle
 
     content, style = images(a.size)
-    config = jaxstyle.Config(iterations=3, chunk_size=3, init="content")
+    config = jaxstyle.Config(
+        **{"iterations": a.iterations, "chunk_size": a.iterations, "init": "content"},
+        **json.loads(a.config),
+    )
     if kind == "compile":
         import jax.numpy as jnp
 
@@ -427,7 +432,7 @@ def run_probe(kind: str, rest: list[str]) -> None:
         c, s = (tg.preprocess(img, tmeta) for img in (content, style))
 
         def run() -> None:
-            tg.run_lbfgs(tg.Objective(tw, c, s), c.cpu().numpy(), 3)
+            tg.run_lbfgs(tg.Objective(tw, c, s), c.cpu().numpy(), a.iterations)
 
     # One run, from after imports and loading, with jax's programs already in the
     # persistent cache (see bench_memory). A second run in the same process would read
@@ -454,26 +459,36 @@ def bench_compile(weights_path: Path, size: int, home: str) -> dict[str, Any]:
 
 
 def bench_memory(
-    weights_path: Path, sizes: list[int], available: float, home: str
+    weights_path: Path,
+    sizes: list[int],
+    available: float,
+    home: str,
+    iterations: int = 3,
+    variants: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"sizes": sizes}
+    """Peak memory per size: torch, jaxstyle's default and each jaxstyle ``variant``."""
+    out: dict[str, Any] = {"sizes": sizes, "iterations": iterations, "variants": {}}
     env = {"JAXSTYLE_HOME": home, "JAXSTYLE_COMPILATION_CACHE": "1"}
-    for framework in ("jax", "torch"):
+    runs = [("jax", "jax", {}), ("torch", "torch", {})]
+    runs += [(f"jax {name}", "jax", cfg) for name, cfg in variants or []]
+    for label, framework, cfg in runs:
         rows = []
+        args = ["--weights", str(weights_path), "--config", json.dumps(cfg)]
         for size in sizes:
             if framework == "jax":
                 # Prime the shared compilation cache, so that the measured process loads
                 # the program instead of compiling it (XLA's compile memory is not the
                 # program's).
-                _probe("compile", "--weights", str(weights_path), "--size", str(size), env=env)
+                _probe("compile", *args, "--size", str(size), env=env)
             r = _probe(
                 "memory",
-                "--weights",
-                str(weights_path),
+                *args,
                 "--size",
                 str(size),
                 "--framework",
                 framework,
+                "--iterations",
+                str(iterations),
                 env=env,
             )
             rows.append({"size": size, **r})
@@ -490,7 +505,11 @@ def bench_memory(
                 "extrapolated_max_square": side,
                 "note": "linear fit in pixels, extrapolated to this machine's available memory",
             }
-        out[framework] = {"runs": rows, "fit": fit}
+        entry = {"runs": rows, "fit": fit, "config": cfg}
+        if label in ("jax", "torch"):
+            out[label] = entry
+        else:
+            out["variants"][label] = entry
     return out
 
 
@@ -570,22 +589,32 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {k} | {parts} | {r['compile_s']:.2f} |")
     mem = report.get("memory")
     if mem:
-        lines += ["", "## Peak memory (MiB) of 3 L-BFGS iterations", ""]
+        n = mem.get("iterations", 3)
+        lines += ["", f"## Peak memory (MiB) of {n} L-BFGS iterations", ""]
+        if n <= 100:
+            lines += [
+                "jaxstyle's history (100 pairs by default) is allocated in full at the start; "
+                f"torch's grows by one pair per iteration, so after {n} iterations it holds "
+                f"at most {n}.",
+                "",
+            ]
         lines.append("| framework | " + " | ".join(f"{s}²" for s in mem["sizes"]) + " | fit |")
         lines.append("|---|" + "---|" * (len(mem["sizes"]) + 1))
-        for fw in ("jax", "torch"):
+        rows = {"jax": mem["jax"], "torch": mem["torch"], **mem.get("variants", {})}
+        for fw, entry in rows.items():
             cells = [
                 f"{r['peak_bytes'] / 2**20:.0f}" if "peak_bytes" in r else "error"
-                for r in mem[fw]["runs"]
+                for r in entry["runs"]
             ]
-            fit = mem[fw]["fit"]
+            fit = entry["fit"]
             note = (
                 f"{fit['bytes_per_pixel']:.0f} B/px; largest square ≈ "
                 f"{fit['extrapolated_max_square']} px (extrapolated)"
                 if fit
                 else "—"
             )
-            lines.append(f"| {fw} | " + " | ".join(cells) + f" | {note} |")
+            label = f"{fw} `{entry['config']}`" if entry.get("config") else fw
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {note} |")
     return "\n".join(lines) + "\n"
 
 
@@ -692,7 +721,20 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help='jaxstyle config to race, "name:field=value,..." (repeatable)',
     )
-    p.add_argument("--skip", default="", help="comma list of compile,memory,quality")
+    p.add_argument(
+        "--memory-iterations",
+        type=int,
+        default=3,
+        help="iterations per memory run; past the history size (100) both frameworks hold "
+        "a full L-BFGS history",
+    )
+    p.add_argument(
+        "--memory-variant",
+        action="append",
+        default=None,
+        help='a further jaxstyle config for the memory runs, "name:field=value,..."',
+    )
+    p.add_argument("--skip", default="", help="comma list of evaluation,quality,compile,memory")
     p.add_argument("--quick", action="store_true", help="tiny CI run: proves it works")
     p.add_argument("--json", default=str(RESULTS / "cpu.json"))
     a = p.parse_args(argv)
@@ -723,7 +765,9 @@ def main(argv: list[str] | None = None) -> None:
             "machine": machine(),
             "weights": a.weights
             or ("random slim VGG19 (quick)" if a.quick else "random He-init, real VGG19 shapes"),
-            "evaluation": [bench_evaluation(weights_path, s, a.repeats) for s in sizes],
+            "evaluation": []
+            if "evaluation" in skip
+            else [bench_evaluation(weights_path, s, a.repeats) for s in sizes],
             "quality": []
             if "quality" in skip
             else [
@@ -742,7 +786,14 @@ def main(argv: list[str] | None = None) -> None:
                 if jax.default_backend() != "cpu"
                 else _mem_total_gib() * 2**30
             )
-            report["memory"] = bench_memory(weights_path, memory_sizes, float(available), tmp)
+            report["memory"] = bench_memory(
+                weights_path,
+                memory_sizes,
+                float(available),
+                tmp,
+                a.memory_iterations,
+                [parse_variant(v) for v in a.memory_variant or []],
+            )
     report["quality_summary"] = quality_summary(report["quality"])
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     out.write_text(json.dumps(report, indent=1))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -259,7 +259,7 @@ class Result(NamedTuple):
 
 
 def network(config: Config) -> dict[str, Any]:
-    """:func:`~jaxstyle.vgg.features` keyword arguments for ``config``'s pooling and precision."""
+    """:func:`~jaxstyle.vgg.features` keyword arguments for ``config``'s network fields."""
     precision = jax.lax.Precision.HIGHEST if config.precision == "float32" else None
     dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
     return {"pooling": config.pooling, "precision": precision, "dtype": dtype}
@@ -647,7 +647,7 @@ def _lbfgs_steps(
     config: Config,
     preprocess: Preprocess,
     batched: bool,
-) -> Any:
+) -> Iterator[tuple[Array, dict[str, Any]]]:
     """:func:`jaxstyle.lbfgs.minimize` on Eq. 7: yields ``(x, record)`` per iteration."""
     if not batched:  # lbfgs works on batches; one image is a batch of one
         x0, targets, weights = jax.tree.map(lambda a: a[None], (x0, targets, weights))
@@ -680,6 +680,20 @@ def _lbfgs_steps(
             yield step.x[0], record
         else:
             yield step.x, record
+
+
+def _host_steps(
+    state: OptState,
+    params: Params,
+    targets: Targets,
+    config: Config,
+    preprocess: Preprocess,
+    weights: Weights,
+) -> Iterator[tuple[Array, dict[str, Any]]]:
+    """optax/jaxopt stepped from Python, one compiled step per call: yields ``(x, record)``."""
+    while True:
+        state, record = run_step(state, params, targets, config, preprocess, weights)
+        yield state.x, record
 
 
 def host_loop(config: Config) -> bool:
@@ -921,12 +935,16 @@ def stylize(
         x0 = x0[0]
     iterations = first.iterations
     x_now = x0
+    # Python-stepped optimisers yield (x, record) per iteration; the device loop runs
+    # whole chunks in one call.
+    stepper: Iterator[tuple[Array, dict[str, Any]]] | None = None
     if static.optimizer == "lbfgs":
         run = dataclasses.replace(static, iterations=iterations)
-        lbfgs_run = _lbfgs_steps(x0, params, targets, weights, run, preprocess, batched)
+        stepper = _lbfgs_steps(x0, params, targets, weights, run, preprocess, batched)
     else:
         state = init_state(x0, params, targets, static, preprocess, weights)
-    host = host_loop(static)
+        if host_loop(static):
+            stepper = _host_steps(state, params, targets, static, preprocess, weights)
     chunks: list[dict[str, Any]] = []
     bar = None
     if progress:
@@ -937,30 +955,21 @@ def stylize(
     try:
         while done < iterations:
             steps = min(first.chunk_size, iterations - done)
-            if static.optimizer == "lbfgs":
-                records = []
-                for _ in range(steps):
-                    x_now, record = next(lbfgs_run)
-                    records.append(record)
-                hist = jax.tree.map(lambda *r: np.stack(r), *records)
-            elif host:
-                records = []
-                for _ in range(steps):
-                    state, record = run_step(state, params, targets, static, preprocess, weights)
-                    records.append(record)
+            if stepper is not None:
+                xs, records = zip(*(next(stepper) for _ in range(steps)), strict=True)
+                x_now = xs[-1]
                 hist = jax.tree.map(lambda *r: np.stack([np.asarray(v) for v in r]), *records)
             else:
                 state, hist = run_chunk(
                     state, params, targets, jnp.int32(steps), static, preprocess, weights
                 )
                 hist = jax.tree.map(lambda h, n=steps: np.asarray(h)[:n], hist)
+                x_now = state.x
             chunks.append(hist)
             done += steps
             if bar is not None:
                 bar.update(steps)
                 bar.set_postfix(loss=f"{float(np.max(hist['total'][-1])):.4g}")
-            if static.optimizer != "lbfgs":
-                x_now = state.x
             if callback is not None:
                 callback(done, _to_image(x_now, preprocess), _history(chunks, static))
     finally:

@@ -15,7 +15,16 @@ def test_compare_quick(tmp_path):
     out = tmp_path / "q.json"
     env = {**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")}
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.compare", "--quick", "--json", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.compare",
+            "--quick",
+            "--memory-variant",
+            "history10:history_size=10",
+            "--json",
+            str(out),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -38,8 +47,10 @@ def test_compare_quick(tmp_path):
     assert summary["seeds"] == [0, 1] and len(summary["ratios"]) == 2
     for key in ("cold", "warm"):
         assert "error" not in report["compile"][key], report["compile"]
-    for fw in ("jax", "torch"):
-        assert all("peak_bytes" in r for r in report["memory"][fw]["runs"]), report["memory"]
+    memory = report["memory"]
+    for entry in (memory["jax"], memory["torch"], memory["variants"]["jax history10"]):
+        assert all("peak_bytes" in r for r in entry["runs"]), memory
+    assert memory["variants"]["jax history10"]["config"] == {"history_size": 10}
     assert out.with_suffix(".md").read_text().startswith("# jaxstyle vs PyTorch")
     assert out.with_suffix(".png").stat().st_size > 1000
 
@@ -62,3 +73,33 @@ def test_xla_flags_quick(tmp_path):
     assert "ynn_fusion_type" in flags["on"] and "ynn_fusion_type" not in flags["off"]
     assert all(r["grad_rel_diff"] < 1e-3 for r in report["runs"])
     assert out.with_suffix(".md").read_text().startswith("# jaxstyle's XLA:CPU flags")
+
+
+def test_memory_plan_quick(tmp_path):
+    out = tmp_path / "m.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.memory_plan",
+            "--sizes",
+            "32",
+            "--precisions",
+            "float32",
+            "--history",
+            "0,3",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (plan,) = json.loads(out.read_text())["plans"]
+    # The gradient needs at least relu1_1 (32 x 32 x 64 float32) while it runs.
+    assert plan["probe_program"]["temporaries"] >= 32 * 32 * 64 * 4
+    assert plan["plan_bytes"]["3"] - plan["plan_bytes"]["0"] == 2 * 3 * 32 * 32 * 3 * 4
+    assert out.with_suffix(".md").read_text().startswith("# Memory plan")
