@@ -531,12 +531,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"`{m['flags']['XLA_FLAGS']}`; commit {m['git_commit']}; weights: {report['weights']}.",
         f"Command: `{m['command']}`. Load average (1/5/15 min) at start "
         f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')}.",
-        "",
-        "## Seconds per loss+gradient evaluation (median [q1, q3])",
-        "",
-        "| size | jaxstyle | torch | jax / torch | loss rel. diff | grad rel. diff |",
-        "|---|---|---|---|---|---|",
     ]
+    if report["evaluation"]:
+        lines += [
+            "",
+            "## Seconds per loss+gradient evaluation (median [q1, q3])",
+            "",
+            "| size | jaxstyle | torch | jax / torch | loss rel. diff | grad rel. diff |",
+            "|---|---|---|---|---|---|",
+        ]
     for r in report["evaluation"]:
         j, t = r["jax_s"], r["torch_s"]
         lines.append(
