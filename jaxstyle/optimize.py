@@ -110,8 +110,8 @@ class Config:
             iteration ``k`` started from (as torch's closure reports it).
         history_size: L-BFGS memory (pairs of past steps); ``None`` takes the
             optimizer's default, :data:`HISTORY_SIZES` (lbfgs: 100 as torch.optim.LBFGS
-            and Lua's optim.lbfgs, which Gatys' and jcjohnson's code use; it reached
-            torch's loss in 67 iterations where 10 took 73, ``benchmarks/results``).
+            and Lua's optim.lbfgs, which Gatys' and jcjohnson's code use; it ties
+            with 10 on time to torch's loss and ends 1-2 % lower, ``benchmarks/results``).
             Memory: ``2 * history_size * H * W * 3`` float32 per image.
         precision: see :data:`PRECISIONS`.
         loop: see :data:`LOOPS`.
