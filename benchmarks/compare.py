@@ -664,6 +664,15 @@ def _quality_summary(quality: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def write_report(out: Path, report: dict[str, Any], table: str) -> None:
+    """Writes ``out`` (JSON) and its ``.md`` table beside it, each atomically; prints the table."""
+    from jaxstyle.files import atomic_write
+
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
+    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
+    print(table)
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -690,7 +699,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from jaxstyle.files import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -799,11 +810,9 @@ def main(argv: list[str] | None = None) -> None:
             )
     report["quality_summary"] = quality_summary(report["quality"])
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
-    out.write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(markdown(report))
+    write_report(out, report, markdown(report))
     if report["quality"]:
         plot(report, out.with_suffix(".png"))
-    print(out.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ the convolution workspaces). Nothing is allocated, so any size can be planned an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,11 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         plan(int(s), prec, history) for s in a.sizes.split(",") for prec in a.precisions.split(",")
     ]
     report = {"machine": compare.machine(), "history": list(history), "plans": plans}
-    out = Path(a.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(markdown(report))
-    print(out.with_suffix(".md").read_text())
+    compare.write_report(Path(a.json), report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -134,11 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": runs,
         "summary": summary,
     }
-    out = Path(a.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(markdown(report))
-    print(out.with_suffix(".md").read_text())
+    compare.write_report(Path(a.json), report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -11,25 +11,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_compare_quick(tmp_path):
-    out = tmp_path / "q.json"
-    env = {**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.compare",
-            "--quick",
-            "--memory-variant",
-            "history10:history_size=10",
-            "--json",
-            str(out),
-        ],
+def _run(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module args`` from the repository root, with its own jaxstyle home."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
         capture_output=True,
         text=True,
         check=False,
+    )
+
+
+def test_compare_quick(tmp_path):
+    out = tmp_path / "q.json"
+    proc = _run(
+        tmp_path,
+        "benchmarks.compare",
+        "--quick",
+        "--memory-variant",
+        "history10:history_size=10",
+        "--json",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -57,14 +60,7 @@ def test_compare_quick(tmp_path):
 
 def test_xla_flags_quick(tmp_path):
     out = tmp_path / "f.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.xla_flags", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _run(tmp_path, "benchmarks.xla_flags", "--quick", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert [r["setting"] for r in report["runs"]] == ["on", "off"]
@@ -77,25 +73,17 @@ def test_xla_flags_quick(tmp_path):
 
 def test_memory_plan_quick(tmp_path):
     out = tmp_path / "m.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.memory_plan",
-            "--sizes",
-            "32",
-            "--precisions",
-            "float32",
-            "--history",
-            "0,3",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = _run(
+        tmp_path,
+        "benchmarks.memory_plan",
+        "--sizes",
+        "32",
+        "--precisions",
+        "float32",
+        "--history",
+        "0,3",
+        "--json",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (plan,) = json.loads(out.read_text())["plans"]
