@@ -569,7 +569,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(j['seconds_to_torch_loss'])} | {_fmt(j['ratio_to_torch_time'])} | "
                 f"{j['evaluations_per_iteration']:.2f} | {j['final_loss']:.4g} |"
             )
-    lines += _quality_summary(report["quality"])
+    lines += _quality_summary_table(report["quality"])
     c = report.get("compile")
     if c:
         lines += [
@@ -644,7 +644,7 @@ def quality_summary(quality: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _quality_summary(quality: list[dict[str, Any]]) -> list[str]:
+def _quality_summary_table(quality: list[dict[str, Any]]) -> list[str]:
     if len({q.get("seed", 0) for q in quality}) < 2:
         return []
     lines = [

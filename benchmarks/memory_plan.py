@@ -41,10 +41,8 @@ def plan(size: int, precision: str, history: tuple[int, ...]) -> dict[str, Any]:
     network = optimize.network_config(optimize.static_config([config]))
     image = jax.ShapeDtypeStruct((size, size, 3), jnp.float32)
     pre = jaxstyle.CAFFE
-    made = optimize._targets.lower(params, image, image, network, pre).compile()
-    targets = jax.eval_shape(
-        lambda p, c: optimize.make_targets(p, c, c, network, pre), params, image
-    )
+    lowered = optimize._targets.lower(params, image, image, network, pre)
+    targets, made = lowered.out_info, lowered.compile()
     weights = optimize.loss_weights(config, network)
     tb, wb = jax.tree.map(
         lambda a: jax.ShapeDtypeStruct((1, *a.shape), a.dtype), (targets, weights)

@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import compare  # imports no jax or jaxstyle at module level
+
 # Captured before anything imports jaxstyle (which edits XLA_FLAGS): children start clean.
 _BASE_ENV = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXSTYLE_XLA_FLAGS")}
 SETTINGS = {"on": "1", "off": "0"}
 
 
 def _child(argv: list[str]) -> None:
-    from benchmarks import compare
-
     if argv[0] == "weights":  # weights QUICK PATH
         compare.make_weights(Path(argv[2]), quick=argv[1] == "1")
         return
@@ -106,26 +106,17 @@ def main(argv: list[str] | None = None) -> None:
                         f"{size} round {k + 1} {setting}: {r['ratio_jax_over_torch']:.3f}",
                         file=sys.stderr,
                     )
-    from benchmarks import compare  # after the children: this import edits XLA_FLAGS
-
-    summary = [
-        {
-            "size": size,
-            **{
-                s: float(
-                    np.median(
-                        [
-                            r["ratio_jax_over_torch"]
-                            for r in runs
-                            if r["size"] == size and r["setting"] == s
-                        ]
-                    )
-                )
-                for s in SETTINGS
-            },
-        }
-        for size in sizes
-    ]
+    summary = []
+    for size in sizes:
+        row: dict[str, Any] = {"size": size}
+        for setting in SETTINGS:
+            ratios = [
+                r["ratio_jax_over_torch"]
+                for r in runs
+                if r["size"] == size and r["setting"] == setting
+            ]
+            row[setting] = float(np.median(ratios))
+        summary.append(row)
     flags_on = next((r["xla_flags"] for r in runs if r["setting"] == "on"), "")
     report = {
         "machine": compare.machine(),

@@ -15,9 +15,10 @@ turned on when :mod:`jaxstyle` is imported, under ``$JAXSTYLE_HOME/xla`` (defaul
 
 The XLA:CPU flags (:data:`CPU_FLAGS`): since jaxlib 0.10 XLA:CPU hands convolutions
 to YNNPACK by default. On the machine the benchmarks ran on (2-core AMD EPYC, AVX2, no
-AVX-512) XLA's own Eigen convolutions were faster for the VGG19 loss and gradient: about
-16 % per evaluation at 128 px and 10 % at 256 px, alternated in separate processes
-(``benchmarks/README.md``). So ``import jaxstyle`` appends
+AVX-512) XLA's own Eigen convolutions were faster for the VGG19 loss and gradient: one
+evaluation took 1.07x torch's time with the flag against 1.31x without at 128 px, and
+1.13x against 1.15x at 256 px (within noise), alternated in fresh processes
+(``benchmarks/results/cpu_xla_flags.md``). So ``import jaxstyle`` appends
 ``--xla_cpu_experimental_ynn_fusion_type=`` (empty: YNNPACK fuses nothing) to
 ``XLA_FLAGS``, unless
 
