@@ -180,10 +180,17 @@ def _stats(xs: list[float]) -> dict[str, float]:
 # --- 1. evaluation ---------------------------------------------------------------------
 
 
-def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, Any]:
+def evaluation_inputs(weights_path: Path, size: int) -> dict[str, Any]:
+    """One loss+gradient evaluation's inputs in both frameworks, from one weights file.
+
+    Returns:
+        ``probe_args``: the arguments of ``optimize.probe`` as ``stylize`` passes them
+        per evaluation (params with their backward kernels, a batch of one), at the
+        content photo plus noise; ``objective`` and ``x_torch``: torch's objective and
+        the same image in its layout.
+    """
     import jax
     import jax.numpy as jnp
-    import torch
 
     import jaxstyle
     from benchmarks import torch_gatys as tg
@@ -192,30 +199,39 @@ def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, A
     params, meta = jaxstyle.load_weights(weights_path)
     content, style = images(size)
     config = optimize.static_config([jaxstyle.Config()])
-    # The program stylize runs per evaluation: optimize.probe, params passed as
-    # arguments with their backward kernels, value and slope read back to the host.
     params = optimize._with_backward_kernels(params)
     targets = optimize.make_targets(
         params, jnp.asarray(content), jnp.asarray(style), config, meta.preprocess
     )
     weights = optimize.loss_weights(jaxstyle.Config(), config)
     batch = jax.tree.map(lambda a: a[None], (targets, weights))
-    t = jnp.zeros((1,), jnp.float32)
-
-    def vg(x: jax.Array) -> tuple[float, jax.Array]:
-        xb = x[None]
-        _, value, grad, slope, _ = optimize.probe(
-            xb, jnp.zeros_like(xb), t, params, *batch, config, meta.preprocess
-        )
-        float(slope[0])
-        return float(value[0]), grad[0]
-
-    tw, tmeta = tg.load_npz(str(weights_path))
-    objective = tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta))
     rng = np.random.default_rng(size)
     rgb = np.clip(content + 0.1 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
-    x_jax = meta.preprocess.apply(jnp.asarray(rgb))
-    x_torch = tg.preprocess(rgb, tmeta).cpu().numpy()
+    x = meta.preprocess.apply(jnp.asarray(rgb))[None]
+    t = jnp.zeros((1,), jnp.float32)
+    tw, tmeta = tg.load_npz(str(weights_path))
+    return {
+        "probe_args": (x, jnp.zeros_like(x), t, params, *batch, config, meta.preprocess),
+        "objective": tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta)),
+        "x_torch": tg.preprocess(rgb, tmeta).cpu().numpy(),
+    }
+
+
+def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, Any]:
+    import jax
+    import torch
+
+    from benchmarks import torch_gatys as tg
+    from jaxstyle import optimize
+
+    inputs = evaluation_inputs(weights_path, size)
+    x_jax, d, t, *rest = inputs["probe_args"]
+    objective, x_torch = inputs["objective"], inputs["x_torch"]
+
+    def vg(x: jax.Array) -> tuple[float, jax.Array]:
+        _, value, grad, slope, _ = optimize.probe(x, d, t, *rest)
+        float(slope[0])
+        return float(value[0]), grad[0]
 
     jax.block_until_ready(vg(x_jax))  # compile outside the timing
     tg.value_and_grad(objective, x_torch)

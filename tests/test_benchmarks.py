@@ -91,3 +91,15 @@ def test_memory_plan_quick(tmp_path):
     assert plan["probe_program"]["temporaries"] >= 32 * 32 * 64 * 4
     assert plan["plan_bytes"]["3"] - plan["plan_bytes"]["0"] == 2 * 3 * 32 * 32 * 3 * 4
     assert out.with_suffix(".md").read_text().startswith("# Memory plan")
+
+
+def test_gram_vjp_quick(tmp_path):
+    out = tmp_path / "g.json"
+    proc = _run(tmp_path, "benchmarks.gram_vjp", "--quick", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = json.loads(out.read_text())["runs"]
+    # Both programs compute the same gradient; the hand-written VJP needs one product
+    # per style layer where autodiff's needs two.
+    assert run["grad_rel_diff"] < 1e-5, run
+    assert run["dots"]["autodiff"] - run["dots"]["vjp"] == 5, run
+    assert out.with_suffix(".md").read_text().startswith("# Gram VJP")
