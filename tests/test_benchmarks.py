@@ -99,7 +99,9 @@ def test_gram_vjp_quick(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run,) = json.loads(out.read_text())["runs"]
     # Both programs compute the same gradient; the hand-written VJP needs one product
-    # per style layer where autodiff's needs two.
+    # per style layer where autodiff's needs two, and transposes only (C, C) matrices.
     assert run["grad_rel_diff"] < 1e-5, run
     assert run["dots"]["autodiff"] - run["dots"]["vjp"] == 5, run
+    moved = run["transposed_elements"]
+    assert moved["vjp"] < moved["autodiff"], run
     assert out.with_suffix(".md").read_text().startswith("# Gram VJP")
