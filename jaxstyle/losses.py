@@ -36,9 +36,10 @@ def gram(features: Array) -> Array:
     to ``F (Gbar + Gbar^T)``, one matrix product that comes out in the activations'
     own ``(H*W, C)`` layout. Why: autodiff of the einsum gives two products in
     ``(C, H*W)`` layout, and XLA:CPU then transposes them element by element into the
-    ReLU gradient; the whole loss+gradient evaluation of VGG19 took 0.88x the time
-    with this VJP (256 px, one process, alternated; ``benchmarks/README.md``). The
-    cost: plain forward mode (``jax.jvp``/``jax.jacfwd`` of a loss) is not defined.
+    ReLU gradient. With this VJP one loss+gradient evaluation of VGG19 took 0.84x the
+    time at 128 px and 0.89x at 256 px (both programs in one process, alternated;
+    ``benchmarks/results/cpu_gram_vjp.md``). The cost: plain forward mode
+    (``jax.jvp``/``jax.jacfwd`` of a loss) is not defined.
 
     Args:
         features: ``(H, W, C)`` activations.
