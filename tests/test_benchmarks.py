@@ -105,3 +105,20 @@ def test_gram_vjp_quick(tmp_path):
     moved = run["transposed_elements"]
     assert moved["vjp"] < moved["autodiff"], run
     assert out.with_suffix(".md").read_text().startswith("# Gram VJP")
+
+
+def test_conv_layers_quick(tmp_path):
+    out = tmp_path / "c.json"
+    proc = _run(tmp_path, "benchmarks.conv_layers", "--quick", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    # conv1_1 .. conv5_1: the 13 convolutions the loss reaches, at the shapes of a 32 px input.
+    assert [r["layer"] for r in report["layers"]][::4] == [
+        "conv1_1",
+        "conv3_1",
+        "conv4_1",
+        "conv5_1",
+    ]
+    assert [(r["side"], r["in"], r["out"]) for r in report["layers"]][-1] == (2, 512, 512)
+    assert "ynn_fusion_type" in report["machine"]["flags"]["XLA_FLAGS"]
+    assert out.with_suffix(".md").read_text().startswith("# VGG19's convolutions")

@@ -1,0 +1,141 @@
+"""Where an evaluation's time goes: each VGG19 convolution alone, jaxstyle's XLA against torch.
+
+    python -m benchmarks.conv_layers --size 256 --repeats 15 \\
+        --json benchmarks/results/cpu_conv_layers.json
+    JAXSTYLE_XLA_FLAGS=0 python -m benchmarks.conv_layers ...   # XLA:CPU's own defaults
+
+For every convolution the loss reaches (conv1_1 .. conv5_1, at the shapes a ``--size``
+square input gives them), times the forward convolution and its input gradient (the
+convolution with the flipped, transposed kernel that ``vgg.backward_kernel`` makes, as
+the evaluation program runs it) in JAX, each compiled alone, and the same two in torch
+(``conv2d`` and ``torch.nn.grad.conv2d_input``), alternated ``--repeats`` times. JAX
+runs with the XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
+``JAXSTYLE_XLA_FLAGS=0``. Random data: speed does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import compare
+
+COLUMNS = ("jax_forward", "torch_forward", "jax_input_grad", "torch_input_grad")
+
+
+def layer_shapes(size: int) -> list[tuple[str, int, int, int]]:
+    """``(name, side, in_channels, out_channels)`` of conv1_1 .. conv5_1 for a square input."""
+    from jaxstyle.vgg import VGG19_DEPTHS, VGG19_WIDTHS
+
+    shapes, side, cin = [], size, 3
+    for b, (depth, width) in enumerate(zip(VGG19_DEPTHS, VGG19_WIDTHS, strict=True)):
+        for i in range(depth if b < 4 else 1):  # the loss stops at conv5_1
+            shapes.append((f"conv{b + 1}_{i + 1}", side, cin, width))
+            cin = width
+        side //= 2
+    return shapes
+
+
+def _timed(fn: Any, times: list[float]) -> None:
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+
+
+def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    from jaxstyle import vgg
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, side, side, cin), np.float32)
+    g = rng.standard_normal((1, side, side, cout), np.float32)
+    k = (0.05 * rng.standard_normal((3, 3, cin, cout))).astype(np.float32)
+    conv = jax.jit(vgg._conv, static_argnums=2)
+    xj, gj, kj = jnp.asarray(x), jnp.asarray(g), jnp.asarray(k)
+    kt = vgg.backward_kernel(kj)
+    xt, gt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(g.transpose(0, 3, 1, 2))
+    kk = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
+    calls = {
+        "jax_forward": lambda: conv(xj, kj, None).block_until_ready(),
+        "jax_input_grad": lambda: conv(gj, kt, None).block_until_ready(),
+        "torch_forward": lambda: torch.nn.functional.conv2d(xt, kk, padding=1),
+        "torch_input_grad": lambda: torch.nn.grad.conv2d_input(xt.shape, kk, gt, padding=1),
+    }
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    with torch.no_grad():
+        for fn in calls.values():
+            fn()  # compile / warm up outside the timing
+        for _ in range(repeats):
+            for name, fn in calls.items():
+                _timed(fn, times[name])
+    return {name: float(np.median(ts)) for name, ts in times.items()}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"# VGG19's convolutions one by one, {report['size']}² input — {m['cpu']}, "
+        f"{m['cores']} cores, {m['date']}",
+        "",
+        f"jax {m['versions']['jax']}, torch {m['versions']['torch']}; commit "
+        f"{m['git_commit']}; XLA_FLAGS=`{m['flags']['XLA_FLAGS']}`. Command: "
+        f"`{m['command']}`. Median milliseconds of {report['repeats']} alternated calls.",
+        "",
+        "| layer | side, in → out | jax forward | torch forward | jax input grad "
+        "| torch input grad |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["layers"]:
+        cells = " | ".join(f"{1e3 * r[k]:.1f}" for k in COLUMNS)
+        lines.append(f"| {r['layer']} | {r['side']}², {r['in']} → {r['out']} | {cells} |")
+    t = report["total"]
+    lines += [
+        "",
+        f"All {len(report['layers'])} layers, forward and input gradient: jax "
+        f"{1e3 * t['jax']:.0f} ms, torch {1e3 * t['torch']:.0f} ms, jax / torch "
+        f"{t['jax'] / t['torch']:.3f}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--json", default="benchmarks/results/cpu_conv_layers.json")
+    p.add_argument("--quick", action="store_true", help="tiny CI run: proves it works")
+    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if a.quick:
+        a.size, a.repeats = 32, 2
+    import jaxstyle  # noqa: F401  (sets jaxstyle's XLA flags before JAX starts)
+
+    layers = []
+    for name, side, cin, cout in layer_shapes(a.size):
+        layers.append(
+            {"layer": name, "side": side, "in": cin, "out": cout}
+            | bench_layer(side, cin, cout, a.repeats)
+        )
+    total = {
+        fw: sum(r[f"{fw}_forward"] + r[f"{fw}_input_grad"] for r in layers)
+        for fw in ("jax", "torch")
+    }
+    report = {
+        "machine": compare.machine(),
+        "size": a.size,
+        "repeats": a.repeats,
+        "layers": layers,
+        "total": total,
+    }
+    compare.write_report(Path(a.json), report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()
