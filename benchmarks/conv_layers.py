@@ -8,7 +8,7 @@ For every convolution the loss reaches (conv1_1 .. conv5_1, at the shapes a ``--
 square input gives them), times the forward convolution and its input gradient (the
 convolution with the flipped, transposed kernel that ``vgg.backward_kernel`` makes, as
 the evaluation program runs it) in JAX, each compiled alone, and the same two in torch
-(``conv2d`` and ``torch.nn.grad.conv2d_input``), alternated ``--repeats`` times. JAX
+(``conv2d`` and the ``aten.convolution_backward`` autograd calls), alternated ``--repeats`` times. JAX
 runs with the XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
 ``JAXSTYLE_XLA_FLAGS=0``. Random data: speed does not depend on the values.
 """
@@ -67,7 +67,11 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
         "jax_forward": lambda: conv(xj, kj, None).block_until_ready(),
         "jax_input_grad": lambda: conv(gj, kt, None).block_until_ready(),
         "torch_forward": lambda: torch.nn.functional.conv2d(xt, kk, padding=1),
-        "torch_input_grad": lambda: torch.nn.grad.conv2d_input(xt.shape, kk, gt, padding=1),
+        # What autograd calls for conv2d's input gradient (torch.nn.grad.conv2d_input
+        # takes another, slower path).
+        "torch_input_grad": lambda: torch.ops.aten.convolution_backward(
+            gt, xt, kk, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False]
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.no_grad():
