@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+#: Seconds of idle before each timed evaluation (see bench_evaluation).
+IDLE_S = 0.05
 SLIM = (8, 16, 16, 24, 24)
 
 
@@ -237,9 +239,13 @@ def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, A
     tg.value_and_grad(objective, x_torch)
     times: dict[str, list[float]] = {"jax": [], "torch": []}
     for _ in range(repeats):
+        # Idle before each call: torch's OpenMP workers (and XLA's Eigen threads, less
+        # so) spin for milliseconds after their work, taking a core from the next call.
+        time.sleep(IDLE_S)
         t0 = time.perf_counter()
         jax.block_until_ready(vg(x_jax))
         times["jax"].append(time.perf_counter() - t0)
+        time.sleep(IDLE_S)
         t0 = time.perf_counter()
         tg.value_and_grad(objective, x_torch)
         if torch.cuda.is_available():

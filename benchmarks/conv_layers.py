@@ -44,7 +44,7 @@ def layer_shapes(size: int) -> list[tuple[str, int, int, int]]:
 def _timed(fn: Any, times: list[float]) -> None:
     # Idle first: torch's OpenMP workers spin for milliseconds after each call (libgomp's
     # default), which took a core from whichever call came next, a few ms per layer.
-    time.sleep(0.02)
+    time.sleep(compare.IDLE_S)
     t0 = time.perf_counter()
     fn()
     times.append(time.perf_counter() - t0)
