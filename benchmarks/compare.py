@@ -686,6 +686,23 @@ def _quality_summary_table(quality: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def header(m: dict[str, Any], title: str, how: str, *, where: str | None = None) -> list[str]:
+    """A report's first lines: title, machine, date, versions, commit, flags, command.
+
+    ``where`` names the machine (default: CPU model and cores); ``how`` says what each
+    number is.
+    """
+    where = where or f"{m['cpu']}, {m['cores']} cores"
+    return [
+        f"# {title} — {where}, {m['date']}",
+        "",
+        f"jax {m['versions']['jax']}, torch {m['versions']['torch']}; commit "
+        f"{m['git_commit']}; XLA_FLAGS=`{m['flags']['XLA_FLAGS']}`. Command: "
+        f"`{m['command']}`. {how}",
+        "",
+    ]
+
+
 def write_report(out: Path, report: dict[str, Any], table: str) -> None:
     """Writes ``out`` (JSON) and its ``.md`` table beside it, each atomically; prints the table."""
     from jaxstyle.files import atomic_write

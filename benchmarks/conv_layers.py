@@ -89,13 +89,11 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
-        f"# VGG19's convolutions one by one, {report['size']}² input — {m['cpu']}, "
-        f"{m['cores']} cores, {m['date']}",
-        "",
-        f"jax {m['versions']['jax']}, torch {m['versions']['torch']}; commit "
-        f"{m['git_commit']}; XLA_FLAGS=`{m['flags']['XLA_FLAGS']}`. Command: "
-        f"`{m['command']}`. Median milliseconds of {report['repeats']} alternated calls.",
-        "",
+        *compare.header(
+            m,
+            f"VGG19's convolutions one by one, {report['size']}² input",
+            f"Median milliseconds of {report['repeats']} alternated calls.",
+        ),
         "| layer | side, in → out | jax forward | torch forward | jax input grad "
         "| torch input grad |",
         "|---|---|---|---|---|---|",

@@ -83,13 +83,13 @@ def bench(weights_path: Path, size: int, repeats: int) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
-        f"# Gram VJP: hand-written against autodiff — {m['cpu']}, {m['cores']} cores, {m['date']}",
-        "",
-        f"jax {m['versions']['jax']}; commit {m['git_commit']}; XLA_FLAGS="
-        f"`{m['flags']['XLA_FLAGS']}`. Command: `{m['command']}`. One loss+gradient "
-        f"evaluation of VGG19 (jaxstyle's `optimize.probe`), both programs compiled in "
-        f"one process and alternated {report['repeats']} times; median [q1, q3] seconds.",
-        "",
+        *compare.header(
+            m,
+            "Gram VJP: hand-written against autodiff",
+            "One loss+gradient evaluation of VGG19 (jaxstyle's `optimize.probe`), both "
+            f"programs compiled in one process and alternated {report['repeats']} times; "
+            "median [q1, q3] seconds.",
+        ),
         "| size | hand-written VJP (s) | autodiff (s) | VJP / autodiff | grad rel. diff "
         "| dots (VJP / autodiff) | elements transposed (VJP / autodiff) |",
         "|---|---|---|---|---|---|---|",

@@ -73,15 +73,18 @@ def plan(size: int, precision: str, history: tuple[int, ...]) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    from benchmarks import compare
+
     m = report["machine"]
     hs = report["history"]
     lines = [
-        f"# Memory plan from XLA's buffer assignment — {m['backend']} ({m['device']}), {m['date']}",
-        "",
-        f"jax {m['versions']['jax']}; commit {m['git_commit']}; XLA_FLAGS="
-        f"`{m['flags']['XLA_FLAGS']}`. Command: `{m['command']}`. Compiled, not run: "
-        "a plan (no allocator overhead, no runtime), see `benchmarks/memory_plan.py`.",
-        "",
+        *compare.header(
+            m,
+            "Memory plan from XLA's buffer assignment",
+            "Compiled, not run: a plan (no allocator overhead, no runtime), see "
+            "`benchmarks/memory_plan.py`.",
+            where=f"{m['backend']} ({m['device']})",
+        ),
         "| size | precision | targets program (GiB) | probe temporaries (GiB, B/px) | "
         + " | ".join(f"plan, history {h} (GiB)" for h in hs)
         + " |",

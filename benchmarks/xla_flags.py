@@ -53,13 +53,13 @@ def _run(setting: str, *args: str) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
-        f"# jaxstyle's XLA:CPU flags on and off — {m['cpu']}, {m['cores']} cores, {m['date']}",
-        "",
-        f"jax {m['versions']['jax']}, torch {m['versions']['torch']}; commit "
-        f"{m['git_commit']}; flags when on: `{report['flags_on']}`. Command: "
-        f"`{m['command']}`. Each cell: median seconds per loss+gradient evaluation over "
-        f"{report['repeats']} repeats in one fresh process, torch in the same process.",
-        "",
+        *compare.header(
+            m,
+            "jaxstyle's XLA:CPU flags on and off",
+            f"Flags when on: `{report['flags_on']}`. Each cell: median seconds per "
+            f"loss+gradient evaluation over {report['repeats']} repeats in one fresh "
+            "process, torch in the same process.",
+        ),
         "| size | round | setting | jaxstyle (s) | torch (s) | jax / torch | grad rel. diff |",
         "|---|---|---|---|---|---|---|",
     ]
