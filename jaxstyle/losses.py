@@ -39,7 +39,8 @@ def gram(features: Array) -> Array:
     ReLU gradient. With this VJP one loss+gradient evaluation of VGG19 took 0.84x the
     time at 128 px and 0.89x at 256 px (both programs in one process, alternated;
     ``benchmarks/results/cpu_gram_vjp.md``). The cost: plain forward mode
-    (``jax.jvp``/``jax.jacfwd`` of a loss) is not defined.
+    (``jax.jvp``, ``jax.linearize``, ``jax.jacfwd`` of a loss) raises ``TypeError``;
+    where you need it, use the einsum below (``F^T F`` over ``(H*W, C)``) directly.
 
     Args:
         features: ``(H, W, C)`` activations.
