@@ -956,8 +956,12 @@ def stylize(
         while done < iterations:
             steps = min(first.chunk_size, iterations - done)
             if stepper is not None:
-                xs, records = zip(*(next(stepper) for _ in range(steps)), strict=True)
-                x_now = xs[-1]
+                records = []
+                for _ in range(steps):
+                    # Only the newest iterate stays alive: a chunk's worth of images
+                    # (50 at 3 MiB each at 512 px) was measurable in the peak memory.
+                    x_now, record = next(stepper)
+                    records.append(record)
                 hist = jax.tree.map(lambda *r: np.stack([np.asarray(v) for v in r]), *records)
             else:
                 state, hist = run_chunk(
