@@ -91,6 +91,29 @@ def test_callback_called_per_chunk(slim_params, pair):
     assert seen == [(3, (32, 32, 3), 3), (6, (32, 32, 3), 6), (7, (32, 32, 3), 7)]
 
 
+def test_stepping_keeps_only_the_newest_iterate(slim_params, pair):
+    # A chunk of lbfgs steps used to keep every iterate alive until the chunk ended
+    # (50 images at 3 MiB each at 512 px); count the live image-shaped arrays instead.
+    content, style = pair
+    live = []
+
+    def count(n, img, hist):
+        live.append(sum(1 for a in jax.live_arrays() if a.shape[-3:] == (32, 32, 3)))
+
+    optimize.stylize(
+        content,
+        style,
+        slim_params,
+        TORCHVISION,
+        optimize.Config(iterations=24, chunk_size=24),
+        key=jax.random.key(0),
+        callback=count,
+    )
+    # 13 here (images, iterate, gradient, direction, the L-BFGS memory, ...); 36 when
+    # all 24 iterates of the chunk were kept.
+    assert live and live[0] < 20, live
+
+
 @pytest.mark.parametrize("init", ["content", "style"])
 def test_content_and_style_init(slim_params, pair, init):
     content, style = pair
