@@ -37,13 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-#: Seconds of idle before each timed evaluation (see bench_evaluation).
+#: Seconds of idle before each timed call (see timed).
 IDLE_S = 0.05
 SLIM = (8, 16, 16, 24, 24)
 
@@ -182,6 +183,18 @@ def _stats(xs: list[float]) -> dict[str, float]:
 # --- 1. evaluation ---------------------------------------------------------------------
 
 
+def timed(fn: Callable[[], Any], times: list[float]) -> None:
+    """Calls ``fn`` after ``IDLE_S`` of idle and appends its wall time to ``times``.
+
+    Why the idle: torch's OpenMP workers (and XLA's Eigen threads, less so) spin for
+    milliseconds after their work, taking a core from whatever is timed next.
+    """
+    time.sleep(IDLE_S)
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+
+
 def evaluation_inputs(weights_path: Path, size: int) -> dict[str, Any]:
     """One loss+gradient evaluation's inputs in both frameworks, from one weights file.
 
@@ -238,19 +251,15 @@ def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, A
     jax.block_until_ready(vg(x_jax))  # compile outside the timing
     tg.value_and_grad(objective, x_torch)
     times: dict[str, list[float]] = {"jax": [], "torch": []}
-    for _ in range(repeats):
-        # Idle before each call: torch's OpenMP workers (and XLA's Eigen threads, less
-        # so) spin for milliseconds after their work, taking a core from the next call.
-        time.sleep(IDLE_S)
-        t0 = time.perf_counter()
-        jax.block_until_ready(vg(x_jax))
-        times["jax"].append(time.perf_counter() - t0)
-        time.sleep(IDLE_S)
-        t0 = time.perf_counter()
+
+    def torch_call() -> None:
         tg.value_and_grad(objective, x_torch)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        times["torch"].append(time.perf_counter() - t0)
+
+    for _ in range(repeats):
+        timed(lambda: jax.block_until_ready(vg(x_jax)), times["jax"])
+        timed(torch_call, times["torch"])
     vj, gj = vg(x_jax)
     vt, gt = tg.value_and_grad(objective, x_torch)
     gj = np.asarray(gj).transpose(2, 0, 1)[None]

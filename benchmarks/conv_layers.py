@@ -8,8 +8,9 @@ For every convolution the loss reaches (conv1_1 .. conv5_1, at the shapes a ``--
 square input gives them), times the forward convolution and its input gradient (the
 convolution with the flipped, transposed kernel that ``vgg.backward_kernel`` makes, as
 the evaluation program runs it) in JAX, each compiled alone, and the same two in torch
-(``conv2d`` and the ``aten.convolution_backward`` autograd calls), alternated ``--repeats`` times. JAX
-runs with the XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
+(``conv2d`` and the ``aten.convolution_backward`` autograd calls), alternated
+``--repeats`` times, each after a short idle (``compare.timed``). JAX runs with the
+XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
 ``JAXSTYLE_XLA_FLAGS=0``. Random data: speed does not depend on the values.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +39,6 @@ def layer_shapes(size: int) -> list[tuple[str, int, int, int]]:
             cin = width
         side //= 2
     return shapes
-
-
-def _timed(fn: Any, times: list[float]) -> None:
-    # Idle first: torch's OpenMP workers spin for milliseconds after each call (libgomp's
-    # default), which took a core from whichever call came next, a few ms per layer.
-    time.sleep(compare.IDLE_S)
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
 
 
 def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
@@ -82,7 +73,7 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
             fn()  # compile / warm up outside the timing
         for _ in range(repeats):
             for name, fn in calls.items():
-                _timed(fn, times[name])
+                compare.timed(fn, times[name])
     return {name: float(np.median(ts)) for name, ts in times.items()}
 
 

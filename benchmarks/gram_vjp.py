@@ -9,7 +9,8 @@ One process compiles jaxstyle's evaluation program (``optimize.probe``, the prog
 (``losses._gram``), whose gradient JAX derives itself. It then times the two
 alternately for ``--repeats`` rounds (the order swapped every round) and reports the
 medians, their ratio, how far the two gradients differ, and how many matrix products
-each compiled program holds and how many elements its transposes move. Writes JSON and a markdown table.
+each compiled program holds and how many elements its transposes move. Writes JSON and
+a markdown table.
 """
 
 from __future__ import annotations
