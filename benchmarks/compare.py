@@ -195,12 +195,16 @@ def timed(fn: Callable[[], Any], times: list[float]) -> None:
     times.append(time.perf_counter() - t0)
 
 
-def evaluation_inputs(weights_path: Path, size: int) -> dict[str, Any]:
+def evaluation_inputs(weights_path: Path, size: int, config: Any = None) -> dict[str, Any]:
     """One loss+gradient evaluation's inputs in both frameworks, from one weights file.
+
+    Args:
+        config: the ``jaxstyle.Config`` whose network is measured (default: the default).
 
     Returns:
         ``probe_args``: the arguments of ``optimize.probe`` as ``stylize`` passes them
-        per evaluation (params with their backward kernels, a batch of one), at the
+        per evaluation (params as ``optimize.prepare_params`` makes them for
+        ``config``, a batch of one), at the
         content photo plus noise; ``objective`` and ``x_torch``: torch's objective and
         the same image in its layout.
     """
@@ -213,12 +217,13 @@ def evaluation_inputs(weights_path: Path, size: int) -> dict[str, Any]:
 
     params, meta = jaxstyle.load_weights(weights_path)
     content, style = images(size)
-    config = optimize.static_config([jaxstyle.Config()])
-    params = optimize._with_backward_kernels(params)
+    item = jaxstyle.Config() if config is None else config
+    config = optimize.static_config([item])
     targets = optimize.make_targets(
         params, jnp.asarray(content), jnp.asarray(style), config, meta.preprocess
     )
-    weights = optimize.loss_weights(jaxstyle.Config(), config)
+    params = optimize.prepare_params(params, config, (size, size))  # as stylize: after targets
+    weights = optimize.loss_weights(item, config)
     batch = jax.tree.map(lambda a: a[None], (targets, weights))
     rng = np.random.default_rng(size)
     rgb = np.clip(content + 0.1 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
@@ -399,6 +404,7 @@ def run_probe(kind: str, rest: list[str]) -> None:
         import jax.numpy as jnp
 
         from jaxstyle import optimize
+        from jaxstyle.vgg import convs_reached
 
         # Each program stylize needs, compiled ahead of time and timed alone: the run
         # time of the first L-BFGS iterations (up to ~20 evaluations) is not compile.
@@ -409,14 +415,17 @@ def run_probe(kind: str, rest: list[str]) -> None:
         c, s = jnp.asarray(content), jnp.asarray(style)
         parts = {}
         t0 = time.perf_counter()
-        prepare = optimize._with_backward_kernels.lower(params).compile()
-        parts["backward_kernels"] = time.perf_counter() - t0
-        params = jax.block_until_ready(prepare(params))
-        t0 = time.perf_counter()
         network = optimize.network_config(static)  # what stylize keys these two on
         make = optimize._targets.lower(params, c, s, network, meta.preprocess).compile()
         parts["targets"] = time.perf_counter() - t0
         targets = jax.block_until_ready(make(params, c, s))
+        t0 = time.perf_counter()
+        kernels = {n: params[n]["kernel"] for n in convs_reached(static.layers)}
+        optimize._prepared_kernels.lower(
+            kernels, winograd=optimize.winograd_layers(static, (a.size, a.size))
+        ).compile()
+        parts["kernels"] = time.perf_counter() - t0
+        params = jax.block_until_ready(optimize.prepare_params(params, static, (a.size, a.size)))
         x0 = meta.preprocess.apply(c)
         if static.optimizer == "lbfgs":
             from jaxstyle import lbfgs

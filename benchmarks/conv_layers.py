@@ -7,7 +7,9 @@
 For every convolution the loss reaches (conv1_1 .. conv5_1, at the shapes a ``--size``
 square input gives them), times the forward convolution and its input gradient (the
 convolution with the flipped, transposed kernel that ``vgg.backward_kernel`` makes, as
-the evaluation program runs it) in JAX, each compiled alone, and the same two in torch
+the evaluation program runs it) in JAX, each compiled alone, both as XLA's direct
+convolution and as Winograd F(2x2, 3x3) (``jaxstyle.winograd``, kernels transformed
+beforehand as ``stylize`` does), and the same two in torch
 (``conv2d`` and the ``aten.convolution_backward`` autograd calls), alternated
 ``--repeats`` times, each after a short idle (``compare.timed``). JAX runs with the
 XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
@@ -25,7 +27,14 @@ import numpy as np
 
 from benchmarks import compare
 
-COLUMNS = ("jax_forward", "torch_forward", "jax_input_grad", "torch_input_grad")
+COLUMNS = (
+    "jax_forward",
+    "winograd_forward",
+    "torch_forward",
+    "jax_input_grad",
+    "winograd_input_grad",
+    "torch_input_grad",
+)
 
 
 def layer_shapes(size: int) -> list[tuple[str, int, int, int]]:
@@ -46,7 +55,7 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
     import jax.numpy as jnp
     import torch
 
-    from jaxstyle import vgg
+    from jaxstyle import vgg, winograd
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, side, side, cin), np.float32)
@@ -55,11 +64,15 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
     conv = jax.jit(vgg._conv, static_argnums=2)
     xj, gj, kj = jnp.asarray(x), jnp.asarray(g), jnp.asarray(k)
     kt = vgg.backward_kernel(kj)
+    wino = jax.jit(winograd.conv3x3)
+    u, u_t = winograd.transform_kernel(kj), winograd.transform_kernel(kt)
     xt, gt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(g.transpose(0, 3, 1, 2))
     kk = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
     calls = {
         "jax_forward": lambda: conv(xj, kj, None).block_until_ready(),
         "jax_input_grad": lambda: conv(gj, kt, None).block_until_ready(),
+        "winograd_forward": lambda: wino(xj, u).block_until_ready(),
+        "winograd_input_grad": lambda: wino(gj, u_t).block_until_ready(),
         "torch_forward": lambda: torch.nn.functional.conv2d(xt, kk, padding=1),
         # What autograd calls for conv2d's input gradient (torch.nn.grad.conv2d_input
         # takes another, slower path).
@@ -85,9 +98,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"VGG19's convolutions one by one, {report['size']}² input",
             f"Median milliseconds of {report['repeats']} alternated calls.",
         ),
-        "| layer | side, in → out | jax forward | torch forward | jax input grad "
-        "| torch input grad |",
-        "|---|---|---|---|---|---|",
+        "| layer | side, in → out | jax forward | jax Winograd forward | torch forward "
+        "| jax input grad | jax Winograd input grad | torch input grad |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["layers"]:
         cells = " | ".join(f"{1e3 * r[k]:.1f}" for k in COLUMNS)
@@ -95,9 +108,11 @@ def markdown(report: dict[str, Any]) -> str:
     t = report["total"]
     lines += [
         "",
-        f"All {len(report['layers'])} layers, forward and input gradient: jax "
-        f"{1e3 * t['jax']:.0f} ms, torch {1e3 * t['torch']:.0f} ms, jax / torch "
-        f"{t['jax'] / t['torch']:.3f}.",
+        f"All {len(report['layers'])} layers, forward and input gradient: jax direct "
+        f"{1e3 * t['jax']:.0f} ms, jax as `stylize` runs them on a CPU (Winograd for "
+        f"{', '.join(report['winograd_layers'])}) {1e3 * t['shipped']:.0f} ms, torch "
+        f"{1e3 * t['torch']:.0f} ms; jax direct / torch {t['jax'] / t['torch']:.3f}, "
+        f"as shipped / torch {t['shipped'] / t['torch']:.3f}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -112,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.quick:
         a.size, a.repeats = 32, 2
     import jaxstyle  # noqa: F401  (sets jaxstyle's XLA flags before JAX starts)
+    from jaxstyle.vgg import WINOGRAD_LAYERS
 
     layers = []
     for name, side, cin, cout in layer_shapes(a.size):
@@ -121,12 +137,20 @@ def main(argv: list[str] | None = None) -> None:
         )
     total = {
         fw: sum(r[f"{fw}_forward"] + r[f"{fw}_input_grad"] for r in layers)
-        for fw in ("jax", "torch")
+        for fw in ("jax", "winograd", "torch")
     }
+    shipped = [
+        r["winograd_forward"] + r["winograd_input_grad"]
+        if r["layer"] in WINOGRAD_LAYERS
+        else r["jax_forward"] + r["jax_input_grad"]
+        for r in layers
+    ]
+    total["shipped"] = sum(shipped)
     report = {
         "machine": compare.machine(),
         "size": a.size,
         "repeats": a.repeats,
+        "winograd_layers": [r["layer"] for r in layers if r["layer"] in WINOGRAD_LAYERS],
         "layers": layers,
         "total": total,
     }

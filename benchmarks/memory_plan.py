@@ -33,15 +33,23 @@ def plan(size: int, precision: str, history: tuple[int, ...]) -> dict[str, Any]:
 
     import jaxstyle
     from jaxstyle import optimize
+    from jaxstyle.vgg import convs_reached, with_backward_kernels
 
-    params = jax.eval_shape(
-        lambda: optimize._with_backward_kernels(jaxstyle.init_params(jax.random.key(0)))
-    )
     config = jaxstyle.Config(precision=precision)
     network = optimize.network_config(optimize.static_config([config]))
+    plain = jax.eval_shape(lambda: jaxstyle.init_params(jax.random.key(0)))
+    params = jax.eval_shape(
+        lambda p: with_backward_kernels(
+            p,
+            layers=convs_reached(network.layers),
+            winograd=optimize.winograd_layers(network, (size, size)),
+        ),
+        plain,
+    )
     image = jax.ShapeDtypeStruct((size, size, 3), jnp.float32)
     pre = jaxstyle.CAFFE
-    lowered = optimize._targets.lower(params, image, image, network, pre)
+    # As stylize: the targets from the plain params, the loop with the prepared ones.
+    lowered = optimize._targets.lower(plain, image, image, network, pre)
     targets, made = lowered.out_info, lowered.compile()
     weights = optimize.loss_weights(config, network)
     tb, wb = jax.tree.map(

@@ -120,6 +120,13 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         help="convolution precision (default float32; tf32/bfloat16 are faster on GPUs/TPUs)",
     )
     p.add_argument(
+        "--convolution",
+        choices=optimize.CONVOLUTIONS,
+        default=optimize.Config.convolution,
+        help="blocks 3-5 as Winograd F(2x2,3x3) or direct (default auto: winograd on "
+        "a CPU at float32, direct elsewhere)",
+    )
+    p.add_argument(
         "--loop",
         choices=optimize.LOOPS,
         default=optimize.Config.loop,
@@ -383,6 +390,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
         linesearch=args.linesearch,
         history_size=args.history_size,
         precision=args.precision,
+        convolution=args.convolution,
         loop=args.loop,
         pooling=args.pooling,
         style_scale=args.style_scale,

@@ -26,13 +26,16 @@ from jaxstyle import lbfgs, losses
 from jaxstyle.errors import ConfigError
 from jaxstyle.vgg import (
     LAYERS,
+    WINOGRAD_LAYERS,
     Params,
     Preprocess,
+    backward_kernel,
     check_layers,
+    convs_reached,
     features,
     min_size,
-    with_backward_kernels,
 )
+from jaxstyle.winograd import transform_kernel_stacked
 
 Array = jax.Array
 
@@ -66,6 +69,13 @@ PRECISIONS = ("float32", "tf32", "bfloat16")
 #: compiled step per iteration, driven from Python (XLA:CPU runs convolutions inside a
 #: while loop ~2x slower, jax-ml/jax#12868); auto: host on CPU, device elsewhere.
 LOOPS = ("auto", "device", "host")
+#: How the convolutions of blocks 3-5 (:data:`~jaxstyle.vgg.WINOGRAD_LAYERS`) run.
+#: winograd: Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only; direct:
+#: the backend's own convolution; auto: see :func:`winograd_layers`.
+CONVOLUTIONS = ("auto", "direct", "winograd")
+#: ``convolution="auto"`` picks Winograd from this many pixels up (see
+#: :func:`winograd_layers`).
+WINOGRAD_MIN_PIXELS = 128 * 128
 
 
 def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
@@ -114,6 +124,7 @@ class Config:
             with 10 on time to torch's loss and ends 1-2 % lower, ``benchmarks/results``).
             Memory: ``2 * history_size * H * W * 3`` float32 per image.
         precision: see :data:`PRECISIONS`.
+        convolution: see :data:`CONVOLUTIONS`.
         loop: see :data:`LOOPS`.
         pooling: ``"avg"`` (paper) or ``"max"``.
         style_scale: ``None`` resizes the style image to the content's exact size
@@ -135,6 +146,7 @@ class Config:
     linesearch: str | None = None
     history_size: int | None = None
     precision: str = "float32"
+    convolution: str = "auto"
     loop: str = "auto"
     pooling: str = "avg"
     style_scale: float | None = None
@@ -165,6 +177,15 @@ class Config:
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.convolution not in CONVOLUTIONS:
+            raise ConfigError(
+                f"convolution must be one of {', '.join(CONVOLUTIONS)}, got {self.convolution!r}"
+            )
+        if self.convolution == "winograd" and self.precision == "bfloat16":
+            raise ConfigError(
+                "convolution 'winograd' is float32 only; use precision float32 or tf32, "
+                "or convolution 'direct' or 'auto' with bfloat16"
             )
         if self.loop not in LOOPS:
             raise ConfigError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
@@ -328,8 +349,19 @@ def make_targets(
     """
     content_names = tuple(k for k, _ in config.content_layers)
     style_names = tuple(k for k, _ in config.style_layers)
-    fc = features(params, preprocess.apply(content), content_names, **network(config))
-    fs = features(params, preprocess.apply(style), style_names, **network(config))
+    if content.shape == style.shape:
+        # One pass over both (the paper resizes the style to the content's size): half
+        # the program to compile, and bigger products.
+        b = 1 if content.ndim == 3 else content.shape[0]
+        both = jnp.concatenate(
+            [content.reshape(b, *content.shape[-3:]), style.reshape(b, *style.shape[-3:])]
+        )
+        f = features(params, preprocess.apply(both), config.layers, **network(config))
+        fc = {k: f[k][:b].reshape(*content.shape[:-3], *f[k].shape[1:]) for k in content_names}
+        fs = {k: f[k][b:].reshape(*style.shape[:-3], *f[k].shape[1:]) for k in style_names}
+    else:
+        fc = features(params, preprocess.apply(content), content_names, **network(config))
+        fs = features(params, preprocess.apply(style), style_names, **network(config))
     gram = losses.gram if style.ndim == 3 else jax.vmap(losses.gram)
     return Targets(
         content={k: fc[k] for k in content_names},
@@ -907,8 +939,10 @@ def stylize(
                 f"{static.layers[-1]} needs at least {need} px on each side"
             )
 
-    params = _with_backward_kernels(params)  # once per call, outside every loop
+    # The targets take the plain network: they run once, and the prepared kernels'
+    # Winograd form would double the code XLA compiles for them.
     targets = _targets(params, content, style, network_config(static), preprocess)
+    params = prepare_params(params, static, hw)  # once per call, outside every loop
     if batched:
         targets = jax.tree.map(
             lambda t, item_ndim: t if t.ndim > item_ndim else jnp.broadcast_to(t, (b, *t.shape)),
@@ -984,7 +1018,85 @@ def stylize(
 
 
 _targets = jax.jit(make_targets, static_argnames=("config", "preprocess"))
-_with_backward_kernels = jax.jit(with_backward_kernels)
+
+
+def winograd_layers(config: Config, shape: tuple[int, int]) -> tuple[str, ...]:
+    """The convolutions ``config`` runs in Winograd form for an ``(H, W)`` image.
+
+    ``convolution="winograd"``: every one of :data:`~jaxstyle.vgg.WINOGRAD_LAYERS` the
+    loss reaches; ``"direct"``: none. ``"auto"`` takes Winograd only where it was
+    measured to win (``benchmarks/results/cpu_winograd.md``, 2-core AVX2 CPU):
+
+    - on a CPU (``jax.default_backend()``): cuDNN and TPUs choose their own algorithms;
+    - at float32 or tf32: Winograd is not offered for bfloat16;
+    - with the ``lbfgs`` optimiser, whose one evaluation program is the only place the
+      network is compiled; optax and jaxopt compile it several times into their line
+      searches, and the larger Winograd program made their compile several times
+      slower;
+    - from :data:`WINOGRAD_MIN_PIXELS` up: an evaluation at 128² took 0.70x the time
+      of the direct one, but the evaluation program takes ~3 s longer to compile,
+      which small images never win back.
+
+    Example:
+        >>> winograd_layers(Config(convolution="winograd"), (32, 32))[:2]
+        ('conv3_1', 'conv3_2')
+        >>> winograd_layers(Config(), (64, 64)), winograd_layers(Config(optimizer="optax"), (512, 512))
+        ((), ())
+    """
+    if config.convolution == "direct":
+        return ()
+    if config.convolution == "auto" and (
+        jax.default_backend() != "cpu"
+        or config.precision == "bfloat16"
+        or config.optimizer != "lbfgs"
+        or shape[0] * shape[1] < WINOGRAD_MIN_PIXELS
+    ):
+        return ()
+    return tuple(c for c in convs_reached(config.layers) if c in WINOGRAD_LAYERS)
+
+
+def prepare_params(params: Params, config: Config, shape: tuple[int, int]) -> Params:
+    """``params`` as :func:`stylize` runs them on an ``(H, W)`` image, computed once.
+
+    The same tree as ``vgg.with_backward_kernels(params, layers=convs_reached(
+    config.layers), winograd=winograd_layers(config, shape))``: every convolution
+    ``config``'s layers reach gets its backward kernel, or its Winograd transforms
+    where :func:`winograd_layers` says so. Not traceable (it slices on the host),
+    which keeps its compiled program small: see :func:`_unstack`.
+    """
+    layers, winograd = convs_reached(config.layers), winograd_layers(config, shape)
+    made = _prepared_kernels({n: params[n]["kernel"] for n in layers}, winograd)
+    out = dict(params)
+    for name, leaves in made.items():
+        if name in winograd:
+            u, u_t = (_unstack(a) for a in leaves)
+            out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
+        else:
+            out[name] = {**params[name], "kernel_t": leaves}
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("winograd",))
+def _prepared_kernels(kernels: dict[str, Array], winograd: tuple[str, ...]) -> dict[str, Any]:
+    # Only the new arrays: a jitted function that returned the params too would copy them.
+    out: dict[str, Any] = {}
+    for name, k in kernels.items():
+        k_t = backward_kernel(k)
+        if name in winograd:
+            out[name] = (transform_kernel_stacked(k), transform_kernel_stacked(k_t))
+        else:
+            out[name] = k_t
+    return out
+
+
+def _unstack(a: Array) -> tuple[Array, ...]:
+    """The 16 ``(C_in, C_out)`` points of a stacked Winograd transform, as 16 arrays.
+
+    Sliced on the host: inside a compiled program each slice is a copy that XLA:CPU
+    compiles apart, and the 288 of VGG19's nine layers took ~3 s to compile.
+    """
+    device = next(iter(a.devices()))
+    return tuple(jax.device_put(point, device) for point in np.asarray(a))
 
 
 def _to_image(x: Array, preprocess: Preprocess) -> np.ndarray:

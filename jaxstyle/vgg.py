@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxstyle import winograd
+from jaxstyle.winograd import transform_kernel
 
 Array = jax.Array
 Params = dict[str, dict[str, Any]]
@@ -34,6 +37,11 @@ VGG19_DEPTHS: tuple[int, ...] = (2, 2, 4, 4, 4)
 CONV_LAYERS: tuple[str, ...] = tuple(
     f"conv{b + 1}_{i + 1}" for b, depth in enumerate(VGG19_DEPTHS) for i in range(depth)
 )
+#: The convolutions worth running in Winograd form on a CPU: blocks 3-5 (128 or more
+#: input channels, 256 or more output). Blocks 1-2 lose: their transforms, memory-bound
+#: over 64-128 channels at full resolution, cost more than the products save
+#: (``benchmarks/results/cpu_winograd.md``).
+WINOGRAD_LAYERS: tuple[str, ...] = tuple(c for c in CONV_LAYERS if int(c[4]) >= 3)
 
 
 def _layer_sequence() -> tuple[str, ...]:
@@ -73,6 +81,17 @@ def min_size(layers: Sequence[str]) -> int:
     deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=0)
     pools = sum(1 for name in LAYERS[: deepest + 1] if name.startswith("pool"))
     return 2**pools
+
+
+def convs_reached(layers: Sequence[str]) -> tuple[str, ...]:
+    """The convolutions computed to reach every layer in ``layers``, in network order.
+
+    Example:
+        >>> convs_reached(["relu2_1", "conv1_2"])
+        ('conv1_1', 'conv1_2', 'conv2_1')
+    """
+    deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=-1)
+    return tuple(c for c in CONV_LAYERS if LAYERS.index(c) <= deepest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,37 +195,48 @@ def backward_kernel(kernel: Array) -> Array:
     return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _conv_given_backward(x: Array, kernel: Array, kernel_t: Array, precision: Any) -> Array:
-    return _conv(x, kernel, precision)
+# ``forward`` and ``backward`` are what ``method`` takes for the convolution and for its
+# input gradient: a kernel and ``kernel_t`` (direct), or their 16 Winograd transforms.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _conv_prepared(
+    x: Array, kernel: Array, forward: Any, backward: Any, method: Any, precision: Any
+) -> Array:
+    return method(x, forward, precision)
 
 
-def _conv_given_backward_fwd(
-    x: Array, kernel: Array, kernel_t: Array, precision: Any
-) -> tuple[Array, tuple[Array, Array, Array]]:
-    return _conv(x, kernel, precision), (x, kernel, kernel_t)
+def _conv_prepared_fwd(
+    x: Array, kernel: Array, forward: Any, backward: Any, method: Any, precision: Any
+) -> tuple[Array, tuple[Array, ...]]:
+    return method(x, forward, precision), (x, kernel, forward, backward)
 
 
-def _conv_given_backward_bwd(
-    precision: Any, res: tuple[Array, Array, Array], g: Array
-) -> tuple[Array, Array, Array]:
-    x, kernel, kernel_t = res
-    # The kernel's gradient is exact too (and compiled away when nobody asks for it).
+def _conv_prepared_bwd(
+    method: Any, precision: Any, res: tuple[Array, ...], g: Array
+) -> tuple[Array, ...]:
+    x, kernel, forward, backward = res
+    # The kernel's gradient is exact too (and compiled away when nobody asks for it);
+    # the prepared kernels are functions of it, so theirs is zero.
     _, kernel_vjp = jax.vjp(lambda k: _conv(x, k, precision), kernel)
-    return _conv(g, kernel_t, precision), kernel_vjp(g)[0], jnp.zeros_like(kernel_t)
+    dx = method(g, backward, precision)
+    return dx, kernel_vjp(g)[0], *jax.tree.map(jnp.zeros_like, (forward, backward))
 
 
-_conv_given_backward.defvjp(_conv_given_backward_fwd, _conv_given_backward_bwd)
+_conv_prepared.defvjp(_conv_prepared_fwd, _conv_prepared_bwd)
 
 
 class Conv3x3(nn.Module):
     """3x3 stride-1 'same' convolution with bias, params ``kernel`` (HWIO) and ``bias``.
 
-    When the params also hold ``kernel_t = backward_kernel(kernel)`` (see
-    :func:`with_backward_kernels`), the input gradient uses it instead of flipping
-    and transposing ``kernel`` on every call. Why: XLA:CPU cannot hoist that
-    transpose out of a program whose kernels are arguments; at 128 px it was ~15 % of
-    a loss+gradient evaluation of VGG19 (``benchmarks/``).
+    Params prepared by :func:`with_backward_kernels` change how it is computed, never
+    what (tested against the plain kernel, values and gradients):
+
+    - ``kernel_t = backward_kernel(kernel)``: the input gradient uses it instead of
+      flipping and transposing ``kernel`` on every call. Why: XLA:CPU cannot hoist
+      that transpose out of a program whose kernels are arguments; at 128 px it was
+      ~15 % of a loss+gradient evaluation of VGG19 (``benchmarks/``).
+    - ``winograd`` and ``winograd_t``, the :func:`~jaxstyle.winograd.transform_kernel`
+      of ``kernel`` and of ``kernel_t``: the convolution and its input gradient run
+      as Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only.
     """
 
     features: int
@@ -220,23 +250,57 @@ class Conv3x3(nn.Module):
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         dtype = self.dtype or x.dtype
         x, kernel, bias = x.astype(dtype), kernel.astype(dtype), bias.astype(dtype)
-        if self.has_variable("params", "kernel_t"):
+        if self.has_variable("params", "winograd"):
+            if jnp.dtype(dtype) != jnp.float32:
+                raise ValueError(
+                    f"Winograd kernels are for float32 convolutions, this one is {dtype}; "
+                    "prepare the params without them"
+                )
+            u, u_t = (self.get_variable("params", k) for k in ("winograd", "winograd_t"))
+            y = _conv_prepared(x, kernel, u, u_t, winograd.conv3x3, self.precision)
+        elif self.has_variable("params", "kernel_t"):
             kernel_t = self.get_variable("params", "kernel_t").astype(dtype)
-            y = _conv_given_backward(x, kernel, kernel_t, self.precision)
+            y = _conv_prepared(x, kernel, kernel, kernel_t, _conv, self.precision)
         else:
             y = _conv(x, kernel, self.precision)
         return y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
 
 
-def with_backward_kernels(params: Params) -> Params:
-    """``params`` with ``kernel_t`` added to every conv, for faster gradients (see :class:`Conv3x3`).
+def with_backward_kernels(
+    params: Params,
+    *,
+    layers: Collection[str] | None = None,
+    winograd: Collection[str] = (),
+) -> Params:
+    """``params`` with the kernels that make gradients faster (see :class:`Conv3x3`).
 
     Compute it once per set of weights, outside the optimisation loop.
+
+    Args:
+        params: the network's params.
+        layers: the convolutions to prepare (default: all); leave out the ones the
+            loss never reaches, whose prepared kernels would only take memory.
+        winograd: the convolutions to prepare in Winograd form (``winograd`` and
+            ``winograd_t``, 16 arrays each, 32/9 the kernel's size) instead of ``kernel_t``
+            (the kernel's size).
+
+    Example:
+        >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
+        >>> q = with_backward_kernels(p, layers=("conv1_1", "conv3_1"), winograd=("conv3_1",))
+        >>> sorted(q["conv1_1"]), sorted(q["conv3_1"]), sorted(q["conv3_2"])
+        (['bias', 'kernel', 'kernel_t'], ['bias', 'kernel', 'winograd', 'winograd_t'], ['bias', 'kernel'])
     """
-    return {
-        name: {**leaf, "kernel_t": backward_kernel(leaf["kernel"])} if "kernel" in leaf else leaf
-        for name, leaf in params.items()
-    }
+    out: Params = {}
+    for name, leaf in params.items():
+        if "kernel" not in leaf or (layers is not None and name not in layers):
+            out[name] = leaf
+        elif name in winograd:
+            k = leaf["kernel"]
+            u, u_t = transform_kernel(k), transform_kernel(backward_kernel(k))
+            out[name] = {**leaf, "winograd": u, "winograd_t": u_t}
+        else:
+            out[name] = {**leaf, "kernel_t": backward_kernel(leaf["kernel"])}
+    return out
 
 
 class VGG19(nn.Module):

@@ -86,6 +86,8 @@ def test_save_every_writes_intermediates(files):
         ({"style": None}, (), "give both CONTENT and STYLE"),
         ({}, ("--optimizer", "jaxopt", "--linesearch", "none"), "offers linesearch"),
         ({}, ("--precision", "fp8"), "--precision: invalid choice"),
+        ({}, ("--convolution", "fft"), "--convolution: invalid choice"),
+        ({}, ("--convolution", "winograd", "--precision", "bfloat16"), "float32 only"),
         ({}, ("--history-size", "0"), "history_size must be positive"),
         ({}, ("--loop", "device"), "stepped from Python"),
     ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +13,14 @@ import torch_reference as ref
 from conftest import smooth_image
 
 from jaxstyle import losses, optimize
-from jaxstyle.vgg import CONV_LAYERS, LAYERS, TORCHVISION, features, with_backward_kernels
+from jaxstyle.vgg import (
+    CONV_LAYERS,
+    LAYERS,
+    TORCHVISION,
+    WINOGRAD_LAYERS,
+    features,
+    with_backward_kernels,
+)
 
 RTOL = 1e-4
 SIZES = [(32, 32), (40, 56)]
@@ -40,10 +49,14 @@ def _images(size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("pooling", ["avg", "max"])
-def test_every_activation(full_params, torch_weights, size, pooling):
+@pytest.mark.parametrize(
+    ("pooling", "convolution"), [("avg", "direct"), ("max", "direct"), ("avg", "winograd")]
+)
+def test_every_activation(full_params, torch_weights, size, pooling, convolution):
     x, _, _ = _images(size)
-    got = jax.jit(lambda p, x: features(p, x, LAYERS, pooling=pooling))(full_params, x)
+    winograd = WINOGRAD_LAYERS if convolution == "winograd" else ()
+    params = with_backward_kernels(full_params, winograd=winograd)
+    got = jax.jit(lambda p, x: features(p, x, LAYERS, pooling=pooling))(params, x)
     with torch.no_grad():
         want = ref.vgg19(torch_weights, ref.nchw(x), pooling)
     assert set(got) == set(LAYERS)
@@ -56,11 +69,13 @@ def test_every_activation(full_params, torch_weights, size, pooling):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize(
-    ("pooling", "program"), [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe")]
+    ("pooling", "program"),
+    [("avg", "loss_terms"), ("max", "loss_terms"), ("avg", "probe"), ("avg", "probe-winograd")],
 )
 def test_losses_and_gradient(full_params, torch_weights, size, pooling, program):
     # program "probe": the evaluation the default optimiser runs (optimize.probe, a
-    # batch of one, params with their precomputed backward kernels).
+    # batch of one, params with their precomputed backward kernels); "probe-winograd":
+    # the same with blocks 3-5 in Winograd form, as stylize runs it on a CPU.
     x, content, style = _images(size)
     config = optimize.Config(
         content_layers="relu4_2", style_layers=",".join(STYLE), ratio=1e-3, pooling=pooling
@@ -71,8 +86,14 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling, program)
     targets = jax.jit(lambda p, c, s: optimize.make_targets(p, c, s, config, identity))(
         full_params, jnp.asarray(content), jnp.asarray(style)
     )
-    if program == "probe":
-        prepared = with_backward_kernels(full_params)
+    if program.startswith("probe"):
+        winograd = WINOGRAD_LAYERS if program == "probe-winograd" else ()
+        prepared = optimize.prepare_params(
+            full_params,
+            dataclasses.replace(config, convolution="winograd" if winograd else "direct"),
+            size,
+        )
+        assert all(("winograd" in prepared[n]) == (n in winograd) for n in CONV_LAYERS[:13])
         tb, wb = jax.tree.map(lambda a: a[None], (targets, optimize.loss_weights(config)))
         xb = jnp.asarray(x)[None]
         t0 = jnp.zeros((1,), jnp.float32)

@@ -1,0 +1,161 @@
+"""Winograd F(2x2, 3x3) convolution: a 3x3 'same' convolution in 16 matrix products.
+
+Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016). The
+output is cut into 2x2 tiles; each tile's 4x4 input patch ``d`` and the kernel ``g``
+are transformed, multiplied point by point, and transformed back:
+``Y = A^T [(G g G^T) * (B^T d B)] A``. Summed over input channels, the point-wise
+products become 16 matrix products ``(tiles, C_in) @ (C_in, C_out)``: 16 multiplies per
+4 outputs instead of 36, 2.25x fewer than the direct convolution.
+
+Why here: XLA:CPU's direct convolution runs at the same speed as torch's oneDNN on
+VGG19 (``benchmarks/results/cpu_conv_layers.md``); the products it leaves are the
+only place left to win. On a 2-core AVX2 CPU the Winograd form took 0.54-0.63x the
+direct convolution's time for VGG19's 256- and 512-channel layers and lost for the
+64-channel ones, whose transforms (memory-bound) cost more than the products save
+(``benchmarks/results/cpu_winograd.md``). GPUs need none of this: cuDNN picks its own
+algorithm, Winograd included.
+
+Numerics: every transform matrix holds only 0, +-1 and +-1/2, so the error stays at
+the direct convolution's float32 level (relative ~1e-6, tested against
+``lax.conv_general_dilated``). Larger tiles (F(4x4, 3x3), 4x fewer multiplies) lose
+about two digits in float32 and are not offered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+#: Kernel transform ``G`` (4x3) of F(2x2, 3x3).
+G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], np.float32)
+
+
+def transform_kernel_stacked(kernel: Array) -> Array:
+    """``G g G^T`` for every (input, output) channel pair of an HWIO 3x3 kernel.
+
+    Args:
+        kernel: ``(3, 3, C_in, C_out)`` float array.
+
+    Returns:
+        ``(16, C_in, C_out)`` array of the kernel's dtype, point ``(a, b)`` of the 4x4
+        transform at index ``4 a + b``; one product of the 9 taps with ``G (x) G``.
+
+    Example:
+        >>> transform_kernel_stacked(jnp.ones((3, 3, 2, 5))).shape
+        (16, 2, 5)
+    """
+    c_in, c_out = kernel.shape[2:]
+    # Row 4 a + b: the weights of the 9 taps in point (a, b), G[a, i] G[b, j].
+    weights = jnp.asarray(np.kron(G, G), kernel.dtype)
+    taps = kernel.reshape(9, c_in * c_out)
+    u = jnp.dot(weights, taps, precision=jax.lax.Precision.HIGHEST)
+    return u.reshape(16, c_in, c_out)
+
+
+def transform_kernel(kernel: Array) -> tuple[Array, ...]:
+    """:func:`transform_kernel_stacked` as the 16 ``(C_in, C_out)`` arrays :func:`conv3x3` takes.
+
+    16 arrays rather than one stack because XLA copies a slice of a program's argument
+    before a product takes it: a stacked argument copied every kernel on every call.
+    Compute them once per set of weights, outside the optimisation loop; together they
+    are 16/9 the kernel's size. (Under ``jit`` the 16 slices are 16 copies that XLA:CPU
+    compiles one by one; ``optimize.prepare_params`` slices on the host instead.)
+
+    Example:
+        >>> u = transform_kernel(jnp.ones((3, 3, 2, 5)))
+        >>> len(u), u[0].shape
+        (16, (2, 5))
+    """
+    u = transform_kernel_stacked(kernel)
+    return tuple(u[t] for t in range(16))
+
+
+def _input_transform(d: Sequence[Array]) -> tuple[Array, Array, Array, Array]:
+    # B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    return d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]
+
+
+def _output_transform(m: Sequence[Array]) -> tuple[Array, Array]:
+    # A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+    return m[0] + m[1] + m[2], m[1] - m[2] - m[3]
+
+
+def conv3x3(x: Array, u: Sequence[Array], precision: Any = None) -> Array:
+    """3x3 stride-1 'same' (zero-padded) convolution of NHWC ``x`` by a transformed kernel.
+
+    Equal, up to float rounding, to ``lax.conv_general_dilated(x, kernel, (1, 1),
+    ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))`` for
+    ``u = transform_kernel(kernel)``. Odd heights and widths are padded to even and
+    cropped back.
+
+    The 16 transformed inputs stay 16 separate arrays and meet the kernel in 16
+    separate products: stacked into one batched product, XLA:CPU builds the stack
+    element by element and the whole convolution took up to twice as long.
+
+    Args:
+        x: ``(N, H, W, C_in)`` activations.
+        u: the 16 ``(C_in, C_out)`` arrays of :func:`transform_kernel`.
+        precision: ``jax.lax.Precision`` of the 16 products.
+
+    Returns:
+        ``(N, H, W, C_out)`` array of ``x``'s dtype.
+
+    Example:
+        >>> x = jnp.ones((1, 3, 5, 2))
+        >>> k = jnp.ones((3, 3, 2, 4))
+        >>> y = conv3x3(x, transform_kernel(k))
+        >>> y.shape, float(y[0, 1, 1, 0]), float(y[0, 0, 0, 0])
+        ((1, 3, 5, 4), 18.0, 8.0)
+    """
+    n, h, w, c = x.shape
+    th, tw = -(-h // 2), -(-w // 2)
+    # One zero row/column of 'same' padding on each side, plus one more where odd.
+    xp = jax.lax.pad(
+        x,
+        jnp.zeros((), x.dtype),
+        ((0, 0, 0), (1, 1 + 2 * th - h, 0), (1, 1 + 2 * tw - w, 0), (0, 0, 0)),
+    )
+    # lax, not jnp indexing: this runs 18 times per evaluation of VGG19, and jnp's
+    # indexing and dot cost noticeably more to trace.
+    rows = _input_transform(
+        [
+            jax.lax.slice(xp, (0, a, 0, 0), (n, a + 2 * th - 1, 2 * tw + 2, c), (1, 2, 1, 1))
+            for a in range(4)
+        ]
+    )
+    v = [
+        t.reshape(n * th * tw, c)
+        for r in rows
+        for t in _input_transform(
+            [
+                jax.lax.slice(r, (0, 0, b, 0), (n, th, b + 2 * tw - 1, c), (1, 1, 2, 1))
+                for b in range(4)
+            ]
+        )
+    ]
+    products = (((1,), (0,)), ((), ()))
+    m = [
+        [
+            jax.lax.dot_general(v[4 * a + b], u[4 * a + b], products, precision=precision).reshape(
+                n, th, tw, -1
+            )
+            for b in range(4)
+        ]
+        for a in range(4)
+    ]
+    # A^T along the tile's rows (over a), then along its columns (over b).
+    cols = [_output_transform([m[a][b] for a in range(4)]) for b in range(4)]
+    y = jnp.stack(
+        [jnp.stack(_output_transform([cols[b][i] for b in range(4)]), axis=3) for i in range(2)],
+        axis=2,
+    )  # (N, th, 2, tw, 2, C_out): output pixel (2 ty + i, 2 tx + j) is y[:, ty, i, tx, j]
+    y = y.reshape(n, 2 * th, 2 * tw, -1)
+    if (2 * th, 2 * tw) != (h, w):
+        y = jax.lax.slice(y, (0, 0, 0, 0), (n, h, w, y.shape[-1]))
+    return y.astype(x.dtype)
