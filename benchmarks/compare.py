@@ -237,25 +237,39 @@ def evaluation_inputs(weights_path: Path, size: int, config: Any = None) -> dict
     }
 
 
-def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, Any]:
+def bench_evaluation(
+    weights_path: Path,
+    size: int,
+    repeats: int,
+    variants: list[tuple[str, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Seconds per loss+gradient evaluation: jaxstyle's default config, each jaxstyle
+    ``variant`` and torch, alternated call by call; each jaxstyle program's loss and
+    gradient are compared with torch's."""
     import jax
     import torch
 
+    import jaxstyle
     from benchmarks import torch_gatys as tg
     from jaxstyle import optimize
 
     inputs = evaluation_inputs(weights_path, size)
-    x_jax, d, t, *rest = inputs["probe_args"]
     objective, x_torch = inputs["objective"], inputs["x_torch"]
+    probe_args = {"jax": inputs["probe_args"]}
+    for name, overrides in variants or []:
+        config = jaxstyle.Config(**overrides)
+        probe_args[f"jax {name}"] = evaluation_inputs(weights_path, size, config)["probe_args"]
 
-    def vg(x: jax.Array) -> tuple[float, jax.Array]:
+    def vg(name: str) -> tuple[float, jax.Array]:
+        x, d, t, *rest = probe_args[name]
         _, value, grad, slope, _ = optimize.probe(x, d, t, *rest)
         float(slope[0])
         return float(value[0]), grad[0]
 
-    jax.block_until_ready(vg(x_jax))  # compile outside the timing
+    for name in probe_args:
+        jax.block_until_ready(vg(name))  # compile outside the timing
     tg.value_and_grad(objective, x_torch)
-    times: dict[str, list[float]] = {"jax": [], "torch": []}
+    times: dict[str, list[float]] = {name: [] for name in [*probe_args, "torch"]}
 
     def torch_call() -> None:
         tg.value_and_grad(objective, x_torch)
@@ -263,18 +277,33 @@ def bench_evaluation(weights_path: Path, size: int, repeats: int) -> dict[str, A
             torch.cuda.synchronize()
 
     for _ in range(repeats):
-        timed(lambda: jax.block_until_ready(vg(x_jax)), times["jax"])
+        for name in probe_args:
+            timed(lambda name=name: jax.block_until_ready(vg(name)), times[name])
         timed(torch_call, times["torch"])
-    vj, gj = vg(x_jax)
     vt, gt = tg.value_and_grad(objective, x_torch)
-    gj = np.asarray(gj).transpose(2, 0, 1)[None]
+
+    def against_torch(name: str) -> dict[str, Any]:
+        vj, gj = vg(name)
+        gj = np.asarray(gj).transpose(2, 0, 1)[None]
+        return {
+            "s": _stats(times[name]),
+            "ratio_over_torch": float(np.median(times[name]) / np.median(times["torch"])),
+            "ratio_over_default": float(np.median(times[name]) / np.median(times["jax"])),
+            "loss_rel_diff": abs(float(vj) - vt) / abs(vt),
+            "grad_rel_diff": float(np.linalg.norm(gj - gt) / np.linalg.norm(gt)),
+        }
+
+    default = against_torch("jax")
     return {
         "size": size,
-        "jax_s": _stats(times["jax"]),
+        "jax_s": default["s"],
         "torch_s": _stats(times["torch"]),
-        "ratio_jax_over_torch": float(np.median(times["jax"]) / np.median(times["torch"])),
-        "loss_rel_diff": abs(float(vj) - vt) / abs(vt),
-        "grad_rel_diff": float(np.linalg.norm(gj - gt) / np.linalg.norm(gt)),
+        "ratio_jax_over_torch": default["ratio_over_torch"],
+        "loss_rel_diff": default["loss_rel_diff"],
+        "grad_rel_diff": default["grad_rel_diff"],
+        "variants": {
+            name.removeprefix("jax "): against_torch(name) for name in probe_args if name != "jax"
+        },
     }
 
 
@@ -588,6 +617,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['ratio_jax_over_torch']:.2f} | {r['loss_rel_diff']:.1e} | "
             f"{r['grad_rel_diff']:.1e} |"
         )
+    variant_rows = [
+        (r, n, v) for r in report["evaluation"] for n, v in r.get("variants", {}).items()
+    ]
+    if variant_rows:
+        lines += [
+            "",
+            "Variants, timed in the same alternation (`--evaluation-variant`):",
+            "",
+            "| size | jaxstyle variant | seconds | / torch | / default | loss rel. diff "
+            "| grad rel. diff |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r, name, v in variant_rows:
+            s = v["s"]
+            lines.append(
+                f"| {r['size']}² | {name} | {s['median']:.3f} [{s['q1']:.3f}, {s['q3']:.3f}] "
+                f"| {v['ratio_over_torch']:.2f} | {v['ratio_over_default']:.2f} "
+                f"| {v['loss_rel_diff']:.1e} | {v['grad_rel_diff']:.1e} |"
+            )
     for q in report["quality"]:
         t = q["torch"]
         lines += [
@@ -793,6 +841,12 @@ def main(argv: list[str] | None = None) -> None:
         help='jaxstyle config to race, "name:field=value,..." (repeatable)',
     )
     p.add_argument(
+        "--evaluation-variant",
+        action="append",
+        default=None,
+        help='a further jaxstyle config for the per-evaluation timing, "name:field=value,..."',
+    )
+    p.add_argument(
         "--memory-iterations",
         type=int,
         default=3,
@@ -838,7 +892,15 @@ def main(argv: list[str] | None = None) -> None:
             or ("random slim VGG19 (quick)" if a.quick else "random He-init, real VGG19 shapes"),
             "evaluation": []
             if "evaluation" in skip
-            else [bench_evaluation(weights_path, s, a.repeats) for s in sizes],
+            else [
+                bench_evaluation(
+                    weights_path,
+                    s,
+                    a.repeats,
+                    [parse_variant(v) for v in a.evaluation_variant or []],
+                )
+                for s in sizes
+            ],
             "quality": []
             if "quality" in skip
             else [

@@ -31,6 +31,8 @@ def test_compare_quick(tmp_path):
         "--quick",
         "--memory-variant",
         "history10:history_size=10",
+        "--evaluation-variant",
+        "winograd:convolution=winograd",
         "--json",
         str(out),
     )
@@ -39,8 +41,10 @@ def test_compare_quick(tmp_path):
     assert {"machine", "weights", "evaluation", "quality", "compile", "memory"} <= set(report)
     assert report["machine"]["cores"] and report["machine"]["versions"]["torch"]
     for row in report["evaluation"]:
-        # The two frameworks compute the same loss and gradient (float32).
+        # The two frameworks compute the same loss and gradient (float32), Winograd too.
         assert row["loss_rel_diff"] < 1e-3 and row["grad_rel_diff"] < 1e-3, row
+        variant = row["variants"]["winograd"]
+        assert variant["loss_rel_diff"] < 1e-3 and variant["grad_rel_diff"] < 1e-3, row
     assert [q["seed"] for q in report["quality"]] == [0, 1]
     for quality in report["quality"]:
         assert len(quality["torch"]["curve"]["loss"]) >= quality["iterations"]
@@ -121,4 +125,16 @@ def test_conv_layers_quick(tmp_path):
     ]
     assert [(r["side"], r["in"], r["out"]) for r in report["layers"]][-1] == (2, 512, 512)
     assert "ynn_fusion_type" in report["machine"]["flags"]["XLA_FLAGS"]
+    assert report["winograd_layers"] == [
+        "conv3_1",
+        "conv3_2",
+        "conv3_3",
+        "conv3_4",
+        "conv4_1",
+        "conv4_2",
+        "conv4_3",
+        "conv4_4",
+        "conv5_1",
+    ]
+    assert all(r["winograd_forward"] > 0 for r in report["layers"])
     assert out.with_suffix(".md").read_text().startswith("# VGG19's convolutions")
