@@ -65,14 +65,15 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
     xj, gj, kj = jnp.asarray(x), jnp.asarray(g), jnp.asarray(k)
     kt = vgg.backward_kernel(kj)
     wino = jax.jit(winograd.conv3x3)
-    u, u_t = winograd.transform_kernel(kj), winograd.transform_kernel(kt)
+    wino_t = jax.jit(winograd.conv3x3_transposed)
+    u = winograd.transform_kernel(kj)
     xt, gt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(g.transpose(0, 3, 1, 2))
     kk = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
     calls = {
         "jax_forward": lambda: conv(xj, kj, None).block_until_ready(),
         "jax_input_grad": lambda: conv(gj, kt, None).block_until_ready(),
         "winograd_forward": lambda: wino(xj, u).block_until_ready(),
-        "winograd_input_grad": lambda: wino(gj, u_t).block_until_ready(),
+        "winograd_input_grad": lambda: wino_t(gj, u).block_until_ready(),
         "torch_forward": lambda: torch.nn.functional.conv2d(xt, kk, padding=1),
         # What autograd calls for conv2d's input gradient (torch.nn.grad.conv2d_input
         # takes another, slower path).

@@ -195,29 +195,30 @@ def backward_kernel(kernel: Array) -> Array:
     return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
 
 
-# ``forward`` and ``backward`` are what ``method`` takes for the convolution and for its
-# input gradient: a kernel and ``kernel_t`` (direct), or their 16 Winograd transforms.
+# ``methods`` is (convolution, its input gradient), each called as ``f(x, prepared,
+# precision)`` with ``forward`` and ``backward``: ``_conv`` twice with a kernel and
+# ``kernel_t`` (direct), or Winograd's pair with the same 16 transforms twice.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
 def _conv_prepared(
-    x: Array, kernel: Array, forward: Any, backward: Any, method: Any, precision: Any
+    x: Array, kernel: Array, forward: Any, backward: Any, methods: Any, precision: Any
 ) -> Array:
-    return method(x, forward, precision)
+    return methods[0](x, forward, precision)
 
 
 def _conv_prepared_fwd(
-    x: Array, kernel: Array, forward: Any, backward: Any, method: Any, precision: Any
+    x: Array, kernel: Array, forward: Any, backward: Any, methods: Any, precision: Any
 ) -> tuple[Array, tuple[Array, ...]]:
-    return method(x, forward, precision), (x, kernel, forward, backward)
+    return methods[0](x, forward, precision), (x, kernel, forward, backward)
 
 
 def _conv_prepared_bwd(
-    method: Any, precision: Any, res: tuple[Array, ...], g: Array
+    methods: Any, precision: Any, res: tuple[Array, ...], g: Array
 ) -> tuple[Array, ...]:
     x, kernel, forward, backward = res
     # The kernel's gradient is exact too (and compiled away when nobody asks for it);
     # the prepared kernels are functions of it, so theirs is zero.
     _, kernel_vjp = jax.vjp(lambda k: _conv(x, k, precision), kernel)
-    dx = method(g, backward, precision)
+    dx = methods[1](g, backward, precision)
     return dx, kernel_vjp(g)[0], *jax.tree.map(jnp.zeros_like, (forward, backward))
 
 
@@ -234,9 +235,9 @@ class Conv3x3(nn.Module):
       flipping and transposing ``kernel`` on every call. Why: XLA:CPU cannot hoist
       that transpose out of a program whose kernels are arguments; at 128 px it was
       ~15 % of a loss+gradient evaluation of VGG19 (``benchmarks/``).
-    - ``winograd`` and ``winograd_t``, the :func:`~jaxstyle.winograd.transform_kernel`
-      of ``kernel`` and of ``kernel_t``: the convolution and its input gradient run
-      as Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only.
+    - ``winograd``, the 16 arrays of :func:`~jaxstyle.winograd.transform_kernel`: the
+      convolution and its input gradient (the same arrays, reflected and transposed)
+      run as Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only.
     """
 
     features: int
@@ -256,11 +257,12 @@ class Conv3x3(nn.Module):
                     f"Winograd kernels are for float32 convolutions, this one is {dtype}; "
                     "prepare the params without them"
                 )
-            u, u_t = (self.get_variable("params", k) for k in ("winograd", "winograd_t"))
-            y = _conv_prepared(x, kernel, u, u_t, winograd.conv3x3, self.precision)
+            u = self.get_variable("params", "winograd")
+            methods = (winograd.conv3x3, winograd.conv3x3_transposed)
+            y = _conv_prepared(x, kernel, u, u, methods, self.precision)
         elif self.has_variable("params", "kernel_t"):
             kernel_t = self.get_variable("params", "kernel_t").astype(dtype)
-            y = _conv_prepared(x, kernel, kernel, kernel_t, _conv, self.precision)
+            y = _conv_prepared(x, kernel, kernel, kernel_t, (_conv, _conv), self.precision)
         else:
             y = _conv(x, kernel, self.precision)
         return y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
@@ -281,23 +283,21 @@ def with_backward_kernels(
         layers: the convolutions to prepare (default: all); leave out the ones the
             loss never reaches, whose prepared kernels would only take memory.
         winograd: the convolutions to prepare in Winograd form (``winograd`` and
-            ``winograd_t``, 16 arrays each, 32/9 the kernel's size) instead of ``kernel_t``
+            16 arrays, 16/9 the kernel's size) instead of ``kernel_t``
             (the kernel's size).
 
     Example:
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
         >>> q = with_backward_kernels(p, layers=("conv1_1", "conv3_1"), winograd=("conv3_1",))
         >>> sorted(q["conv1_1"]), sorted(q["conv3_1"]), sorted(q["conv3_2"])
-        (['bias', 'kernel', 'kernel_t'], ['bias', 'kernel', 'winograd', 'winograd_t'], ['bias', 'kernel'])
+        (['bias', 'kernel', 'kernel_t'], ['bias', 'kernel', 'winograd'], ['bias', 'kernel'])
     """
     out: Params = {}
     for name, leaf in params.items():
         if "kernel" not in leaf or (layers is not None and name not in layers):
             out[name] = leaf
         elif name in winograd:
-            k = leaf["kernel"]
-            u, u_t = transform_kernel(k), transform_kernel(backward_kernel(k))
-            out[name] = {**leaf, "winograd": u, "winograd_t": u_t}
+            out[name] = {**leaf, "winograd": transform_kernel(leaf["kernel"])}
         else:
             out[name] = {**leaf, "kernel_t": backward_kernel(leaf["kernel"])}
     return out

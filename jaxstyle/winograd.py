@@ -86,6 +86,17 @@ def _output_transform(m: Sequence[Array]) -> tuple[Array, Array]:
     return m[0] + m[1] + m[2], m[1] - m[2] - m[3]
 
 
+#: Point ``4 a + b`` of the transform of ``vgg.backward_kernel(kernel)`` is point
+#: ``_REFLECTED[4 a + b]`` of the kernel's own transform, transposed: flipping the taps
+#: swaps the first and last rows of ``G`` (its middle rows are symmetric), and swapping
+#: the kernel's input and output channels transposes every point.
+_REFLECTED = tuple(
+    4 * (3 - a if a in (0, 3) else a) + (3 - b if b in (0, 3) else b)
+    for a in range(4)
+    for b in range(4)
+)
+
+
 def conv3x3(x: Array, u: Sequence[Array], precision: Any = None) -> Array:
     """3x3 stride-1 'same' (zero-padded) convolution of NHWC ``x`` by a transformed kernel.
 
@@ -113,6 +124,29 @@ def conv3x3(x: Array, u: Sequence[Array], precision: Any = None) -> Array:
         >>> y.shape, float(y[0, 1, 1, 0]), float(y[0, 0, 0, 0])
         ((1, 3, 5, 4), 18.0, 8.0)
     """
+    return _conv3x3(x, u, precision, transposed=False)
+
+
+def conv3x3_transposed(g: Array, u: Sequence[Array], precision: Any = None) -> Array:
+    """The input gradient of :func:`conv3x3` by the same ``u``, for the output gradient ``g``.
+
+    Equal, up to float rounding, to ``conv3x3(g, transform_kernel(backward_kernel(kernel)))``
+    with ``vgg.backward_kernel`` (flipped taps, input and output channels swapped), whose
+    16 points are ``u``'s, reflected and transposed: so one set of 16 matrices serves
+    both directions, half the memory of keeping the second set.
+
+    Args:
+        g: ``(N, H, W, C_out)`` output gradient.
+        u: the 16 ``(C_in, C_out)`` arrays of :func:`transform_kernel` of the forward kernel.
+        precision: ``jax.lax.Precision`` of the 16 products.
+
+    Returns:
+        ``(N, H, W, C_in)`` array of ``g``'s dtype.
+    """
+    return _conv3x3(g, u, precision, transposed=True)
+
+
+def _conv3x3(x: Array, u: Sequence[Array], precision: Any, *, transposed: bool) -> Array:
     n, h, w, c = x.shape
     th, tw = -(-h // 2), -(-w // 2)
     # One zero row/column of 'same' padding on each side, plus one more where odd.
@@ -139,12 +173,16 @@ def conv3x3(x: Array, u: Sequence[Array], precision: Any = None) -> Array:
             ]
         )
     ]
-    products = (((1,), (0,)), ((), ()))
+    if transposed:
+        # (P, C_out) @ u[t']^T: the product reads the matrix transposed, no copy.
+        points, contract = _REFLECTED, (((1,), (1,)), ((), ()))
+    else:
+        points, contract = tuple(range(16)), (((1,), (0,)), ((), ()))
     m = [
         [
-            jax.lax.dot_general(v[4 * a + b], u[4 * a + b], products, precision=precision).reshape(
-                n, th, tw, -1
-            )
+            jax.lax.dot_general(
+                v[4 * a + b], u[points[4 * a + b]], contract, precision=precision
+            ).reshape(n, th, tw, -1)
             for b in range(4)
         ]
         for a in range(4)

@@ -32,6 +32,12 @@ def test_conv_matches_xla_convolution(n, h, w, cin, cout):
     got = winograd.conv3x3(x, winograd.transform_kernel(k), HIGHEST)
     assert got.shape == want.shape and got.dtype == want.dtype
     assert rel_err(got, want) <= 1e-6
+    # The input gradient's convolution, from the same 16 matrices.
+    g = jax.random.normal(jax.random.key(2), (n, h, w, cout))
+    want_t = vgg._conv(g, vgg.backward_kernel(k), HIGHEST)
+    got_t = winograd.conv3x3_transposed(g, winograd.transform_kernel(k), HIGHEST)
+    assert got_t.shape == want_t.shape == x.shape
+    assert rel_err(got_t, want_t) <= 1e-6
 
 
 def test_kernel_transform_is_g_g_gt():
@@ -158,13 +164,16 @@ def test_stylize_runs_the_chosen_convolution(slim_params, rng, monkeypatch):
     # curvature pairs turn rounding-level gradient differences into ~1 % after a step.
     # So: the right code runs, the first loss agrees, and the run makes progress.
     traced = []
-    real = winograd.conv3x3
 
-    def spy(x, u, precision=None):
-        traced.append(x.shape)
-        return real(x, u, precision)
+    def spy(real):
+        def traced_call(x, u, precision=None):
+            traced.append(x.shape)
+            return real(x, u, precision)
 
-    monkeypatch.setattr(winograd, "conv3x3", spy)
+        return traced_call
+
+    for name in ("conv3x3", "conv3x3_transposed"):
+        monkeypatch.setattr(winograd, name, spy(getattr(winograd, name)))
     content = smooth_image(rng, 32, 32)
     style = smooth_image(rng, 32, 32)
     base = optimize.Config(iterations=3, init="content", ratio=1e-2, linesearch="none")
