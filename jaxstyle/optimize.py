@@ -1025,17 +1025,18 @@ def winograd_layers(config: Config, shape: tuple[int, int]) -> tuple[str, ...]:
 
     ``convolution="winograd"``: every one of :data:`~jaxstyle.vgg.WINOGRAD_LAYERS` the
     loss reaches; ``"direct"``: none. ``"auto"`` takes Winograd only where it was
-    measured to win (``benchmarks/results/cpu_winograd.md``, 2-core AVX2 CPU):
+    measured to win (``benchmarks/results/cpu.md``, ``cpu_conv_layers.md``; 2-core
+    AVX2 CPU):
 
     - on a CPU (``jax.default_backend()``): cuDNN and TPUs choose their own algorithms;
     - at float32 or tf32: Winograd is not offered for bfloat16;
     - with the ``lbfgs`` optimiser, whose one evaluation program is the only place the
-      network is compiled; optax and jaxopt compile it several times into their line
-      searches, and the larger Winograd program made their compile several times
-      slower;
-    - from :data:`WINOGRAD_MIN_PIXELS` up: an evaluation at 128² took 0.70x the time
-      of the direct one, but the evaluation program takes ~3 s longer to compile,
-      which small images never win back.
+      network is compiled; optax and jaxopt compile it into their line searches
+      several times, and with Winograd their tests took 2-5x longer;
+    - from :data:`WINOGRAD_MIN_PIXELS` up: one evaluation took 0.75-0.86x the direct
+      one's time at 128² and 0.67-0.73x at 256² (two runs), but the evaluation
+      program takes ~3.5 s longer to compile cold (5.2 s at 256²), which small images
+      never win back.
 
     Example:
         >>> winograd_layers(Config(convolution="winograd"), (32, 32))[:2]

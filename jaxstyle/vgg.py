@@ -40,7 +40,7 @@ CONV_LAYERS: tuple[str, ...] = tuple(
 #: The convolutions worth running in Winograd form on a CPU: blocks 3-5 (128 or more
 #: input channels, 256 or more output). Blocks 1-2 lose: their transforms, memory-bound
 #: over 64-128 channels at full resolution, cost more than the products save
-#: (``benchmarks/results/cpu_winograd.md``).
+#: (``benchmarks/results/cpu_conv_layers.md``).
 WINOGRAD_LAYERS: tuple[str, ...] = tuple(c for c in CONV_LAYERS if int(c[4]) >= 3)
 
 

@@ -8,17 +8,19 @@ products become 16 matrix products ``(tiles, C_in) @ (C_in, C_out)``: 16 multipl
 4 outputs instead of 36, 2.25x fewer than the direct convolution.
 
 Why here: XLA:CPU's direct convolution runs at the same speed as torch's oneDNN on
-VGG19 (``benchmarks/results/cpu_conv_layers.md``); the products it leaves are the
-only place left to win. On a 2-core AVX2 CPU the Winograd form took 0.54-0.63x the
-direct convolution's time for VGG19's 256- and 512-channel layers and lost for the
-64-channel ones, whose transforms (memory-bound) cost more than the products save
-(``benchmarks/results/cpu_winograd.md``). GPUs need none of this: cuDNN picks its own
-algorithm, Winograd included.
+VGG19; the multiplies themselves are the only place left to win. On a 2-core AVX2
+CPU, at a 256² input (``benchmarks/results/cpu_conv_layers.md``), conv3_1 .. conv4_4
+took 0.46-0.66x the direct convolution's time forward and 0.55-0.82x for the input
+gradient; conv5_1 (16² px) was even forward and 1.6x slower backward; the layers of
+blocks 1-2 were 1.1-1.6x slower (conv1_1, 3 channels, 5x): over 64-128 channels at
+full resolution the transforms, memory-bound, cost more than the products save.
+GPUs need none of this: cuDNN picks its own algorithm, Winograd included.
 
 Numerics: every transform matrix holds only 0, +-1 and +-1/2, so the error stays at
-the direct convolution's float32 level (relative ~1e-6, tested against
-``lax.conv_general_dilated``). Larger tiles (F(4x4, 3x3), 4x fewer multiplies) lose
-about two digits in float32 and are not offered.
+the direct convolution's float32 level (relative ~5e-7 at VGG19's shapes, tested to
+1e-6 against ``lax.conv_general_dilated``). Larger tiles (F(4x4, 3x3), 4x fewer
+multiplies) need transforms with larger entries and are reported to lose accuracy in
+float32 (Lavin & Gray); not measured here, not offered.
 """
 
 from __future__ import annotations
