@@ -195,18 +195,22 @@ def timed(fn: Callable[[], Any], times: list[float]) -> None:
     times.append(time.perf_counter() - t0)
 
 
-def evaluation_inputs(weights_path: Path, size: int, config: Any = None) -> dict[str, Any]:
+def evaluation_inputs(
+    weights_path: Path, size: int, config: Any = None, variants: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One loss+gradient evaluation's inputs in both frameworks, from one weights file.
 
     Args:
         config: the ``jaxstyle.Config`` whose network is measured (default: the default).
+        variants: further ``jaxstyle.Config`` s by name, measured at the same image.
 
     Returns:
         ``probe_args``: the arguments of ``optimize.probe`` as ``stylize`` passes them
         per evaluation (params as ``optimize.prepare_params`` makes them for
         ``config``, a batch of one), at the
-        content photo plus noise; ``objective`` and ``x_torch``: torch's objective and
-        the same image in its layout.
+        content photo plus noise; ``variant_probe_args``: the same per variant;
+        ``objective`` and ``x_torch``: torch's objective and the same image in its
+        layout.
     """
     import jax
     import jax.numpy as jnp
@@ -217,21 +221,25 @@ def evaluation_inputs(weights_path: Path, size: int, config: Any = None) -> dict
 
     params, meta = jaxstyle.load_weights(weights_path)
     content, style = images(size)
-    item = jaxstyle.Config() if config is None else config
-    config = optimize.static_config([item])
-    targets = optimize.make_targets(
-        params, jnp.asarray(content), jnp.asarray(style), config, meta.preprocess
-    )
-    params = optimize.prepare_params(params, config, (size, size))  # as stylize: after targets
-    weights = optimize.loss_weights(item, config)
-    batch = jax.tree.map(lambda a: a[None], (targets, weights))
     rng = np.random.default_rng(size)
     rgb = np.clip(content + 0.1 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
     x = meta.preprocess.apply(jnp.asarray(rgb))[None]
     t = jnp.zeros((1,), jnp.float32)
+
+    def probe_args(item: Any) -> tuple[Any, ...]:
+        static = optimize.static_config([item])
+        targets = optimize.make_targets(
+            params, jnp.asarray(content), jnp.asarray(style), static, meta.preprocess
+        )
+        # As stylize: the targets from the plain params, then the prepared ones.
+        prepared = optimize.prepare_params(params, static, (size, size))
+        batch = jax.tree.map(lambda a: a[None], (targets, optimize.loss_weights(item, static)))
+        return (x, jnp.zeros_like(x), t, prepared, *batch, static, meta.preprocess)
+
     tw, tmeta = tg.load_npz(str(weights_path))
     return {
-        "probe_args": (x, jnp.zeros_like(x), t, params, *batch, config, meta.preprocess),
+        "probe_args": probe_args(jaxstyle.Config() if config is None else config),
+        "variant_probe_args": {name: probe_args(c) for name, c in (variants or {}).items()},
         "objective": tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta)),
         "x_torch": tg.preprocess(rgb, tmeta).cpu().numpy(),
     }
@@ -253,12 +261,11 @@ def bench_evaluation(
     from benchmarks import torch_gatys as tg
     from jaxstyle import optimize
 
-    inputs = evaluation_inputs(weights_path, size)
+    configs = {name: jaxstyle.Config(**overrides) for name, overrides in variants or []}
+    inputs = evaluation_inputs(weights_path, size, variants=configs)
     objective, x_torch = inputs["objective"], inputs["x_torch"]
     probe_args = {"jax": inputs["probe_args"]}
-    for name, overrides in variants or []:
-        config = jaxstyle.Config(**overrides)
-        probe_args[f"jax {name}"] = evaluation_inputs(weights_path, size, config)["probe_args"]
+    probe_args |= {f"jax {n}": a for n, a in inputs["variant_probe_args"].items()}
 
     def vg(name: str) -> tuple[float, jax.Array]:
         x, d, t, *rest = probe_args[name]
