@@ -671,6 +671,20 @@ def probe(
     return jax.vmap(one)(x, d, t, targets, weights)
 
 
+def _placed_like(x: Array, tree: Any) -> Array:
+    """``x``, committed to the device of the first committed array in ``tree``, if any.
+
+    A jitted call's outputs are committed to a device when any of its inputs is, and jit
+    compiles a committed and an uncommitted argument into two programs. The first probe
+    takes the start ``x0``, every later one a probe's output: with committed params and
+    an uncommitted ``x0`` the evaluation program was compiled (and held) twice.
+    """
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and leaf.committed:
+            return jax.device_put(x, leaf.sharding)
+    return x
+
+
 def _lbfgs_steps(
     x0: Array,
     params: Params,
@@ -683,6 +697,7 @@ def _lbfgs_steps(
     """:func:`jaxstyle.lbfgs.minimize` on Eq. 7: yields ``(x, record)`` per iteration."""
     if not batched:  # lbfgs works on batches; one image is a batch of one
         x0, targets, weights = jax.tree.map(lambda a: a[None], (x0, targets, weights))
+    x0 = _placed_like(x0, (params, targets, weights))
     fn = functools.partial(
         probe,
         params=params,
@@ -1091,7 +1106,8 @@ def _unstack(a: Array) -> tuple[Array, ...]:
     Sliced on the host: inside a compiled program each slice is a copy that XLA:CPU
     compiles apart (a first version sliced in the program: 2.8 s to compile).
     """
-    device = next(iter(a.devices()))
+    # As committed to its device as ``a`` is: see :func:`_placed_like`.
+    device = next(iter(a.devices())) if a.committed else None
     return tuple(jax.device_put(point, device) for point in np.asarray(a))
 
 

@@ -114,6 +114,27 @@ def test_stepping_keeps_only_the_newest_iterate(slim_params, pair):
     assert live and live[0] < 20, live
 
 
+@pytest.mark.parametrize("commit", [False, True], ids=["params", "committed-params"])
+@pytest.mark.parametrize("convolution", ["direct", "winograd"])
+def test_every_evaluation_runs_one_program(slim_params, pair, monkeypatch, convolution, commit):
+    # jit compiles a committed and an uncommitted argument into two programs, and its
+    # outputs are committed when any input is. The first evaluation takes the start x0,
+    # every later one a probe's output: with Winograd's host-sliced kernels (committed)
+    # the evaluation program was compiled, and held in memory, twice per run.
+    content, style = pair
+    real, seen = optimize.probe, []
+
+    def spy(x, d, t, **kwargs):
+        seen.append((x.committed, d.committed, t.committed))
+        return real(x, d, t, **kwargs)
+
+    monkeypatch.setattr(optimize, "probe", spy)
+    params = jax.device_put(slim_params, jax.devices()[0]) if commit else slim_params
+    config = optimize.Config(iterations=3, init="content", convolution=convolution)
+    optimize.stylize(content, style, params, TORCHVISION, config)
+    assert len(seen) >= 4 and len(set(seen)) == 1, seen
+
+
 @pytest.mark.parametrize("init", ["content", "style"])
 def test_content_and_style_init(slim_params, pair, init):
     content, style = pair
