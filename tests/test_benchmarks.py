@@ -54,6 +54,9 @@ def test_compare_quick(tmp_path):
     assert summary["seeds"] == [0, 1] and len(summary["ratios"]) == 2
     for key in ("cold", "warm"):
         assert "error" not in report["compile"][key], report["compile"]
+        first = report["compile"]["first_call"][key]
+        # Each of stylize's programs is compiled (or loaded) once per run.
+        assert first["programs"]["probe"]["count"] == 1, first
     memory = report["memory"]
     for entry in (memory["jax"], memory["torch"], memory["variants"]["jax history10"]):
         assert all("peak_bytes" in r for r in entry["runs"]), memory
