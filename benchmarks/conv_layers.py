@@ -9,7 +9,8 @@ square input gives them), times the forward convolution and its input gradient (
 convolution with the flipped, transposed kernel that ``vgg.backward_kernel`` makes, as
 the evaluation program runs it) in JAX, each compiled alone, both as XLA's direct
 convolution and as Winograd F(2x2, 3x3) (``jaxstyle.winograd``, kernels transformed
-beforehand as ``stylize`` does), and the same two in torch
+beforehand as ``stylize`` does: the input gradient by its own 16 matrices, and by the
+forward's read transposed, the form that needs half the memory), and the same two in torch
 (``conv2d`` and the ``aten.convolution_backward`` autograd calls), alternated
 ``--repeats`` times, each after a short idle (``compare.timed``). JAX runs with the
 XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
@@ -33,6 +34,7 @@ COLUMNS = (
     "torch_forward",
     "jax_input_grad",
     "winograd_input_grad",
+    "winograd_input_grad_transposed",
     "torch_input_grad",
 )
 
@@ -67,13 +69,15 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
     wino = jax.jit(winograd.conv3x3)
     wino_t = jax.jit(winograd.conv3x3_transposed)
     u = winograd.transform_kernel(kj)
+    u_t = winograd.backward_transform(u)
     xt, gt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(g.transpose(0, 3, 1, 2))
     kk = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
     calls = {
         "jax_forward": lambda: conv(xj, kj, None).block_until_ready(),
         "jax_input_grad": lambda: conv(gj, kt, None).block_until_ready(),
         "winograd_forward": lambda: wino(xj, u).block_until_ready(),
-        "winograd_input_grad": lambda: wino_t(gj, u).block_until_ready(),
+        "winograd_input_grad": lambda: wino(gj, u_t).block_until_ready(),
+        "winograd_input_grad_transposed": lambda: wino_t(gj, u).block_until_ready(),
         "torch_forward": lambda: torch.nn.functional.conv2d(xt, kk, padding=1),
         # What autograd calls for conv2d's input gradient (torch.nn.grad.conv2d_input
         # takes another, slower path).
@@ -100,8 +104,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"Median milliseconds of {report['repeats']} alternated calls.",
         ),
         "| layer | side, in → out | jax forward | jax Winograd forward | torch forward "
-        "| jax input grad | jax Winograd input grad | torch input grad |",
-        "|---|---|---|---|---|---|---|---|",
+        "| jax input grad | jax Winograd input grad | the same, forward matrices transposed "
+        "| torch input grad |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["layers"]:
         cells = " | ".join(f"{1e3 * r[k]:.1f}" for k in COLUMNS)

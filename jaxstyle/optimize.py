@@ -35,7 +35,7 @@ from jaxstyle.vgg import (
     features,
     min_size,
 )
-from jaxstyle.winograd import transform_kernel_stacked
+from jaxstyle.winograd import backward_transform, transform_kernel_stacked
 
 Array = jax.Array
 
@@ -1085,7 +1085,8 @@ def prepare_params(params: Params, config: Config, shape: tuple[int, int]) -> Pa
     out = dict(params)
     for name, leaves in made.items():
         if name in winograd:
-            out[name] = {**params[name], "winograd": _unstack(leaves)}
+            u, u_t = _unstack(leaves), _unstack(leaves, backward=True)
+            out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
         else:
             out[name] = {**params[name], "kernel_t": leaves}
     return out
@@ -1100,15 +1101,18 @@ def _prepared_kernels(kernels: dict[str, Array], winograd: tuple[str, ...]) -> d
     return out
 
 
-def _unstack(a: Array) -> tuple[Array, ...]:
+def _unstack(a: Array, backward: bool = False) -> tuple[Array, ...]:
     """The 16 ``(C_in, C_out)`` points of a stacked Winograd transform, as 16 arrays.
 
+    With ``backward``, the 16 of its input gradient (``winograd.backward_transform``).
     Sliced on the host: inside a compiled program each slice is a copy that XLA:CPU
     compiles apart (a first version sliced in the program: 2.8 s to compile).
     """
+    points = tuple(np.asarray(a))
+    points = backward_transform(points) if backward else points
     # As committed to its device as ``a`` is: see :func:`_placed_like`.
     device = next(iter(a.devices())) if a.committed else None
-    return tuple(jax.device_put(point, device) for point in np.asarray(a))
+    return tuple(jax.device_put(point, device) for point in points)
 
 
 def _to_image(x: Array, preprocess: Preprocess) -> np.ndarray:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import winograd
-from jaxstyle.winograd import transform_kernel
+from jaxstyle.winograd import backward_transform, transform_kernel
 
 Array = jax.Array
 Params = dict[str, dict[str, Any]]
@@ -235,9 +235,12 @@ class Conv3x3(nn.Module):
       flipping and transposing ``kernel`` on every call. Why: XLA:CPU cannot hoist
       that transpose out of a program whose kernels are arguments; at 128 px it was
       ~15 % of a loss+gradient evaluation of VGG19 (``benchmarks/``).
-    - ``winograd``, the 16 arrays of :func:`~jaxstyle.winograd.transform_kernel`: the
-      convolution and its input gradient (the same arrays, reflected and transposed)
-      run as Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only.
+    - ``winograd``, the 16 arrays of :func:`~jaxstyle.winograd.transform_kernel`, and
+      ``winograd_t``, those of the input gradient
+      (:func:`~jaxstyle.winograd.backward_transform`): the convolution and its input
+      gradient run as Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only.
+      Without ``winograd_t`` the input gradient reads ``winograd`` reflected and
+      transposed: half the memory, slower on a CPU.
     """
 
     features: int
@@ -258,8 +261,12 @@ class Conv3x3(nn.Module):
                     "prepare the params without them"
                 )
             u = self.get_variable("params", "winograd")
-            methods = (winograd.conv3x3, winograd.conv3x3_transposed)
-            y = _conv_prepared(x, kernel, u, u, methods, self.precision)
+            if self.has_variable("params", "winograd_t"):
+                u_t = self.get_variable("params", "winograd_t")
+                methods = (winograd.conv3x3, winograd.conv3x3)
+            else:
+                u_t, methods = u, (winograd.conv3x3, winograd.conv3x3_transposed)
+            y = _conv_prepared(x, kernel, u, u_t, methods, self.precision)
         elif self.has_variable("params", "kernel_t"):
             kernel_t = self.get_variable("params", "kernel_t").astype(dtype)
             y = _conv_prepared(x, kernel, kernel, kernel_t, (_conv, _conv), self.precision)
@@ -283,21 +290,22 @@ def with_backward_kernels(
         layers: the convolutions to prepare (default: all); leave out the ones the
             loss never reaches, whose prepared kernels would only take memory.
         winograd: the convolutions to prepare in Winograd form (``winograd`` and
-            16 arrays, 16/9 the kernel's size) instead of ``kernel_t``
-            (the kernel's size).
+            ``winograd_t``, 16 arrays each, 32/9 the kernel's size) instead of
+            ``kernel_t`` (the kernel's size).
 
     Example:
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
         >>> q = with_backward_kernels(p, layers=("conv1_1", "conv3_1"), winograd=("conv3_1",))
         >>> sorted(q["conv1_1"]), sorted(q["conv3_1"]), sorted(q["conv3_2"])
-        (['bias', 'kernel', 'kernel_t'], ['bias', 'kernel', 'winograd'], ['bias', 'kernel'])
+        (['bias', 'kernel', 'kernel_t'], ['bias', 'kernel', 'winograd', 'winograd_t'], ['bias', 'kernel'])
     """
     out: Params = {}
     for name, leaf in params.items():
         if "kernel" not in leaf or (layers is not None and name not in layers):
             out[name] = leaf
         elif name in winograd:
-            out[name] = {**leaf, "winograd": transform_kernel(leaf["kernel"])}
+            u = transform_kernel(leaf["kernel"])
+            out[name] = {**leaf, "winograd": u, "winograd_t": backward_transform(u)}
         else:
             out[name] = {**leaf, "kernel_t": backward_kernel(leaf["kernel"])}
     return out

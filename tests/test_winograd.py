@@ -35,9 +35,24 @@ def test_conv_matches_xla_convolution(n, h, w, cin, cout):
     # The input gradient's convolution, from the same 16 matrices.
     g = jax.random.normal(jax.random.key(2), (n, h, w, cout))
     want_t = vgg._conv(g, vgg.backward_kernel(k), HIGHEST)
-    got_t = winograd.conv3x3_transposed(g, winograd.transform_kernel(k), HIGHEST)
+    u = winograd.transform_kernel(k)
+    got_t = winograd.conv3x3_transposed(g, u, HIGHEST)
     assert got_t.shape == want_t.shape == x.shape
     assert rel_err(got_t, want_t) <= 1e-6
+    # ... and from the input gradient's own 16, the forward's reflected and transposed.
+    assert rel_err(winograd.conv3x3(g, winograd.backward_transform(u), HIGHEST), want_t) <= 1e-6
+
+
+def test_backward_transform_is_the_flipped_kernels_transform():
+    k = jax.random.normal(jax.random.key(5), (3, 3, 4, 6))
+    want = winograd.transform_kernel(vgg.backward_kernel(k))
+    got = winograd.backward_transform(winograd.transform_kernel(k))
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape == (6, 4)
+        assert rel_err(a, b) <= 1e-6
+    # numpy in, numpy out (optimize.prepare_params transposes on the host).
+    host = winograd.backward_transform(tuple(np.asarray(a) for a in winograd.transform_kernel(k)))
+    assert all(isinstance(a, np.ndarray) for a in host)
 
 
 def test_kernel_transform_is_g_g_gt():
@@ -50,8 +65,9 @@ def test_kernel_transform_is_g_g_gt():
             assert np.allclose(got[:, :, i, o], g @ k[:, :, i, o] @ g.T, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("backward", ["winograd_t", "transposed"])
 @pytest.mark.parametrize(("h", "w"), [(21, 34), (16, 16)])
-def test_winograd_params_change_no_value_or_gradient(h, w):
+def test_winograd_params_change_no_value_or_gradient(h, w, backward):
     params = vgg.init_params(jax.random.key(3), (4, 8, 8, 8, 8))
     x = jax.random.normal(jax.random.key(4), (h, w, 3))
     layers = ("relu1_2", "relu3_1", "pool3", "relu5_1")
@@ -61,9 +77,13 @@ def test_winograd_params_change_no_value_or_gradient(h, w):
         return sum(jnp.sum(jnp.sin(v)) for v in out.values())
 
     def prepared(p):
-        return vgg.with_backward_kernels(p, winograd=vgg.WINOGRAD_LAYERS)
+        q = vgg.with_backward_kernels(p, winograd=vgg.WINOGRAD_LAYERS)
+        if backward == "transposed":  # the input gradient reads "winograd" transposed
+            q = {n: {k: v for k, v in leaf.items() if k != "winograd_t"} for n, leaf in q.items()}
+        return q
 
     assert "winograd" in prepared(params)["conv4_2"] and "kernel_t" in prepared(params)["conv2_1"]
+    assert ("winograd_t" in prepared(params)["conv4_2"]) == (backward == "winograd_t")
     value, grads = jax.value_and_grad(loss, argnums=(0, 1))(params, x)
     value_w, grads_w = jax.value_and_grad(lambda p, x: loss(prepared(p), x), argnums=(0, 1))(
         params, x
