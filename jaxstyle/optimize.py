@@ -672,7 +672,7 @@ def probe(
 
 
 def _placed_like(x: Array, tree: Any) -> Array:
-    """``x``, committed to the device of the first committed array in ``tree``, if any.
+    """``x``, committed to the device of the first array in ``tree`` committed to one device.
 
     A jitted call's outputs are committed to a device when any of its inputs is, and jit
     compiles a committed and an uncommitted argument into two programs. The first probe
@@ -680,8 +680,9 @@ def _placed_like(x: Array, tree: Any) -> Array:
     an uncommitted ``x0`` the evaluation program was compiled (and held) twice.
     """
     for leaf in jax.tree.leaves(tree):
-        if isinstance(leaf, jax.Array) and leaf.committed:
-            return jax.device_put(x, leaf.sharding)
+        # Only a single-device placement carries over to an array of another shape.
+        if isinstance(leaf, jax.Array) and leaf.committed and len(leaf.devices()) == 1:
+            return jax.device_put(x, next(iter(leaf.devices())))
     return x
 
 
