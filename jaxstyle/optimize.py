@@ -1049,10 +1049,10 @@ def winograd_layers(config: Config, shape: tuple[int, int]) -> tuple[str, ...]:
     - with the ``lbfgs`` optimiser, whose one evaluation program is the only place the
       network is compiled; optax and jaxopt compile it into their line searches
       several times, and with Winograd their tests took 2-5x longer;
-    - from :data:`WINOGRAD_MIN_PIXELS` up: one evaluation took 0.75-0.86x the direct
-      one's time at 128² and 0.67-0.73x at 256² (two runs), but the evaluation
-      program takes ~3.5 s longer to compile cold (5.2 s at 256²), which small images
-      never win back.
+    - from :data:`WINOGRAD_MIN_PIXELS` up: one evaluation took 0.70-0.75x the direct
+      one's time at 128² and 0.67x at 256² (two full runs with the input gradient's own
+      matrices), but the evaluation program takes ~3 s longer to compile cold (4.5 s
+      at 256²), which small images never win back.
 
     Example:
         >>> winograd_layers(Config(convolution="winograd"), (32, 32))[:2]

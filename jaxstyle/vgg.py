@@ -197,7 +197,8 @@ def backward_kernel(kernel: Array) -> Array:
 
 # ``methods`` is (convolution, its input gradient), each called as ``f(x, prepared,
 # precision)`` with ``forward`` and ``backward``: ``_conv`` twice with a kernel and
-# ``kernel_t`` (direct), or Winograd's pair with the same 16 transforms twice.
+# ``kernel_t`` (direct), ``conv3x3`` twice with ``winograd`` and ``winograd_t``, or
+# ``conv3x3`` and ``conv3x3_transposed`` with ``winograd`` twice (the lean form).
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
 def _conv_prepared(
     x: Array, kernel: Array, forward: Any, backward: Any, methods: Any, precision: Any

@@ -9,11 +9,12 @@ products become 16 matrix products ``(tiles, C_in) @ (C_in, C_out)``: 16 multipl
 
 Why here: XLA:CPU's direct convolution runs at the same speed as torch's oneDNN on
 VGG19; the multiplies themselves are the only place left to win. On a 2-core AVX2
-CPU, at a 256² input (``benchmarks/results/cpu_conv_layers.md``), conv3_1 .. conv4_4
-took 0.46-0.66x the direct convolution's time forward and 0.55-0.82x for the input
-gradient; conv5_1 (16² px) was even forward and 1.6x slower backward; the layers of
-blocks 1-2 were 1.1-1.6x slower (conv1_1, 3 channels, 5x): over 64-128 channels at
-full resolution the transforms, memory-bound, cost more than the products save.
+CPU, at a 256² input (``benchmarks/results/cpu_conv_layers.md``), conv3_2 .. conv4_4
+took 0.51-0.65x the direct convolution's time forward and 0.53-0.79x for the input
+gradient (by :func:`backward_transform`'s matrices); conv3_1 and conv5_1 (16² px)
+were about even (0.92-1.10x); the layers of blocks 1-2 were 1.04-1.65x slower
+(conv1_1, 3 channels, 3-5x): over 64-128 channels at full resolution the transforms,
+memory-bound, cost more than the products save.
 GPUs need none of this: cuDNN picks its own algorithm, Winograd included.
 
 Numerics: every transform matrix holds only 0, +-1 and +-1/2, so the error stays at
