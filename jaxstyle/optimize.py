@@ -26,6 +26,7 @@ from jaxstyle import lbfgs, losses
 from jaxstyle.errors import ConfigError
 from jaxstyle.vgg import (
     LAYERS,
+    WINOGRAD4_LAYERS,
     WINOGRAD_LAYERS,
     Params,
     Preprocess,
@@ -71,8 +72,11 @@ PRECISIONS = ("float32", "tf32", "bfloat16")
 LOOPS = ("auto", "device", "host")
 #: How the convolutions of blocks 3-5 (:data:`~jaxstyle.vgg.WINOGRAD_LAYERS`) run.
 #: winograd: Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only; direct:
-#: the backend's own convolution; auto: see :func:`winograd_layers`.
-CONVOLUTIONS = ("auto", "direct", "winograd")
+#: the backend's own convolution; auto: see :func:`winograd_layers`. winograd4:
+#: Winograd F(4x4, 3x3) for blocks 2-5 (:data:`~jaxstyle.vgg.WINOGRAD4_LAYERS`), faster
+#: on a CPU but ~20x the float32 error of the others (~1e-5 of a layer's largest
+#: value), so never picked by auto.
+CONVOLUTIONS = ("auto", "direct", "winograd", "winograd4")
 #: ``convolution="auto"`` picks Winograd from this many pixels up (see
 #: :func:`winograd_layers`).
 WINOGRAD_MIN_PIXELS = 128 * 128
@@ -182,9 +186,9 @@ class Config:
             raise ConfigError(
                 f"convolution must be one of {', '.join(CONVOLUTIONS)}, got {self.convolution!r}"
             )
-        if self.convolution == "winograd" and self.precision == "bfloat16":
+        if self.convolution.startswith("winograd") and self.precision == "bfloat16":
             raise ConfigError(
-                "convolution 'winograd' is float32 only; use precision float32 or tf32, "
+                f"convolution {self.convolution!r} is float32 only; use precision float32 or tf32, "
                 "or convolution 'direct' or 'auto' with bfloat16"
             )
         if self.loop not in LOOPS:
@@ -1040,7 +1044,8 @@ def winograd_layers(config: Config, shape: tuple[int, int]) -> tuple[str, ...]:
     """The convolutions ``config`` runs in Winograd form for an ``(H, W)`` image.
 
     ``convolution="winograd"``: every one of :data:`~jaxstyle.vgg.WINOGRAD_LAYERS` the
-    loss reaches; ``"direct"``: none. ``"auto"`` takes Winograd only where it was
+    loss reaches; ``"winograd4"``: every one of :data:`~jaxstyle.vgg.WINOGRAD4_LAYERS`
+    (in F(4x4, 3x3), :func:`winograd_tile`); ``"direct"``: none. ``"auto"`` takes Winograd only where it was
     measured to win (``benchmarks/results/cpu.md``, ``cpu_conv_layers.md``; 2-core
     AVX2 CPU):
 
@@ -1062,6 +1067,8 @@ def winograd_layers(config: Config, shape: tuple[int, int]) -> tuple[str, ...]:
     """
     if config.convolution == "direct":
         return ()
+    if config.convolution == "winograd4":
+        return tuple(c for c in convs_reached(config.layers) if c in WINOGRAD4_LAYERS)
     if config.convolution == "auto" and (
         jax.default_backend() != "cpu"
         or config.precision == "bfloat16"
@@ -1082,28 +1089,47 @@ def prepare_params(params: Params, config: Config, shape: tuple[int, int]) -> Pa
     which keeps its compiled program small: see :func:`_unstack`.
     """
     layers, winograd = convs_reached(config.layers), winograd_layers(config, shape)
-    made = _prepared_kernels({n: params[n]["kernel"] for n in layers}, winograd)
+    tile = winograd_tile(config)
+    made = _prepared_kernels({n: params[n]["kernel"] for n in layers}, winograd, tile)
     out = dict(params)
     for name, leaves in made.items():
-        if name in winograd:
+        if name in winograd and tile == 2:
             u, u_t = _unstack(leaves), _unstack(leaves, backward=True)
+            out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
+        elif name in winograd:
+            u, u_t = _unstack(leaves[0]), _unstack(leaves[1])
             out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
         else:
             out[name] = {**params[name], "kernel_t": leaves}
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("winograd",))
-def _prepared_kernels(kernels: dict[str, Array], winograd: tuple[str, ...]) -> dict[str, Any]:
+def winograd_tile(config: Config) -> int:
+    """The output tile side of ``config``'s Winograd convolutions: 4 for ``winograd4``, else 2."""
+    return 4 if config.convolution == "winograd4" else 2
+
+
+@functools.partial(jax.jit, static_argnames=("winograd", "tile"))
+def _prepared_kernels(
+    kernels: dict[str, Array], winograd: tuple[str, ...], tile: int = 2
+) -> dict[str, Any]:
     # Only the new arrays: a jitted function that returned the params too would copy them.
     out: dict[str, Any] = {}
     for name, k in kernels.items():
-        out[name] = transform_kernel_stacked(k) if name in winograd else backward_kernel(k)
+        if name not in winograd:
+            out[name] = backward_kernel(k)
+        elif tile == 2:  # the backward set is a reflection of this one (_unstack)
+            out[name] = transform_kernel_stacked(k)
+        else:
+            out[name] = (
+                transform_kernel_stacked(k, tile),
+                transform_kernel_stacked(backward_kernel(k), tile),
+            )
     return out
 
 
 def _unstack(a: Array, backward: bool = False) -> tuple[Array, ...]:
-    """The 16 ``(C_in, C_out)`` points of a stacked Winograd transform, as 16 arrays.
+    """The points ``(C_in, C_out)`` of a stacked Winograd transform, as separate arrays.
 
     With ``backward``, the 16 of its input gradient (``winograd.backward_transform``).
     Sliced on the host: inside a compiled program each slice is a copy that XLA:CPU

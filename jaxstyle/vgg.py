@@ -42,6 +42,10 @@ CONV_LAYERS: tuple[str, ...] = tuple(
 #: over 64-128 channels at full resolution, cost more than the products save
 #: (``benchmarks/results/cpu_conv_layers.md``).
 WINOGRAD_LAYERS: tuple[str, ...] = tuple(c for c in CONV_LAYERS if int(c[4]) >= 3)
+#: The convolutions Winograd F(4x4, 3x3) is offered for: blocks 2-5. Its transforms
+#: touch 2.25 input values per output pixel where F(2x2)'s touch 4, so at 128² px and
+#: 64-128 channels (block 2) the products' saving is no longer eaten by memory traffic.
+WINOGRAD4_LAYERS: tuple[str, ...] = tuple(c for c in CONV_LAYERS if int(c[4]) >= 2)
 
 
 def _layer_sequence() -> tuple[str, ...]:
@@ -241,7 +245,9 @@ class Conv3x3(nn.Module):
       (:func:`~jaxstyle.winograd.backward_transform`): the convolution and its input
       gradient run as Winograd F(2x2, 3x3) (:mod:`jaxstyle.winograd`), float32 only.
       Without ``winograd_t`` the input gradient reads ``winograd`` reflected and
-      transposed: half the memory, slower on a CPU.
+      transposed: half the memory, slower on a CPU. With 36 arrays each (``tile=4``
+      in :func:`with_backward_kernels`) they run as F(4x4, 3x3), which needs
+      ``winograd_t``; its float32 error is ~20x the direct convolution's.
     """
 
     features: int
@@ -281,6 +287,7 @@ def with_backward_kernels(
     *,
     layers: Collection[str] | None = None,
     winograd: Collection[str] = (),
+    tile: int = 2,
 ) -> Params:
     """``params`` with the kernels that make gradients faster (see :class:`Conv3x3`).
 
@@ -293,6 +300,9 @@ def with_backward_kernels(
         winograd: the convolutions to prepare in Winograd form (``winograd`` and
             ``winograd_t``, 16 arrays each, 32/9 the kernel's size) instead of
             ``kernel_t`` (the kernel's size).
+        tile: the Winograd output tile, 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3): 36 arrays
+            each, 8x the kernel's size; ~20x the float32 error, see
+            :mod:`jaxstyle.winograd`).
 
     Example:
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
@@ -305,8 +315,14 @@ def with_backward_kernels(
         if "kernel" not in leaf or (layers is not None and name not in layers):
             out[name] = leaf
         elif name in winograd:
-            u = transform_kernel(leaf["kernel"])
-            out[name] = {**leaf, "winograd": u, "winograd_t": backward_transform(u)}
+            u = transform_kernel(leaf["kernel"], tile)
+            # F(4x4)'s points are not closed under the kernel's flip: no shortcut.
+            u_t = (
+                backward_transform(u)
+                if tile == 2
+                else transform_kernel(backward_kernel(leaf["kernel"]), tile)
+            )
+            out[name] = {**leaf, "winograd": u, "winograd_t": u_t}
         else:
             out[name] = {**leaf, "kernel_t": backward_kernel(leaf["kernel"])}
     return out

@@ -38,45 +38,92 @@ Array = jax.Array
 #: Kernel transform ``G`` (4x3) of F(2x2, 3x3).
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], np.float32)
 
+#: ``(B^T, G, A^T)`` of F(m x m, 3x3) by output tile side ``m``: F(2x2) at the points
+#: 0, +-1, infinity; F(4x4) at 0, +-1, +-2, infinity (Lavin & Gray's matrices). Float64:
+#: F(4x4)'s ``G`` holds sixths and 24ths.
+MATRICES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+    2: (
+        np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
+        G.astype(np.float64),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64),
+    ),
+    4: (
+        np.array(
+            [
+                [4, 0, -5, 0, 1, 0],
+                [0, -4, -4, 1, 1, 0],
+                [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0],
+                [0, 2, -1, -2, 1, 0],
+                [0, 4, 0, -5, 0, 1],
+            ],
+            np.float64,
+        ),
+        np.array(
+            [
+                [1 / 4, 0, 0],
+                [-1 / 6, -1 / 6, -1 / 6],
+                [-1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6],
+                [1 / 24, -1 / 12, 1 / 6],
+                [0, 0, 1],
+            ]
+        ),
+        np.array(
+            [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+            np.float64,
+        ),
+    ),
+}
+#: Output tile side ``m`` by the number of transformed matrices, ``(m + 2)²``.
+TILES = {(m + 2) ** 2: m for m in MATRICES}
 
-def transform_kernel_stacked(kernel: Array) -> Array:
+
+def transform_kernel_stacked(kernel: Array, tile: int = 2) -> Array:
     """``G g G^T`` for every (input, output) channel pair of an HWIO 3x3 kernel.
 
     Args:
         kernel: ``(3, 3, C_in, C_out)`` float array.
+        tile: output tile side ``m`` of F(m x m, 3x3), a key of :data:`MATRICES`.
 
     Returns:
-        ``(16, C_in, C_out)`` array of the kernel's dtype, point ``(a, b)`` of the 4x4
-        transform at index ``4 a + b``; one product of the 9 taps with ``G (x) G``.
+        ``((m + 2)², C_in, C_out)`` array of the kernel's dtype, point ``(a, b)`` of the
+        transform at index ``(m + 2) a + b``; one product of the 9 taps with ``G (x) G``.
 
     Example:
         >>> transform_kernel_stacked(jnp.ones((3, 3, 2, 5))).shape
         (16, 2, 5)
+        >>> transform_kernel_stacked(jnp.ones((3, 3, 2, 5)), tile=4).shape
+        (36, 2, 5)
     """
+    if tile not in MATRICES:
+        raise ValueError(f"Winograd tiles are {sorted(MATRICES)} pixels wide, got {tile}")
+    g = MATRICES[tile][1]
     c_in, c_out = kernel.shape[2:]
-    # Row 4 a + b: the weights of the 9 taps in point (a, b), G[a, i] G[b, j].
-    weights = jnp.asarray(np.kron(G, G), kernel.dtype)
+    # Row (m + 2) a + b: the weights of the 9 taps in point (a, b), G[a, i] G[b, j].
+    weights = jnp.asarray(np.kron(g, g), kernel.dtype)
     taps = kernel.reshape(9, c_in * c_out)
     u = jnp.dot(weights, taps, precision=jax.lax.Precision.HIGHEST)
-    return u.reshape(16, c_in, c_out)
+    return u.reshape(len(weights), c_in, c_out)
 
 
-def transform_kernel(kernel: Array) -> tuple[Array, ...]:
-    """:func:`transform_kernel_stacked` as the 16 ``(C_in, C_out)`` arrays :func:`conv3x3` takes.
+def transform_kernel(kernel: Array, tile: int = 2) -> tuple[Array, ...]:
+    """:func:`transform_kernel_stacked` as the ``(m + 2)²`` arrays :func:`conv3x3` takes.
 
-    16 arrays rather than one stack because XLA copies a slice of a program's argument
-    before a product takes it: a stacked argument copied every kernel on every call.
-    Compute them once per set of weights, outside the optimisation loop; together they
-    are 16/9 the kernel's size. (Under ``jit`` the 16 slices are 16 copies that XLA:CPU
-    compiles one by one; ``optimize.prepare_params`` slices on the host instead.)
+    Separate arrays rather than one stack because XLA copies a slice of a program's
+    argument before a product takes it: a stacked argument copied every kernel on every
+    call. Compute them once per set of weights, outside the optimisation loop; together
+    they are 16/9 (F(2x2)) or 36/9 (F(4x4)) the kernel's size. (Under ``jit`` the slices
+    are copies that XLA:CPU compiles one by one; ``optimize.prepare_params`` slices on
+    the host instead.)
 
     Example:
         >>> u = transform_kernel(jnp.ones((3, 3, 2, 5)))
         >>> len(u), u[0].shape
         (16, (2, 5))
     """
-    u = transform_kernel_stacked(kernel)
-    return tuple(u[t] for t in range(16))
+    u = transform_kernel_stacked(kernel, tile)
+    return tuple(u[t] for t in range(len(u)))
 
 
 def backward_transform(u: Sequence[Any]) -> tuple[Any, ...]:
@@ -96,17 +143,31 @@ def backward_transform(u: Sequence[Any]) -> tuple[Any, ...]:
         >>> u_t[0].shape, bool(jnp.array_equal(u_t[0], transform_kernel(k)[15].T))
         ((5, 2), True)
     """
+    if len(u) != len(_REFLECTED):
+        raise ValueError(
+            f"backward_transform is for F(2x2, 3x3)'s 16 matrices, got {len(u)}: F(4x4)'s "
+            "points are not closed under reflection; transform the backward kernel instead"
+        )
     return tuple(u[p].T for p in _REFLECTED)
 
 
-def _input_transform(d: Sequence[Array]) -> tuple[Array, Array, Array, Array]:
-    # B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-    return d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]
-
-
-def _output_transform(m: Sequence[Array]) -> tuple[Array, Array]:
-    # A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
-    return m[0] + m[1] + m[2], m[1] - m[2] - m[3]
+def _combine(matrix: np.ndarray, xs: Sequence[Array]) -> list[Array]:
+    """``matrix @ xs`` for a list of arrays: sums of the terms with non-zero coefficients."""
+    out = []
+    for row in matrix:
+        acc = None
+        for c, x in zip(row, xs, strict=True):
+            if c == 0:
+                continue
+            if acc is None:
+                acc = x if c == 1 else -x if c == -1 else x * np.asarray(c, x.dtype)
+            elif abs(c) == 1:
+                acc = acc + x if c == 1 else acc - x
+            else:
+                acc = acc + x * np.asarray(c, x.dtype)
+        assert acc is not None
+        out.append(acc)
+    return out
 
 
 #: Point ``4 a + b`` of the transform of ``vgg.backward_kernel(kernel)`` is point
@@ -172,53 +233,62 @@ def conv3x3_transposed(g: Array, u: Sequence[Array], precision: Any = None) -> A
 
 
 def _conv3x3(x: Array, u: Sequence[Array], precision: Any, *, transposed: bool) -> Array:
+    if len(u) not in TILES:
+        raise ValueError(f"Winograd kernels come in 16 or 36 matrices, got {len(u)}")
+    m = TILES[len(u)]
+    bt, _, at = MATRICES[m]
+    r = m + 2  # the input tile's side
     n, h, w, c = x.shape
-    th, tw = -(-h // 2), -(-w // 2)
-    # One zero row/column of 'same' padding on each side, plus one more where odd.
+    th, tw = -(-h // m), -(-w // m)
+    # One zero row/column of 'same' padding on each side, plus the tiles' overhang.
     xp = jax.lax.pad(
         x,
         jnp.zeros((), x.dtype),
-        ((0, 0, 0), (1, 1 + 2 * th - h, 0), (1, 1 + 2 * tw - w, 0), (0, 0, 0)),
+        ((0, 0, 0), (1, m * th + 1 - h, 0), (1, m * tw + 1 - w, 0), (0, 0, 0)),
     )
     # lax slices and dot_general rather than jnp indexing and jnp.dot: this is traced
     # 18 times per evaluation of VGG19, and lax skips jnp's general indexing path.
-    rows = _input_transform(
+    rows = _combine(
+        bt,
         [
-            jax.lax.slice(xp, (0, a, 0, 0), (n, a + 2 * th - 1, 2 * tw + 2, c), (1, 2, 1, 1))
-            for a in range(4)
-        ]
+            jax.lax.slice(xp, (0, a, 0, 0), (n, a + m * th - m + 1, m * tw + 2, c), (1, m, 1, 1))
+            for a in range(r)
+        ],
     )
     v = [
         t.reshape(n * th * tw, c)
-        for r in rows
-        for t in _input_transform(
+        for row in rows
+        for t in _combine(
+            bt,
             [
-                jax.lax.slice(r, (0, 0, b, 0), (n, th, b + 2 * tw - 1, c), (1, 1, 2, 1))
-                for b in range(4)
-            ]
+                jax.lax.slice(row, (0, 0, b, 0), (n, th, b + m * tw - m + 1, c), (1, 1, m, 1))
+                for b in range(r)
+            ],
         )
     ]
     if transposed:
+        if m != 2:
+            raise ValueError("conv3x3_transposed is for F(2x2, 3x3)'s 16 matrices")
         # (P, C_out) @ u[t']^T: the product reads the matrix transposed, no copy.
         points, contract = _REFLECTED, (((1,), (1,)), ((), ()))
     else:
-        points, contract = tuple(range(16)), (((1,), (0,)), ((), ()))
-    m = [
+        points, contract = tuple(range(r * r)), (((1,), (0,)), ((), ()))
+    prods = [
         [
             jax.lax.dot_general(
-                v[4 * a + b], u[points[4 * a + b]], contract, precision=precision
+                v[r * a + b], u[points[r * a + b]], contract, precision=precision
             ).reshape(n, th, tw, -1)
-            for b in range(4)
+            for b in range(r)
         ]
-        for a in range(4)
+        for a in range(r)
     ]
     # A^T along the tile's rows (over a), then along its columns (over b).
-    cols = [_output_transform([m[a][b] for a in range(4)]) for b in range(4)]
+    cols = [_combine(at, [prods[a][b] for a in range(r)]) for b in range(r)]
     y = jnp.stack(
-        [jnp.stack(_output_transform([cols[b][i] for b in range(4)]), axis=3) for i in range(2)],
+        [jnp.stack(_combine(at, [cols[b][i] for b in range(r)]), axis=3) for i in range(m)],
         axis=2,
-    )  # (N, th, 2, tw, 2, C_out): output pixel (2 ty + i, 2 tx + j) is y[:, ty, i, tx, j]
-    y = y.reshape(n, 2 * th, 2 * tw, -1)
-    if (2 * th, 2 * tw) != (h, w):
+    )  # (N, th, m, tw, m, C_out): output pixel (m ty + i, m tx + j) is y[:, ty, i, tx, j]
+    y = y.reshape(n, m * th, m * tw, -1)
+    if (m * th, m * tw) != (h, w):
         y = jax.lax.slice(y, (0, 0, 0, 0), (n, h, w, y.shape[-1]))
     return y.astype(x.dtype)
