@@ -462,7 +462,9 @@ def run_probe(kind: str, rest: list[str]) -> None:
         t0 = time.perf_counter()
         kernels = {n: params[n]["kernel"] for n in convs_reached(static.layers)}
         optimize._prepared_kernels.lower(
-            kernels, winograd=optimize.winograd_layers(static, (a.size, a.size))
+            kernels,
+            winograd=optimize.winograd_layers(static, (a.size, a.size)),
+            tile=optimize.winograd_tile(static),
         ).compile()
         parts["kernels"] = time.perf_counter() - t0
         params = jax.block_until_ready(optimize.prepare_params(params, static, (a.size, a.size)))
@@ -553,20 +555,34 @@ def run_probe(kind: str, rest: list[str]) -> None:
     print(json.dumps({"peak_bytes": int(peak), "kind": kind}))
 
 
-def bench_compile(weights_path: Path, size: int, home: str) -> dict[str, Any]:
+def bench_compile(
+    weights_path: Path,
+    size: int,
+    home: str,
+    variants: list[tuple[str, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """Cold: ``home``'s cache is empty (this runs first); warm: what the cold run left.
 
     Twice: every program ahead of time, timed alone (``cold``, ``warm``), and a real
     first ``stylize`` call with its own cache (``first_call``), which also counts how
-    often each program was compiled.
+    often each program was compiled. The same for each jaxstyle ``variant``, in a
+    cache of its own.
     """
-    env = {"JAXSTYLE_HOME": home, "JAXSTYLE_COMPILATION_CACHE": "1"}
-    args = ("--weights", str(weights_path), "--size", str(size))
-    cold = _probe("compile", *args, env=env)
-    warm = _probe("compile", *args, env=env)
-    env = {**env, "JAXSTYLE_HOME": str(Path(home) / "first_call")}
-    first = {k: _probe("first_call", *args, env=env) for k in ("cold", "warm")}
-    return {"size": size, "cold": cold, "warm": warm, "first_call": first}
+
+    def runs(config: dict[str, Any], home: Path) -> dict[str, Any]:
+        env = {"JAXSTYLE_HOME": str(home), "JAXSTYLE_COMPILATION_CACHE": "1"}
+        args = ("--weights", str(weights_path), "--size", str(size), "--config", json.dumps(config))
+        out = {k: _probe("compile", *args, env=env) for k in ("cold", "warm")}
+        env = {**env, "JAXSTYLE_HOME": str(home / "first_call")}
+        out["first_call"] = {k: _probe("first_call", *args, env=env) for k in ("cold", "warm")}
+        return out
+
+    report = {"size": size, **runs({}, Path(home))}
+    report["variants"] = {
+        name: runs(config, Path(home) / f"variant-{i}")
+        for i, (name, config) in enumerate(variants or [])
+    }
+    return report
 
 
 def bench_memory(
@@ -713,13 +729,15 @@ def markdown(report: dict[str, Any]) -> str:
             "| cache | per program (s) | total (s) |",
             "|---|---|---|",
         ]
-        for k in ("cold", "warm"):
-            r = c[k]
-            if "error" in r:
-                lines.append(f"| {k} | error: {r['error']} | |")
-                continue
-            parts = ", ".join(f"`{n}` {v:.2f}" for n, v in r["parts"].items())
-            lines.append(f"| {k} | {parts} | {r['compile_s']:.2f} |")
+        runs = [("", c), *((f"{n}: ", v) for n, v in c.get("variants", {}).items())]
+        for label, run in runs:
+            for k in ("cold", "warm"):
+                r = run[k]
+                if "error" in r:
+                    lines.append(f"| {label}{k} | error: {r['error']} | |")
+                    continue
+                parts = ", ".join(f"`{n}` {v:.2f}" for n, v in r["parts"].items())
+                lines.append(f"| {label}{k} | {parts} | {r['compile_s']:.2f} |")
         lines += [
             "",
             "A real first call, `stylize` for one iteration in a fresh process with its own "
@@ -729,18 +747,22 @@ def markdown(report: dict[str, Any]) -> str:
             "| cache | programs (s) | compile total (s) | whole call, with its iteration (s) |",
             "|---|---|---|---|",
         ]
-        for k, r in c.get("first_call", {}).items():
-            if "error" in r:
-                lines.append(f"| {k} | error: {r['error']} | | |")
-                continue
-            big = {n: p for n, p in r["programs"].items() if p["seconds"] >= 0.05}
-            small = [p for n, p in r["programs"].items() if n not in big]
-            repeat = {n: f" x{p['count']}" if p["count"] > 1 else "" for n, p in big.items()}
-            cells = [f"`{n}`{repeat[n]} {p['seconds']:.2f}" for n, p in big.items()]
-            if small:
-                count = sum(p["count"] for p in small)
-                cells.append(f"{count} more {sum(p['seconds'] for p in small):.2f}")
-            lines.append(f"| {k} | {', '.join(cells)} | {r['compile_s']:.2f} | {r['wall_s']:.1f} |")
+        for label, run in runs:
+            for k, r in run.get("first_call", {}).items():
+                if "error" in r:
+                    lines.append(f"| {label}{k} | error: {r['error']} | | |")
+                    continue
+                big = {n: p for n, p in r["programs"].items() if p["seconds"] >= 0.05}
+                small = [p for n, p in r["programs"].items() if n not in big]
+                repeat = {n: f" x{p['count']}" if p["count"] > 1 else "" for n, p in big.items()}
+                cells = [f"`{n}`{repeat[n]} {p['seconds']:.2f}" for n, p in big.items()]
+                if small:
+                    count = sum(p["count"] for p in small)
+                    cells.append(f"{count} more {sum(p['seconds'] for p in small):.2f}")
+                lines.append(
+                    f"| {label}{k} | {', '.join(cells)} | {r['compile_s']:.2f} | "
+                    f"{r['wall_s']:.1f} |"
+                )
     mem = report.get("memory")
     if mem:
         n = mem.get("iterations", 3)
@@ -910,6 +932,12 @@ def main(argv: list[str] | None = None) -> None:
         help='a further jaxstyle config for the per-evaluation timing, "name:field=value,..."',
     )
     p.add_argument(
+        "--compile-variant",
+        action="append",
+        default=None,
+        help='a further jaxstyle config for the compile runs, "name:field=value,..."',
+    )
+    p.add_argument(
         "--memory-iterations",
         type=int,
         default=3,
@@ -973,7 +1001,12 @@ def main(argv: list[str] | None = None) -> None:
             ],
         }
         if "compile" not in skip:
-            report["compile"] = bench_compile(weights_path, max(sizes), tmp)
+            report["compile"] = bench_compile(
+                weights_path,
+                max(sizes),
+                tmp,
+                [parse_variant(v) for v in a.compile_variant or []],
+            )
         if "memory" not in skip:
             import jax
 

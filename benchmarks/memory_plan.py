@@ -43,6 +43,7 @@ def plan(size: int, precision: str, history: tuple[int, ...]) -> dict[str, Any]:
             p,
             layers=convs_reached(network.layers),
             winograd=optimize.winograd_layers(network, (size, size)),
+            tile=optimize.winograd_tile(network),
         ),
         plain,
     )

@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3) convolution: a 3x3 'same' convolution in 16 matrix products.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): a 3x3 'same' convolution in 16 or 36 matrix products.
 
 Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016). The
 output is cut into 2x2 tiles; each tile's 4x4 input patch ``d`` and the kernel ``g``
@@ -19,9 +19,22 @@ GPUs need none of this: cuDNN picks its own algorithm, Winograd included.
 
 Numerics: every transform matrix holds only 0, +-1 and +-1/2, so the error stays at
 the direct convolution's float32 level (relative ~5e-7 at VGG19's shapes, tested to
-1e-6 against ``lax.conv_general_dilated``). Larger tiles (F(4x4, 3x3), 4x fewer
-multiplies) need transforms with larger entries and are reported to lose accuracy in
-float32 (Lavin & Gray); not measured here, not offered.
+1e-6 against ``lax.conv_general_dilated``).
+
+F(4x4, 3x3) (``tile=4``; ``Config(convolution="winograd4")``): 4x4 output tiles from
+6x6 input patches, 36 products, 36 multiplies per 16 outputs (4x fewer than direct).
+Its transforms touch 2.25 input values per output pixel where F(2x2)'s touch 4, so
+it also wins in block 2 (128² px at a 256² input). Each convolution alone at 256² on
+the 2-core AVX2 CPU (10 repeats, forward / input gradient, ms): conv2_2 17 / 17
+against 37 / 29 direct; conv3_2 11 / 12 against 18 / 16 in F(2x2); conv4_2 11 / 11
+against 15 / 15. In the network, one loss+gradient evaluation: see
+``benchmarks/results/cpu_winograd4.md``. The price is precision: its matrices hold
+4, 5, 8, sixths and 24ths, and the error per convolution is ~1e-5 of the largest
+output at VGG19's widths, ~20x F(2x2)'s (the float32 cancellation Lavin & Gray
+report). The other points tried (+-1/2 for +-2; 0, +-1, 2, 1/2) measured the same
+within 2x. Its points are not closed under the kernel's flip, so the input gradient
+always has its own 36 matrices: together 8x the kernel's size (~410 MB for VGG19's
+blocks 2-5, against ~180 MB of F(2x2) matrices for blocks 3-5).
 """
 
 from __future__ import annotations

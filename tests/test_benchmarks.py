@@ -33,6 +33,8 @@ def test_compare_quick(tmp_path):
         "history10:history_size=10",
         "--evaluation-variant",
         "winograd:convolution=winograd",
+        "--compile-variant",
+        "winograd4:convolution=winograd4",
         "--json",
         str(out),
     )
@@ -52,11 +54,12 @@ def test_compare_quick(tmp_path):
             assert len(variant["curve"]["loss"]) == quality["iterations"]
     (summary,) = report["quality_summary"]  # one size, one variant, over both seeds
     assert summary["seeds"] == [0, 1] and len(summary["ratios"]) == 2
-    for key in ("cold", "warm"):
-        assert "error" not in report["compile"][key], report["compile"]
-        first = report["compile"]["first_call"][key]
-        # Each of stylize's programs is compiled (or loaded) once per run.
-        assert first["programs"]["probe"]["count"] == 1, first
+    for run in (report["compile"], report["compile"]["variants"]["winograd4"]):
+        for key in ("cold", "warm"):
+            assert "error" not in run[key], report["compile"]
+            first = run["first_call"][key]
+            # Each of stylize's programs is compiled (or loaded) once per run.
+            assert first["programs"]["probe"]["count"] == 1, first
     memory = report["memory"]
     for entry in (memory["jax"], memory["torch"], memory["variants"]["jax history10"]):
         assert all("peak_bytes" in r for r in entry["runs"]), memory
