@@ -10,7 +10,8 @@ convolution with the flipped, transposed kernel that ``vgg.backward_kernel`` mak
 the evaluation program runs it) in JAX, each compiled alone, both as XLA's direct
 convolution and as Winograd F(2x2, 3x3) (``jaxstyle.winograd``, kernels transformed
 beforehand as ``stylize`` does: the input gradient by its own 16 matrices, and by the
-forward's read transposed, the form that needs half the memory), and the same two in torch
+forward's read transposed, the form that needs half the memory) and F(4x4, 3x3)
+(``convolution="winograd4"``: the input gradient by its own 36), and the same two in torch
 (``conv2d`` and the ``aten.convolution_backward`` autograd calls), alternated
 ``--repeats`` times, each after a short idle (``compare.timed``). JAX runs with the
 XLA flags ``import jaxstyle`` sets (see ``jaxstyle.compilation``) unless
@@ -36,6 +37,8 @@ COLUMNS = (
     "winograd_input_grad",
     "winograd_input_grad_transposed",
     "torch_input_grad",
+    "winograd4_forward",
+    "winograd4_input_grad",
 )
 
 
@@ -70,6 +73,7 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
     wino_t = jax.jit(winograd.conv3x3_transposed)
     u = winograd.transform_kernel(kj)
     u_t = winograd.backward_transform(u)
+    u4, u4_t = winograd.transform_kernel(kj, 4), winograd.transform_kernel(kt, 4)
     xt, gt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(g.transpose(0, 3, 1, 2))
     kk = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
     calls = {
@@ -78,6 +82,8 @@ def bench_layer(side: int, cin: int, cout: int, repeats: int) -> dict[str, Any]:
         "winograd_forward": lambda: wino(xj, u).block_until_ready(),
         "winograd_input_grad": lambda: wino(gj, u_t).block_until_ready(),
         "winograd_input_grad_transposed": lambda: wino_t(gj, u).block_until_ready(),
+        "winograd4_forward": lambda: wino(xj, u4).block_until_ready(),
+        "winograd4_input_grad": lambda: wino(gj, u4_t).block_until_ready(),
         "torch_forward": lambda: torch.nn.functional.conv2d(xt, kk, padding=1),
         # What autograd calls for conv2d's input gradient (torch.nn.grad.conv2d_input
         # takes another, slower path).
@@ -105,8 +111,8 @@ def markdown(report: dict[str, Any]) -> str:
         ),
         "| layer | side, in → out | jax forward | jax Winograd forward | torch forward "
         "| jax input grad | jax Winograd input grad | the same, forward matrices transposed "
-        "| torch input grad |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| torch input grad | jax F(4x4) forward | jax F(4x4) input grad |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["layers"]:
         cells = " | ".join(f"{1e3 * r[k]:.1f}" for k in COLUMNS)
@@ -118,7 +124,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{1e3 * t['jax']:.0f} ms, jax as `stylize` runs them on a CPU (Winograd for "
         f"{', '.join(report['winograd_layers'])}) {1e3 * t['shipped']:.0f} ms, torch "
         f"{1e3 * t['torch']:.0f} ms; jax direct / torch {t['jax'] / t['torch']:.3f}, "
-        f"as shipped / torch {t['shipped'] / t['torch']:.3f}.",
+        f"as shipped / torch {t['shipped'] / t['torch']:.3f}. With "
+        f'`convolution="winograd4"` (F(4x4, 3x3) for '
+        f"{', '.join(report['winograd4_layers'])}): {1e3 * t['winograd4']:.0f} ms, "
+        f"{t['winograd4'] / t['torch']:.3f} of torch.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -133,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.quick:
         a.size, a.repeats = 32, 2
     import jaxstyle  # noqa: F401  (sets jaxstyle's XLA flags before JAX starts)
-    from jaxstyle.vgg import WINOGRAD_LAYERS
+    from jaxstyle.vgg import WINOGRAD4_LAYERS, WINOGRAD_LAYERS
 
     layers = []
     for name, side, cin, cout in layer_shapes(a.size):
@@ -152,11 +161,18 @@ def main(argv: list[str] | None = None) -> None:
         for r in layers
     ]
     total["shipped"] = sum(shipped)
+    total["winograd4"] = sum(
+        r["winograd4_forward"] + r["winograd4_input_grad"]
+        if r["layer"] in WINOGRAD4_LAYERS
+        else r["jax_forward"] + r["jax_input_grad"]
+        for r in layers
+    )
     report = {
         "machine": compare.machine(),
         "size": a.size,
         "repeats": a.repeats,
         "winograd_layers": [r["layer"] for r in layers if r["layer"] in WINOGRAD_LAYERS],
+        "winograd4_layers": [r["layer"] for r in layers if r["layer"] in WINOGRAD4_LAYERS],
         "layers": layers,
         "total": total,
     }

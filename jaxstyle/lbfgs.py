@@ -224,14 +224,26 @@ def strong_wolfe(
     c2: float = 0.9,
     max_evals: int = 25,
     min_width: float = 0.0,
+    eps: float = 1e-6,
 ) -> Search:
     """Line search for the strong Wolfe conditions (N&W Alg. 3.5 and 3.6).
+
+    A loss within ``eps * |f0|`` of the one it is compared with counts as no increase
+    (Hager & Zhang's approximate Wolfe conditions, their epsilon): the loss is a float32
+    sum, and a first step too short to change it by more than its rounding would
+    otherwise be judged by that rounding. Seen at a noise start at 256²: the first
+    step ``1 / |g|_1`` lowers the loss by ~0.07 of 1.5e6 (float32 spacing there:
+    0.125), the loss came back 0.125 higher, and the search shrank the step until it
+    gave up, ending the run at its first iteration. With the allowance the slope,
+    still steep, makes it grow the step instead.
 
     Args:
         f0: the loss at ``t = 0``.
         g0: its slope along the direction (negative).
         t: the first trial step.
         min_width: the zoom stops once the bracket is narrower (in units of ``t``).
+        eps: the rounding allowance, relative to ``|f0|`` (float32's resolution of a
+            sum is a few 1e-7).
 
     Yields trial steps and is sent ``(f(t), f'(t))`` for each. Returns the accepted
     step: one meeting both conditions, else the lowest point meeting sufficient
@@ -247,11 +259,12 @@ def strong_wolfe(
         1.0
     """
     t_prev, f_prev, g_prev = 0.0, f0, g0
+    tol = eps * abs(f0)
     evals = 0
     while True:  # bracketing: grow t until the bracket [lo, hi] holds a Wolfe point
         f, g = yield t
         evals += 1
-        if not math.isfinite(f) or f > f0 + c1 * t * g0 or (evals > 1 and f >= f_prev):
+        if not math.isfinite(f) or f > f0 + c1 * t * g0 + tol or (evals > 1 and f > f_prev + tol):
             lo, hi = (t_prev, f_prev, g_prev), (t, f, g)
             break
         if abs(g) <= -c2 * g0:
@@ -272,7 +285,7 @@ def strong_wolfe(
         t = min(max(t, a + 0.1 * width), b - 0.1 * width)  # keep shrinking the bracket
         f, g = yield t
         evals += 1
-        if not math.isfinite(f) or f > f0 + c1 * t * g0 or f >= lo[1]:
+        if not math.isfinite(f) or f > f0 + c1 * t * g0 + tol or f >= lo[1]:
             hi = (t, f, g)
             continue
         if abs(g) <= -c2 * g0:

@@ -143,4 +143,7 @@ def test_conv_layers_quick(tmp_path):
         "conv5_1",
     ]
     assert all(r["winograd_forward"] > 0 for r in report["layers"])
+    # F(4x4) for blocks 2-5: conv2_1 .. conv5_1.
+    assert report["winograd4_layers"] == [r["layer"] for r in report["layers"]][2:]
+    assert all(r["winograd4_input_grad"] > 0 for r in report["layers"])
     assert out.with_suffix(".md").read_text().startswith("# VGG19's convolutions")

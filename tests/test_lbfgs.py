@@ -45,7 +45,7 @@ def test_strong_wolfe_meets_its_conditions(name, t0):
     t, evals = _run_search(lbfgs.strong_wolfe(f0, g0, t0), phi)
     f, g = phi(t)
     assert t > 0 and evals <= 25
-    assert f <= f0 + C1 * t * g0  # sufficient decrease
+    assert f <= f0 + C1 * t * g0 + 1e-6 * abs(f0)  # sufficient decrease, up to rounding
     if name != "non-finite past 0.5":  # there the curvature point lies past the wall
         assert abs(g) <= -C2 * g0, (t, g, g0)
 
@@ -54,6 +54,20 @@ def test_strong_wolfe_returns_zero_when_nothing_decreases():
     phi = lambda t: (1.0 + t, -1.0)  # claims descent, yet rises  # noqa: E731
     t, evals = _run_search(lbfgs.strong_wolfe(1.0, -1.0, 1.0, max_evals=10), phi)
     assert t == 0.0 and evals == 10
+
+
+def test_strong_wolfe_grows_a_step_lost_in_rounding():
+    # A float32 loss of 1e6 falling with slope -1: float32's spacing there is 0.0625, so
+    # the first trials change nothing or round up. The slope is the evidence: grow.
+    def phi(t):
+        return float(np.float32(1e6) - np.float32(t)) + (0.0625 if t < 0.01 else 0.0), -1.0
+
+    f0, g0 = 1e6, -1.0
+    assert phi(1e-3)[0] > f0  # the first trial rounds up
+    t, evals = _run_search(lbfgs.strong_wolfe(f0, g0, 1e-3), phi)
+    assert t > 1e-3 and phi(t)[0] < f0 and evals <= 25
+    # Without the allowance it shrinks the step and gives up: the run would stop.
+    assert _run_search(lbfgs.strong_wolfe(f0, g0, 1e-3, eps=0.0), phi)[0] == 0.0
 
 
 def test_fixed_step_halves_only_while_non_finite():
