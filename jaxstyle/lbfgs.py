@@ -15,8 +15,10 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
   a direction that is not a descent direction resets the memory to steepest descent.
 * step: ``"strong-wolfe"`` is the bracketing/zoom search of Alg. 3.5/3.6 for the
   strong Wolfe conditions (``c1 = 1e-4``, ``c2 = 0.9``) with safeguarded cubic
-  interpolation (eq. 3.59), at most ``max_evals`` evaluations; a non-finite loss
-  counts as too high, so the search shrinks the step instead of failing. ``"none"``
+  interpolation (eq. 3.59), at most ``max_evals`` evaluations; a loss within
+  ``1e-6 |f0|`` of the one it is compared with counts as no increase (see
+  :func:`strong_wolfe`); a non-finite loss counts as too high, so the search shrinks
+  the step instead of failing. ``"none"``
   takes the step as is (torch without ``line_search_fn``), halving it only while the
   loss is non-finite.
 * the first step (and the first after a reset) is ``min(1, 1 / |g|_1)`` along

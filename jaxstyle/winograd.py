@@ -25,10 +25,12 @@ F(4x4, 3x3) (``tile=4``; ``Config(convolution="winograd4")``): 4x4 output tiles 
 6x6 input patches, 36 products, 36 multiplies per 16 outputs (4x fewer than direct).
 Its transforms touch 2.25 input values per output pixel where F(2x2)'s touch 4, so
 it also wins in block 2 (128² px at a 256² input). Each convolution alone at 256² on
-the 2-core AVX2 CPU (10 repeats, forward / input gradient, ms): conv2_2 17 / 17
-against 37 / 29 direct; conv3_2 11 / 12 against 18 / 16 in F(2x2); conv4_2 11 / 11
-against 15 / 15. In the network, one loss+gradient evaluation: see
-``benchmarks/results/cpu_winograd4.md``. The price is precision: its matrices hold
+the 2-core AVX2 CPU (``benchmarks/results/cpu_conv_layers_winograd4.md``, forward /
+input gradient, ms): conv2_2 18 / 19 against 36 / 35 direct; conv3_2 16 / 16 against
+19 / 20 in F(2x2); conv4_2 14 / 15 against 19 / 18; the 13 convolutions 412 ms against
+534 as ``stylize`` runs them by default and 786 in torch. One loss+gradient evaluation
+took 0.84x the default's time at 256² (``cpu_winograd4.md``), with a 3x longer
+compile and more memory: opt-in only. The price is precision: its matrices hold
 4, 5, 8, sixths and 24ths, and the error per convolution is ~1e-5 of the largest
 output at VGG19's widths, ~20x F(2x2)'s (the float32 cancellation Lavin & Gray
 report). The other points tried (+-1/2 for +-2; 0, +-1, 2, 1/2) measured the same
