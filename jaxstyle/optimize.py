@@ -1093,14 +1093,14 @@ def prepare_params(params: Params, config: Config, shape: tuple[int, int]) -> Pa
     made = _prepared_kernels({n: params[n]["kernel"] for n in layers}, winograd, tile)
     out = dict(params)
     for name, leaves in made.items():
-        if name in winograd and tile == 2:
-            u, u_t = _unstack(leaves), _unstack(leaves, backward=True)
-            out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
-        elif name in winograd:
-            u, u_t = _unstack(leaves[0]), _unstack(leaves[1])
-            out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
-        else:
+        if name not in winograd:
             out[name] = {**params[name], "kernel_t": leaves}
+            continue
+        if tile == 2:  # one stack: the input gradient's set is it reflected, on the host
+            u, u_t = _unstack(leaves), _unstack(leaves, backward=True)
+        else:  # F(4x4): the backward kernel's own transform, stacked beside it
+            u, u_t = _unstack(leaves[0]), _unstack(leaves[1])
+        out[name] = {**params[name], "winograd": u, "winograd_t": u_t}
     return out
 
 
