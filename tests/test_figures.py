@@ -114,7 +114,7 @@ def all_tiny(weights_file, tmp_path_factory):
     """`jaxstyle figures all --tiny` once, in process; the tests below read its outputs."""
     out = tmp_path_factory.mktemp("figs")
     args = ["figures", "all", "--tiny", "-o", str(out), "--weights", str(weights_file)]
-    return out, cli.main([*args, "--optimizer", "optax", "--quiet"])
+    return out, cli.main([*args, "--quiet"])
 
 
 def test_cli_all_figures_tiny(all_tiny, capsys):
@@ -140,7 +140,7 @@ def test_each_noise_panel_gets_its_own_key(all_tiny):
 def test_cli_compare_sequential_writes_timing(weights_file, tmp_path, capsys):
     # Fig. 7 is one panel: the cheapest figure to compute twice.
     args = ["figures", "7", "--tiny", "-o", str(tmp_path), "--weights", str(weights_file)]
-    assert cli.main([*args, "--optimizer", "optax", "--compare-sequential", "--quiet"]) == 0
+    assert cli.main([*args, "--compare-sequential", "--quiet"]) == 0
     assert "Fig. 7: batched" in capsys.readouterr().out
     record = json.loads((tmp_path / "fig7_timing.json").read_text())
     assert record["figure"] == 7 and record["items"] == 1 and record["iterations"] == 3

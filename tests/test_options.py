@@ -94,7 +94,7 @@ def test_bfloat16_loss_and_gradient_within_tolerance(slim_params, size):
         config = optimize.Config(precision=precision)
         static, targets = _targets(slim_params, (content, style), config)
         fun = optimize.objective(slim_params, targets, static, TORCHVISION)
-        (value, _terms), grad = jax.value_and_grad(fun, has_aux=True)(x)
+        (value, _terms), grad = jax.jit(jax.value_and_grad(fun, has_aux=True))(x)
         assert value.dtype == jnp.float32 and grad.dtype == jnp.float32
         out[precision] = (float(value), np.asarray(grad).ravel())
     (v32, g32), (v16, g16) = out["float32"], out["bfloat16"]
