@@ -1,0 +1,59 @@
+"""The README's Python examples run as written, on slim random weights and tiny sizes.
+
+Only three things are changed, and each must be found (so that an edited example
+cannot silently run at full size): the image size, the iteration count, and the
+weights file, which is written here under the README's own name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jax
+from conftest import SLIM
+
+from jaxstyle import weights
+from jaxstyle.vgg import CAFFE, init_params
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+SIZE, ITERATIONS = 32, 2
+SHRINK = {"size=256": f"size={SIZE}", "iterations=300": f"iterations={ITERATIONS}"}
+
+
+def _shrunk(block: str) -> str:
+    for full, tiny in SHRINK.items():
+        if full in block:
+            block = block.replace(full, tiny)
+    return block
+
+
+def test_every_change_finds_its_text():
+    assert len(BLOCKS) == 2, "README's Python examples changed: update test_readme.py"
+    joined = "".join(BLOCKS)
+    assert all(full in joined for full in SHRINK), SHRINK
+    assert 'js.load_weights("vgg19-keras-normalised.npz")' in BLOCKS[0]
+
+
+def test_python_api_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    slim = init_params(jax.random.key(0), SLIM)
+    weights.save_weights(
+        tmp_path / "vgg19-keras-normalised.npz", slim, weights.WeightsMeta("random", CAFFE)
+    )
+    scope: dict = {}
+    exec(compile(_shrunk(BLOCKS[0]), "README.md (Python API)", "exec"), scope)
+    content = scope["content"]
+    h, w = content.shape[:2]
+    assert max(h, w) == SIZE and (tmp_path / "out.png").is_file()
+    assert scope["result"].image.shape == (h, w, 3)
+    assert scope["result"].history.total.shape == (ITERATIONS,)
+    assert scope["result"].history.style["relu3_1"].shape == (ITERATIONS,)
+
+    # The batch example ends on the expression its comment describes.
+    *body, last = _shrunk(BLOCKS[1]).rstrip().splitlines()
+    exec(compile("\n".join(body), "README.md (batch)", "exec"), scope)
+    expression, comment = last.split("#")
+    assert comment.strip() == "(6, H, W, 3), (6, 300)"
+    assert eval(expression, scope) == ((6, h, w, 3), (6, ITERATIONS))
