@@ -15,11 +15,10 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
   a direction that is not a descent direction resets the memory to steepest descent.
 * step: ``"strong-wolfe"`` is the bracketing/zoom search of Alg. 3.5/3.6 for the
   strong Wolfe conditions (``c1 = 1e-4``, ``c2 = 0.9``) with safeguarded cubic
-  interpolation (eq. 3.59), at most ``max_evals`` evaluations; a loss within
-  ``1e-6 |f0|`` of the one it is compared with counts as no increase (see
-  :func:`strong_wolfe`); a non-finite loss counts as too high, so the search shrinks
-  the step instead of failing. ``"none"``
-  takes the step as is (torch without ``line_search_fn``), halving it only while the
+  interpolation (eq. 3.59), at most ``max_evals`` evaluations; the sufficient-decrease
+  test and the bracketing's comparison with the previous trial allow ``1e-6 |f0|`` of
+  float32 rounding (see :func:`strong_wolfe`); a non-finite loss counts as too high,
+  so the search shrinks the step instead of failing. ``"none"`` takes the step as is (torch without ``line_search_fn``), halving it only while the
   loss is non-finite.
 * the first step (and the first after a reset) is ``min(1, 1 / |g|_1)`` along
   ``-g``, as torch and minFunc; later ones start at ``t = 1``.
@@ -230,8 +229,10 @@ def strong_wolfe(
 ) -> Search:
     """Line search for the strong Wolfe conditions (N&W Alg. 3.5 and 3.6).
 
-    A loss within ``eps * |f0|`` of the one it is compared with counts as no increase
-    (Hager & Zhang's approximate Wolfe conditions, their epsilon): the loss is a float32
+    In the sufficient-decrease test, and in the bracketing's comparison with the previous
+    trial, a loss within ``eps * |f0|`` counts as no increase (Hager & Zhang's
+    approximate Wolfe conditions, their epsilon); the zoom compares with its lowest point
+    strictly, so that it stays the lowest point found. The reason: the loss is a float32
     sum, and a first step too short to change it by more than its rounding would
     otherwise be judged by that rounding. Seen at a noise start at 256²: the first
     step ``1 / |g|_1`` lowers the loss by ~0.07 of 1.5e6 (float32 spacing there:
