@@ -34,7 +34,7 @@ def test_compare_quick(tmp_path):
         "--evaluation-variant",
         "winograd:convolution=winograd",
         "--compile-variant",
-        "direct:convolution=direct",
+        "history10:history_size=10",
         "--json",
         str(out),
     )
@@ -54,7 +54,7 @@ def test_compare_quick(tmp_path):
             assert len(variant["curve"]["loss"]) == quality["iterations"]
     (summary,) = report["quality_summary"]  # one size, one variant, over both seeds
     assert summary["seeds"] == [0, 1] and len(summary["ratios"]) == 2
-    for run in (report["compile"], report["compile"]["variants"]["direct"]):
+    for run in (report["compile"], report["compile"]["variants"]["history10"]):
         for key in ("cold", "warm"):
             assert "error" not in run[key], report["compile"]
             first = run["first_call"][key]
