@@ -53,6 +53,9 @@ IDLE_S = 0.05
 SLIM = (8, 16, 16, 24, 24)
 
 
+#: What one run measures, in this order (``--skip`` leaves some out).
+SECTIONS = ("evaluation", "quality", "compile", "memory")
+
 # --- machine ---------------------------------------------------------------------------
 
 
@@ -76,10 +79,18 @@ def _mem_total_gib() -> float:
     return float("nan")
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        # A lent GPU's image has no jaxopt; only the jaxopt variants need it.
+        return "not installed"
+
+
 def machine() -> dict[str, Any]:
     """Where and with what the numbers were measured."""
-    from importlib.metadata import version
-
     import jax
     import torch
 
@@ -97,7 +108,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "versions": {
             "python": platform.python_version(),
-            **{k: version(k) for k in ("jax", "jaxlib", "flax", "optax", "jaxopt")},
+            **{k: _version(k) for k in ("jax", "jaxlib", "flax", "optax", "jaxopt")},
             "torch": torch.__version__,
         },
         "flags": {
@@ -338,7 +349,11 @@ def bench_quality(
     iterations: int,
     variants: list[tuple[str, dict[str, Any]]],
     seed: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
+    """Torch's L-BFGS for ``iterations`` from jaxstyle's noise start, then each jaxstyle
+    ``variant`` from the same start: when it reached torch's final loss. ``progress``
+    gets the result so far after torch and after each variant."""
     import jax
     import jax.numpy as jnp
 
@@ -370,6 +385,8 @@ def bench_quality(
         "jax": {},
     }
     for name, overrides in variants:
+        if progress is not None:
+            progress(result)
         config = jaxstyle.Config(
             **{"iterations": iterations, "chunk_size": 5, "init": "noise", **overrides}
         )
@@ -522,8 +539,8 @@ def run_probe(kind: str, rest: list[str]) -> None:
         compile_s = sum(sum(v) for v in programs.values())
         print(json.dumps({"wall_s": wall, "compile_s": compile_s, "programs": named}))
         return
-    gpu = jax.default_backend() != "cpu"
     if a.framework == "jax":
+        gpu = jax.default_backend() != "cpu"
         params, meta = jaxstyle.load_weights(a.weights)
 
         def run() -> None:
@@ -534,6 +551,7 @@ def run_probe(kind: str, rest: list[str]) -> None:
 
         from benchmarks import torch_gatys as tg
 
+        gpu = torch.cuda.is_available()
         tw, tmeta = tg.load_npz(a.weights)
         c, s = (tg.preprocess(img, tmeta) for img in (content, style))
 
@@ -616,7 +634,9 @@ def bench_memory(
                 framework,
                 "--iterations",
                 str(iterations),
-                env=env,
+                # torch's process resizes its images with jax: on the CPU, or JAX would
+                # take 75 % of the GPU's memory first and leave torch the rest.
+                env=env if framework == "jax" else {**env, "JAX_PLATFORMS": "cpu"},
             )
             rows.append({"size": size, **r})
         fit = None
@@ -659,6 +679,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{m['command']}`. Load average (1/5/15 min) at start "
         f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')}.",
     ]
+    done = report.get("done", [])
+    if done and done[-1] != "all":
+        lines += ["", f"**Partial: the run stopped after {done[-1]}** ({', '.join(done)})."]
     if report["evaluation"]:
         lines += [
             "",
@@ -798,8 +821,11 @@ def quality_summary(quality: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per size and variant, the time-to-quality ratio over the seeds' runs."""
     out = []
     for size in sorted({q["size"] for q in quality}):
-        runs = [q for q in quality if q["size"] == size]
-        for name in runs[0]["jax"]:
+        sized = [q for q in quality if q["size"] == size]
+        for name in sized[0]["jax"]:
+            # A run stopped at a time limit lacks its last variants: summarise those over
+            # the runs that have them.
+            runs = [q for q in sized if name in q["jax"]]
             ratios = [q["jax"][name]["ratio_to_torch_time"] for q in runs]
             hit = [r for r in ratios if r is not None]
             out.append(
@@ -854,13 +880,15 @@ def header(m: dict[str, Any], title: str, how: str, *, where: str | None = None)
     ]
 
 
-def write_report(out: Path, report: dict[str, Any], table: str) -> None:
-    """Writes ``out`` (JSON) and its ``.md`` table beside it, each atomically; prints the table."""
+def write_report(out: Path, report: dict[str, Any], table: str, *, echo: bool = True) -> None:
+    """Writes ``out`` (JSON) and its ``.md`` table beside it, each atomically; prints the
+    table if ``echo``."""
     from jaxstyle.files import atomic_write
 
     atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
     atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
-    print(table)
+    if echo:
+        print(table)
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -898,14 +926,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
 # --- main ------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--probe"]:
-        run_probe(argv[1], argv[2:])
-        return
-    # This process measures first calls itself: keep it off any warm user cache (set
-    # before jaxstyle is first imported). Probes get their own, fresh cache directory.
-    os.environ["JAXSTYLE_COMPILATION_CACHE"] = "0"
+def parser() -> argparse.ArgumentParser:
+    """compare's command line (``benchmarks/gpu.sh``'s stages are checked against it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="128,256")
     p.add_argument("--quality-sizes", default=None, help="default: the largest of --sizes")
@@ -950,10 +972,21 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help='a further jaxstyle config for the memory runs, "name:field=value,..."',
     )
-    p.add_argument("--skip", default="", help="comma list of evaluation,quality,compile,memory")
+    p.add_argument("--skip", default="", help=f"comma list of {','.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="tiny CI run: proves it works")
     p.add_argument("--json", default=str(RESULTS / "cpu.json"))
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--probe"]:
+        run_probe(argv[1], argv[2:])
+        return
+    # This process measures first calls itself: keep it off any warm user cache (set
+    # before jaxstyle is first imported). Probes get their own, fresh cache directory.
+    os.environ["JAXSTYLE_COMPILATION_CACHE"] = "0"
+    a = parser().parse_args(argv)
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -971,35 +1004,50 @@ def main(argv: list[str] | None = None) -> None:
     variants = [parse_variant(v) for v in (a.variant or ["default:"])]
     seeds = [int(s) for s in a.seeds.split(",")]
     skip = set(filter(None, a.skip.split(",")))
+    if skip - set(SECTIONS):
+        parser().error(f"--skip takes {','.join(SECTIONS)}, not {','.join(sorted(skip))}")
     out = Path(a.json)
     out.parent.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "weights": a.weights
+        or ("random slim VGG19 (quick)" if a.quick else "random He-init, real VGG19 shapes"),
+        "evaluation": [],
+        "quality": [],
+        "done": [],
+    }
+
+    def save(section: str) -> None:
+        # After every section, so that a run stopped at a time limit (a lent GPU's
+        # lease, a Colab session) still leaves what it measured, marked partial.
+        report["done"].append(section)
+        report["quality_summary"] = quality_summary(report["quality"])
+        report["machine"]["load_average_at_end"] = list(os.getloadavg())
+        write_report(out, report, markdown(report), echo=section == "all")
+        if section.startswith("quality") and report["quality"][-1]["jax"]:
+            plot(report, out.with_suffix(".png"))
+
     with tempfile.TemporaryDirectory() as tmp:
         weights_path = Path(a.weights) if a.weights else Path(tmp) / "random.npz"
         if not a.weights:
             make_weights(weights_path, a.quick)
-        report: dict[str, Any] = {
-            "machine": machine(),
-            "weights": a.weights
-            or ("random slim VGG19 (quick)" if a.quick else "random He-init, real VGG19 shapes"),
-            "evaluation": []
-            if "evaluation" in skip
-            else [
-                bench_evaluation(
-                    weights_path,
-                    s,
-                    a.repeats,
-                    [parse_variant(v) for v in a.evaluation_variant or []],
+        if "evaluation" not in skip:
+            for s in sizes:
+                variants_e = [parse_variant(v) for v in a.evaluation_variant or []]
+                report["evaluation"].append(
+                    bench_evaluation(weights_path, s, a.repeats, variants_e)
                 )
-                for s in sizes
-            ],
-            "quality": []
-            if "quality" in skip
-            else [
-                bench_quality(weights_path, s, a.iterations, variants, seed)
-                for s in quality_sizes
-                for seed in seeds
-            ],
-        }
+                save(f"evaluation {s}")
+        if "quality" not in skip:
+            for s in quality_sizes:
+                for seed in seeds:
+                    before = list(report["quality"])
+
+                    def progress(q: dict[str, Any], before: list = before) -> None:
+                        report["quality"] = [*before, q]
+                        save(f"quality {q['size']} seed {q['seed']}: torch, {len(q['jax'])} jax")
+
+                    progress(bench_quality(weights_path, s, a.iterations, variants, seed, progress))
         if "compile" not in skip:
             report["compile"] = bench_compile(
                 weights_path,
@@ -1007,6 +1055,7 @@ def main(argv: list[str] | None = None) -> None:
                 tmp,
                 [parse_variant(v) for v in a.compile_variant or []],
             )
+            save("compile")
         if "memory" not in skip:
             import jax
 
@@ -1023,11 +1072,8 @@ def main(argv: list[str] | None = None) -> None:
                 a.memory_iterations,
                 [parse_variant(v) for v in a.memory_variant or []],
             )
-    report["quality_summary"] = quality_summary(report["quality"])
-    report["machine"]["load_average_at_end"] = list(os.getloadavg())
-    write_report(out, report, markdown(report))
-    if report["quality"]:
-        plot(report, out.with_suffix(".png"))
+            save("memory")
+    save("all")
 
 
 if __name__ == "__main__":

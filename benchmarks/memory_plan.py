@@ -110,13 +110,18 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """memory_plan's command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="256,512,2048,4096")
     p.add_argument("--precisions", default="float32,bfloat16")
     p.add_argument("--history", default="10,100")
     p.add_argument("--json", default="benchmarks/results/cpu_memory_plan.json")
-    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(sys.argv[1:] if argv is None else argv)
     from benchmarks import compare
 
     history = tuple(int(h) for h in a.history.split(","))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import jaxstyle
+from benchmarks import compare, memory_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,8 +68,68 @@ def test_compare_quick(tmp_path):
     for entry in (memory["jax"], memory["torch"], memory["variants"]["jax history10"]):
         assert all("peak_bytes" in r for r in entry["runs"]), memory
     assert memory["variants"]["jax history10"]["config"] == {"history_size": 10}
-    assert out.with_suffix(".md").read_text().startswith("# jaxstyle vs PyTorch")
+    # Saved after every section; the last save is the whole run's.
+    assert report["done"][0] == "evaluation 32" and report["done"][-1] == "all", report["done"]
+    assert [d for d in report["done"] if d.startswith("quality 32 seed 0")] == [
+        "quality 32 seed 0: torch, 0 jax",
+        "quality 32 seed 0: torch, 1 jax",
+    ]
+    table = out.with_suffix(".md").read_text()
+    assert table.startswith("# jaxstyle vs PyTorch") and "Partial" not in table
     assert out.with_suffix(".png").stat().st_size > 1000
+    # A run stopped inside seed 1's quality section: its table says so and sums up
+    # the variants over the runs that have them.
+    stopped = {**report, "done": report["done"][:4]}
+    stopped["quality"] = [report["quality"][0], {**report["quality"][1], "jax": {}}]
+    assert "**Partial: the run stopped after quality 32 seed 1: torch, 0 jax**" in (
+        compare.markdown(stopped)
+    )
+    (summary,) = compare.quality_summary(stopped["quality"])
+    assert summary["seeds"] == [0], summary
+
+
+def test_gpu_script_stages_parse(tmp_path):
+    """benchmarks/gpu.sh's stages, as it would run them, are valid compare/memory_plan
+    command lines with valid jaxstyle configs (checked here: the script runs only where
+    a GPU is lent)."""
+    env = {
+        **os.environ,
+        "DRY_RUN": "1",
+        "INSTALL": "0",
+        "REQUIRE_GPU": "0",
+        "PYTHON": sys.executable,
+        "RESULTS": str(tmp_path),
+    }
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = [
+        shlex.split(line.removeprefix("gpu.sh: would run: "))
+        for line in proc.stdout.splitlines()
+        if line.startswith("gpu.sh: would run: ")
+    ]
+    modules = [r[1] for r in runs]
+    assert modules == ["benchmarks.compare"] * 4 + ["benchmarks.memory_plan"], modules
+    jsons = []
+    for run in runs[:4]:
+        a = compare.parser().parse_args(run[2:])
+        assert set(filter(None, a.skip.split(","))) < set(compare.SECTIONS), a.skip
+        for text in [*(a.variant or []), *(a.memory_variant or []), *(a.compile_variant or [])]:
+            _, overrides = compare.parse_variant(text)
+            jaxstyle.Config(**overrides)  # raises on a bad field or value
+        jsons.append(Path(a.json))
+    plan = memory_plan.parser().parse_args(runs[4][2:])
+    assert plan.sizes == "512,4096" and plan.history == "10,100"
+    jsons.append(Path(plan.json))
+    # Every stage writes its own report into RESULTS.
+    assert len(set(jsons)) == 5 and {j.parent for j in jsons} == {tmp_path}, jsons
+    speed = compare.parser().parse_args(runs[0][2:])
+    assert (speed.sizes, speed.quality_sizes, speed.iterations) == ("256,512", "512", 500)
 
 
 def test_xla_flags_quick(tmp_path):
