@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -610,11 +610,14 @@ def bench_memory(
     home: str,
     iterations: int = 3,
     variants: list[tuple[str, dict[str, Any]]] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    frameworks: Sequence[str] = ("jax", "torch"),
 ) -> dict[str, Any]:
-    """Peak memory per size: torch, jaxstyle's default and each jaxstyle ``variant``."""
+    """Peak memory per size: jaxstyle's default and torch (``frameworks``), then each
+    jaxstyle ``variant``. ``progress`` gets the result so far after each of them."""
     out: dict[str, Any] = {"sizes": sizes, "iterations": iterations, "variants": {}}
     env = {"JAXSTYLE_HOME": home, "JAXSTYLE_COMPILATION_CACHE": "1"}
-    runs = [("jax", "jax", {}), ("torch", "torch", {})]
+    runs = [(fw, fw, {}) for fw in frameworks]
     runs += [(f"jax {name}", "jax", cfg) for name, cfg in variants or []]
     for label, framework, cfg in runs:
         rows = []
@@ -657,6 +660,8 @@ def bench_memory(
             out[label] = entry
         else:
             out["variants"][label] = entry
+        if progress is not None:
+            progress(out)
     return out
 
 
@@ -799,7 +804,7 @@ def markdown(report: dict[str, Any]) -> str:
             ]
         lines.append("| framework | " + " | ".join(f"{s}²" for s in mem["sizes"]) + " | fit |")
         lines.append("|---|" + "---|" * (len(mem["sizes"]) + 1))
-        rows = {"jax": mem["jax"], "torch": mem["torch"], **mem.get("variants", {})}
+        rows = {k: mem[k] for k in ("jax", "torch") if k in mem} | mem.get("variants", {})
         for fw, entry in rows.items():
             cells = [
                 f"{r['peak_bytes'] / 2**20:.0f}" if "peak_bytes" in r else "error"
@@ -972,6 +977,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help='a further jaxstyle config for the memory runs, "name:field=value,..."',
     )
+    p.add_argument(
+        "--memory-frameworks",
+        choices=["jax,torch", "jax", "torch"],
+        default="jax,torch",
+        help="the baselines the memory runs measure before the --memory-variant s",
+    )
     p.add_argument("--skip", default="", help=f"comma list of {','.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="tiny CI run: proves it works")
     p.add_argument("--json", default=str(RESULTS / "cpu.json"))
@@ -1064,15 +1075,22 @@ def main(argv: list[str] | None = None) -> None:
                 if jax.default_backend() != "cpu"
                 else _mem_total_gib() * 2**30
             )
-            report["memory"] = bench_memory(
+
+            def memory_progress(m: dict[str, Any]) -> None:
+                report["memory"] = m
+                done = [k for k in ("jax", "torch") if k in m] + list(m["variants"])
+                save(f"memory: {', '.join(done)}")
+
+            bench_memory(
                 weights_path,
                 memory_sizes,
                 float(available),
                 tmp,
                 a.memory_iterations,
                 [parse_variant(v) for v in a.memory_variant or []],
+                memory_progress,
+                a.memory_frameworks.split(","),
             )
-            save("memory")
     save("all")
 
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # jaxstyle vs PyTorch on one NVIDIA GPU at the paper's 512x512 and 500 iterations, side
-# by side, in four stages, most wanted first, each under its own time limit:
+# by side, in five stages, most wanted first, each under its own time limit:
 #   1. gpu-<card>: seconds per evaluation (256², 512²) and time to torch's 500-iteration
 #      loss at 512² for five jaxstyle configs (the plot too);
 #   2. gpu-<card>-memory: device peak of 3 iterations at 512² and 1024², default history
 #      and history 10, against torch;
-#   3. gpu-<card>-4096: the same at 4096² (the route to 4096² on an 80 GB card);
-#   4. gpu-<card>-compile and gpu-<card>-memory-plan: compile times, XLA:GPU's own plan.
+#   3. gpu-<card>-4096: torch, then history 10, then 100, at 4096² (is history 10 the
+#      route to 4096² on an 80 GB card?);
+#   4. gpu-<card>-compile: cold, warm and first-call compile times at 512²;
+#   5. gpu-<card>-memory-plan: XLA:GPU's own buffer plan at 512² and 4096².
 # compare.py rewrites its report after every section, so a stage stopped at its limit
 # keeps what it measured, marked partial. At most 8 min 40 s plus installs.
 #
@@ -16,7 +18,7 @@
 #       an offline image that already holds jax with CUDA, torch, flax, optax, h5py,
 #       pillow and matplotlib (the lent H200's; jaxopt is not needed): nothing is
 #       installed, and RESULTS is packed into ARCHIVE after every stage.
-# Stage limits in seconds: STAGE1_S STAGE2_S STAGE3_S STAGE4_S. SIZE, ITERATIONS, REPEATS
+# Stage limits in seconds: STAGE1_S ... STAGE5_S. SIZE, ITERATIONS, REPEATS
 # and BIG shrink the run for a rehearsal on a CPU (with REQUIRE_GPU=0); DRY_RUN=1 prints
 # each stage's command instead (tests/test_benchmarks.py parses them).
 set -euo pipefail
@@ -84,7 +86,7 @@ stage() {  # stage LIMIT_S NAME ARGS...: one compare/memory_plan run under its l
   pack
 }
 
-stage "${STAGE1_S:-220}" speed -m benchmarks.compare \
+stage "${STAGE1_S:-200}" speed -m benchmarks.compare \
   --sizes "$((SIZE / 2)),$SIZE" --quality-sizes "$SIZE" --repeats "$REPEATS" \
   --iterations "$ITERATIONS" --skip compile,memory \
   --variant "lbfgs:optimizer=lbfgs" \
@@ -93,16 +95,16 @@ stage "${STAGE1_S:-220}" speed -m benchmarks.compare \
   --variant "optax-zoom-device:optimizer=optax,linesearch=zoom" \
   --variant "optax-zoom-tf32-device:optimizer=optax,linesearch=zoom,precision=tf32" \
   --json "$out.json"
-stage "${STAGE2_S:-100}" memory -m benchmarks.compare \
+stage "${STAGE2_S:-90}" memory -m benchmarks.compare \
   --sizes "$SIZE,$((SIZE * 2))" --skip evaluation,quality,compile \
   --memory-variant "history10:history_size=10" --json "$out-memory.json"
-stage "${STAGE3_S:-100}" big -m benchmarks.compare \
-  --sizes "$BIG" --skip evaluation,quality,compile \
-  --memory-variant "history10:history_size=10" --json "$out-$BIG.json"
-stage "${STAGE4_S:-50}" compile -m benchmarks.compare \
-  --sizes "$SIZE" --skip evaluation,quality,memory \
-  --compile-variant "tf32:precision=tf32" --json "$out-compile.json"
-stage "${STAGE4_S:-50}" plan -m benchmarks.memory_plan \
+stage "${STAGE3_S:-110}" big -m benchmarks.compare \
+  --sizes "$BIG" --skip evaluation,quality,compile --memory-frameworks torch \
+  --memory-variant "history10:history_size=10" \
+  --memory-variant "history100:history_size=100" --json "$out-$BIG.json"
+stage "${STAGE4_S:-70}" compile -m benchmarks.compare \
+  --sizes "$SIZE" --skip evaluation,quality,memory --json "$out-compile.json"
+stage "${STAGE5_S:-50}" plan -m benchmarks.memory_plan \
   --sizes "$SIZE,$BIG" --precisions float32,bfloat16 --history 10,100 \
   --json "$out-memory-plan.json"
 echo "gpu.sh: done; results in $RESULTS${ARCHIVE:+, packed in $ARCHIVE}"

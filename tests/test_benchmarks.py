@@ -86,6 +86,20 @@ def test_compare_quick(tmp_path):
     )
     (summary,) = compare.quality_summary(stopped["quality"])
     assert summary["seeds"] == [0], summary
+    # ... or inside the memory section, after jaxstyle's default and before torch.
+    assert report["done"][-4:-1] == [
+        "memory: jax",
+        "memory: jax, torch",
+        "memory: jax, torch, jax history10",
+    ]
+    cut = {"sizes": memory["sizes"], "jax": memory["jax"], "variants": {}}
+    table = compare.markdown(
+        {**report, "memory": cut, "done": [*report["done"][:-4], "memory: jax"]}
+    )
+    rows = table.split("## Peak memory")[1].splitlines()
+    assert [r.split(" | ")[0] for r in rows if r.startswith("| j") or r.startswith("| t")] == [
+        "| jax"
+    ], rows
 
 
 def test_gpu_script_stages_parse(tmp_path):
@@ -130,6 +144,8 @@ def test_gpu_script_stages_parse(tmp_path):
     assert len(set(jsons)) == 5 and {j.parent for j in jsons} == {tmp_path}, jsons
     speed = compare.parser().parse_args(runs[0][2:])
     assert (speed.sizes, speed.quality_sizes, speed.iterations) == ("256,512", "512", 500)
+    big = compare.parser().parse_args(runs[2][2:])
+    assert big.sizes == "4096" and big.memory_variant[0] == "history10:history_size=10"
 
 
 def test_xla_flags_quick(tmp_path):
