@@ -86,6 +86,14 @@ def test_compare_quick(tmp_path):
     )
     (summary,) = compare.quality_summary(stopped["quality"])
     assert summary["seeds"] == [0], summary
+    # A variant that raised is a row saying so, and counts as not reached.
+    (name,) = report["quality"][0]["jax"]
+    failed = {**report["quality"][0], "jax": {name: {"config": {}, "error": "XlaRuntimeError: x"}}}
+    assert f"| {name} `{{}}` | error: XlaRuntimeError: x |" in compare.markdown(
+        {**report, "quality": [failed]}
+    )
+    (summary,) = compare.quality_summary([failed, report["quality"][1]])
+    assert summary["ratios"][0] is None and summary["reached"] <= 1, summary
     # ... or inside the memory section, after jaxstyle's default and before torch.
     assert report["done"][-4:-1] == [
         "memory: jax",
