@@ -44,15 +44,20 @@ mkdir -p "$RESULTS"
 "$PYBIN" - "${REQUIRE_GPU:-1}" <<'EOF'
 import sys
 
+
+def stop(message):
+    print(f"gpu.sh: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 try:
     import flax, h5py, matplotlib, optax, PIL, torch  # noqa: F401, E401
     import jax
 except ImportError as e:
-    sys.exit(f"gpu.sh: {e.name} is missing from this Python ({sys.executable})")
-gpu = jax.default_backend() == "gpu" and torch.cuda.is_available()
-if sys.argv[1] == "1" and not gpu:
-    sys.exit(f"gpu.sh: no GPU for both (jax: {jax.default_backend()}, torch cuda: "
-             f"{torch.cuda.is_available()}); REQUIRE_GPU=0 runs it anyway")
+    stop(f"{e.name} is missing from this Python ({sys.executable})")
+if sys.argv[1] == "1" and not (jax.default_backend() == "gpu" and torch.cuda.is_available()):
+    stop(f"no GPU for both (jax: {jax.default_backend()}, torch cuda: "
+         f"{torch.cuda.is_available()}); REQUIRE_GPU=0 runs it anyway")
 print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, torch {torch.__version__}")
 EOF
 if command -v nvidia-smi >/dev/null; then

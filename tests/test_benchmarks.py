@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import pytest
+
 import jaxstyle
 from benchmarks import compare, memory_plan
 
@@ -110,25 +113,32 @@ def test_compare_quick(tmp_path):
     ], rows
 
 
-def test_gpu_script_stages_parse(tmp_path):
-    """benchmarks/gpu.sh's stages, as it would run them, are valid compare/memory_plan
-    command lines with valid jaxstyle configs (checked here: the script runs only where
-    a GPU is lent)."""
-    env = {
-        **os.environ,
-        "DRY_RUN": "1",
-        "INSTALL": "0",
-        "REQUIRE_GPU": "0",
-        "PYTHON": sys.executable,
-        "RESULTS": str(tmp_path),
-    }
-    proc = subprocess.run(
+def _gpu_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {"INSTALL": "0", "PYTHON": sys.executable, "RESULTS": str(tmp_path), **env}
+    return subprocess.run(
         ["bash", str(ROOT / "benchmarks" / "gpu.sh")],
-        env=env,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks the no-GPU refusal")
+def test_gpu_script_stops_without_a_gpu(tmp_path):
+    proc = _gpu_script(tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [
+        "gpu.sh: no GPU for both (jax: cpu, torch cuda: False); REQUIRE_GPU=0 runs it anyway"
+    ]
+    assert list(tmp_path.iterdir()) == []  # nothing measured, nothing written
+
+
+def test_gpu_script_stages_parse(tmp_path):
+    """benchmarks/gpu.sh's stages, as it would run them, are valid compare/memory_plan
+    command lines with valid jaxstyle configs (checked here: the script runs only where
+    a GPU is lent)."""
+    proc = _gpu_script(tmp_path, DRY_RUN="1", REQUIRE_GPU="0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = [
         shlex.split(line.removeprefix("gpu.sh: would run: "))
