@@ -1018,7 +1018,7 @@ def parser() -> argparse.ArgumentParser:
         "--memory-frameworks",
         choices=["jax,torch", "jax", "torch"],
         default="jax,torch",
-        help="the baselines the memory runs measure before the --memory-variant s",
+        help="the baselines the memory runs measure, before any --memory-variant",
     )
     p.add_argument("--skip", default="", help=f"comma list of {','.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="tiny CI run: proves it works")
