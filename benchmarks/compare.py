@@ -1080,21 +1080,22 @@ def main(argv: list[str] | None = None) -> None:
         if not a.weights:
             make_weights(weights_path, a.quick)
         if "evaluation" not in skip:
+            variants_e = [parse_variant(v) for v in a.evaluation_variant or []]
             for s in sizes:
-                variants_e = [parse_variant(v) for v in a.evaluation_variant or []]
                 report["evaluation"].append(
                     bench_evaluation(weights_path, s, a.repeats, variants_e)
                 )
                 save(f"evaluation {s}")
         if "quality" not in skip:
+
+            def progress(q: dict[str, Any]) -> None:
+                # bench_quality hands over one dict per race, filled in as it goes.
+                if not report["quality"] or report["quality"][-1] is not q:
+                    report["quality"].append(q)
+                save(f"quality {q['size']} seed {q['seed']}: torch, {len(q['jax'])} jax")
+
             for s in quality_sizes:
                 for seed in seeds:
-                    before = list(report["quality"])
-
-                    def progress(q: dict[str, Any], before: list = before) -> None:
-                        report["quality"] = [*before, q]
-                        save(f"quality {q['size']} seed {q['seed']}: torch, {len(q['jax'])} jax")
-
                     progress(bench_quality(weights_path, s, a.iterations, variants, seed, progress))
         if "compile" not in skip:
             report["compile"] = bench_compile(

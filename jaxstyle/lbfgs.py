@@ -18,8 +18,8 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
   interpolation (eq. 3.59), at most ``max_evals`` evaluations; the sufficient-decrease
   test and the bracketing's comparison with the previous trial allow ``1e-6 |f0|`` of
   float32 rounding (see :func:`strong_wolfe`); a non-finite loss counts as too high,
-  so the search shrinks the step instead of failing. ``"none"`` takes the step as is (torch without ``line_search_fn``), halving it only while the
-  loss is non-finite.
+  so the search shrinks the step instead of failing. ``"none"`` takes the step as is
+  (torch without ``line_search_fn``), halving it only while the loss is non-finite.
 * the first step (and the first after a reset) is ``min(1, 1 / |g|_1)`` along
   ``-g``, as torch and minFunc; later ones start at ``t = 1``.
 

@@ -24,8 +24,7 @@ SHRINK = {"size=256": f"size={SIZE}", "iterations=300": f"iterations={ITERATIONS
 
 def _shrunk(block: str) -> str:
     for full, tiny in SHRINK.items():
-        if full in block:
-            block = block.replace(full, tiny)
+        block = block.replace(full, tiny)
     return block
 
 
