@@ -181,6 +181,15 @@ def make_weights(path: Path, quick: bool, seed: int = 0) -> None:
     jaxstyle.save_weights(path, params, meta)
 
 
+def paper_config(**overrides: Any) -> Any:
+    """A ``jaxstyle.Config`` on the objective ``torch_gatys`` computes: the paper's
+    literal equations (``weighting="paper"``, alpha/beta 1e-3), so that both frameworks
+    minimise the same loss."""
+    import jaxstyle
+
+    return jaxstyle.Config(**{"weighting": "paper", **overrides})
+
+
 def images(size: int) -> tuple[np.ndarray, np.ndarray]:
     """The bundled Tuebingen photo and Starry Night, resized to ``size`` x ``size``."""
     import jax.numpy as jnp
@@ -265,7 +274,7 @@ def evaluation_inputs(
 
     tw, tmeta = tg.load_npz(str(weights_path))
     return {
-        "probe_args": probe_args(jaxstyle.Config() if config is None else config),
+        "probe_args": probe_args(paper_config() if config is None else config),
         "variant_probe_args": {name: probe_args(c) for name, c in (variants or {}).items()},
         "objective": tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta)),
         "x_torch": tg.preprocess(rgb, tmeta).cpu().numpy(),
@@ -284,11 +293,10 @@ def bench_evaluation(
     import jax
     import torch
 
-    import jaxstyle
     from benchmarks import torch_gatys as tg
     from jaxstyle import optimize
 
-    configs = {name: jaxstyle.Config(**overrides) for name, overrides in variants or []}
+    configs = {name: paper_config(**overrides) for name, overrides in variants or []}
     inputs = evaluation_inputs(weights_path, size, variants=configs)
     objective, x_torch = inputs["objective"], inputs["x_torch"]
     probe_args = {"jax": inputs["probe_args"]}
@@ -420,7 +428,7 @@ def bench_quality(
     objective = tg.Objective(tw, tg.preprocess(content, tmeta), tg.preprocess(style, tmeta))
     key = jax.random.key(seed)
     x0 = optimize.initial_image(
-        jnp.asarray(content), jnp.asarray(style), jaxstyle.Config(), meta.preprocess, key
+        jnp.asarray(content), jnp.asarray(style), paper_config(), meta.preprocess, key
     )
     trace = tg.run_lbfgs(objective, np.asarray(x0).transpose(2, 0, 1)[None], iterations)
     target = trace.final_loss
@@ -440,7 +448,7 @@ def bench_quality(
     for name, overrides in variants:
         if progress is not None:
             progress(result)
-        config = jaxstyle.Config(
+        config = paper_config(
             **{"iterations": iterations, "chunk_size": 5, "init": "noise", **overrides}
         )
         try:
@@ -486,7 +494,7 @@ def run_probe(kind: str, rest: list[str]) -> None:
     import jaxstyle
 
     content, style = images(a.size)
-    config = jaxstyle.Config(
+    config = paper_config(
         **{"iterations": a.iterations, "chunk_size": a.iterations, "init": "content"},
         **json.loads(a.config),
     )

@@ -17,7 +17,7 @@ from typing import NoReturn
 import jax
 import numpy as np
 
-from jaxstyle import __version__, optimize, weights
+from jaxstyle import __version__, optimize, vgg, weights
 from jaxstyle import image as img
 from jaxstyle.convert import SOURCES
 from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
@@ -88,7 +88,21 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help="L-BFGS iterations (default: 500 on GPU/TPU, 100 on CPU)",
     )
-    p.add_argument("--ratio", type=_nonneg_float, default=1e-3, help="alpha/beta (default 1e-3)")
+    p.add_argument(
+        "--weighting",
+        choices=optimize.WEIGHTINGS,
+        default=optimize.Config.weighting,
+        help="authors: the authors' code's size-independent loss weighting (default); "
+        "paper: the paper's equations literally, where alpha/beta depends on the image size",
+    )
+    p.add_argument(
+        "--ratio",
+        type=_nonneg_float,
+        default=None,
+        help="content weight / style weight, smaller paints more (default: "
+        + ", ".join(f"{v:g} with --weighting {k}" for k, v in optimize.DEFAULT_RATIOS.items())
+        + ")",
+    )
     p.add_argument("--init", choices=optimize.INITS, default="noise")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for --init noise (default 0)")
     p.add_argument(
@@ -187,6 +201,13 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default=optimize.Config.optimizer)
     p.add_argument(
+        "--weighting",
+        choices=optimize.WEIGHTINGS,
+        default=optimize.Config.weighting,
+        help="as for stylize; each panel runs the paper's alpha/beta as that weighting "
+        "reads it (the default's ratio 2e-2 for the paper's 1e-3), labelled with both",
+    )
+    p.add_argument(
         "--compare-sequential",
         action="store_true",
         help="also compute each panel alone; print both timings, write DIR/figN_timing.json",
@@ -206,12 +227,19 @@ def _run_figures(args: argparse.Namespace) -> int:
     defaults = figs.TINY if args.tiny else DEFAULTS["accelerator" if _on_accelerator() else "cpu"]
     size = args.size or defaults["size"]
     iterations = args.iterations or defaults["iterations"]
-    base = optimize.Config(iterations=iterations, optimizer=args.optimizer)
-    specs = [figs.figure(n, base) for n in numbers]
-    for spec in specs:
-        figs.check_size(spec, size)
+    base = optimize.Config(
+        iterations=iterations, optimizer=args.optimizer, weighting=args.weighting
+    )
+    for n in numbers:  # before any download: the whole network's layers are the deepest
+        figs.check_size(figs.figure(n, base), size)
     params, meta = weights.load_weights(resolve_weights(args.weights or default_weights()))
-    note = f"{size} px, {iterations} iterations, {args.optimizer}, weights: {meta.source}"
+    blocks = vgg.blocks_of(params)
+    specs = [figs.figure(n, base, blocks) for n in numbers]
+    held = "" if blocks == 5 else f" (blocks 1-{blocks} only)"
+    note = (
+        f"{size} px, {iterations} iterations, {args.optimizer}, {args.weighting} weighting, "
+        f"weights: {meta.source}{held}"
+    )
     for spec in specs:
         n = spec.number
         result = figs.run(spec, params, meta.preprocess, size=size, progress=not args.quiet)
@@ -306,9 +334,15 @@ def _run_weights_fetch(args: argparse.Namespace) -> int:
 
 def _run_weights_info(args: argparse.Namespace) -> int:
 
-    _params, meta = weights.load_weights(args.file)
+    params, meta = weights.load_weights(args.file)
     pre = meta.preprocess
+    blocks = vgg.blocks_of(params)
+    last = weights.held_layers(blocks)[-1]
     print(f"source:        {meta.source}")
+    print(
+        f"blocks:        1-{blocks} of 5 (conv1_1 ... {last}; layers up to "
+        f"{last.replace('conv', 'relu')} and pool{blocks})"
+    )
     print(f"checksum:      {meta.checksum or '-'}")
     print(
         f"preprocessing: {pre.channel_order}, scale {pre.scale:g}, "
@@ -384,6 +418,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
     config = optimize.Config(
         content_layers=args.content_layers,
         style_layers=args.style_layers,
+        weighting=args.weighting,
         ratio=args.ratio,
         init=args.init,
         iterations=iterations,

@@ -15,7 +15,9 @@ Three layouts are understood:
 Every converter returns ``(params, preprocess)`` with params
 ``{"conv1_1": {"kernel": HWIO float32, "bias": (C,) float32}, ...}`` checked
 against the module's shapes (a missing or mis-shaped layer raises
-:class:`~jaxstyle.errors.WeightsError` naming it).
+:class:`~jaxstyle.errors.WeightsError` naming it). A file that holds only VGG19's
+first blocks, each whole, converts to params of those blocks
+(:func:`~jaxstyle.weights.check_params`).
 """
 
 from __future__ import annotations
@@ -135,9 +137,8 @@ def from_state_dict(sd: Mapping[str, Any], layout: str) -> tuple[NumpyParams, Pr
         for leaf, key in (("kernel", f"{prefix}.weight"), ("bias", f"{prefix}.bias")):
             if key in sd:
                 leaves[leaf] = _oihw_to_hwio(_to_numpy(sd[key]), name, leaf)
-        if not leaves:
-            raise WeightsError(f"layer {name} is missing from the weights (no {prefix}.weight)")
-        params[name] = leaves
+        if leaves:  # a layer left out is named by check_params, unless a whole last block is
+            params[name] = leaves
     check_params(params)
     return params, PREPROCESS[layout]
 

@@ -37,7 +37,7 @@ import numpy as np
 from jaxstyle.errors import ConfigError, JaxstyleError
 from jaxstyle.files import atomic_write
 from jaxstyle.image import bundled, load_image, save_image
-from jaxstyle.optimize import Config, History, resize, stylize
+from jaxstyle.optimize import DEFAULT_RATIOS, Config, History, resize, stylize
 from jaxstyle.vgg import Params, Preprocess, min_size
 
 #: The figures this module reproduces (the paper's numbering).
@@ -65,7 +65,48 @@ FIG3_STYLES = (
 
 #: Paper Fig. 4: columns alpha/beta, rows style layers relu1_1 .. up to relu5_1.
 FIG4_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
-FIG4_LAYER_SETS = tuple(tuple(f"relu{b}_1" for b in range(1, n + 1)) for n in range(1, 6))
+
+#: The ratio that stands for the paper's alpha/beta under the default weighting: the
+#: paper's 1e-3 (its Figs. 3 B, 5, 6) is the default ratio, and every other value
+#: keeps its factor to it. Checked on the real blocks 1-3 (README, "Loss weighting").
+PAPER_TO_AUTHORS = DEFAULT_RATIOS["authors"] / DEFAULT_RATIOS["paper"]
+
+
+def strength(paper_ratio: float, weighting: str) -> float:
+    """The ``Config.ratio`` a panel runs for the paper's alpha/beta ``paper_ratio``.
+
+    Example:
+        >>> strength(1e-3, "paper"), round(strength(1e-3, "authors"), 6), round(strength(1e-5, "authors"), 6)
+        (0.001, 0.02, 0.0002)
+    """
+    return paper_ratio if weighting == "paper" else paper_ratio * PAPER_TO_AUTHORS
+
+
+def strength_label(paper_ratio: float, weighting: str) -> str:
+    """How a panel names its strength: the ratio run, and the paper's alpha/beta beside it.
+
+    Example:
+        >>> strength_label(1e-3, "authors").replace(AB, "a/b"), strength_label(1e-3, "paper")[-4:]
+        ('ratio 2e-2 (paper a/b 1e-3)', '1e-3')
+    """
+    if weighting == "paper":
+        return f"{AB} = {_ratio(paper_ratio)}"
+    return f"ratio {_ratio(strength(paper_ratio, weighting))} (paper {AB} {_ratio(paper_ratio)})"
+
+
+def paper_layers(blocks: int = 5) -> tuple[str, tuple[str, ...]]:
+    """The paper's content layer and style layers, moved into VGG19's first ``blocks``.
+
+    With the whole network: ``relu4_2`` and ``relu1_1 .. relu5_1``. With fewer blocks
+    (a weights file of the first blocks only) the content layer becomes the deepest
+    block's ``_2`` and the style layers stop at its ``_1``.
+
+    Example:
+        >>> paper_layers(5)[0], paper_layers(3)
+        ('relu4_2', ('relu3_2', ('relu1_1', 'relu2_1', 'relu3_1')))
+    """
+    content = "relu4_2" if blocks >= 4 else f"relu{blocks}_2"
+    return content, tuple(f"relu{b}_1" for b in range(1, min(blocks, 5) + 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,17 +178,21 @@ def _ratio(r: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def _fig3(base: Config) -> Figure:
+def _at(base: Config, paper_ratio: float, **fields: object) -> Config:
+    return dataclasses.replace(base, ratio=strength(paper_ratio, base.weighting), **fields)
+
+
+def _fig3(base: Config, blocks: int) -> Figure:
     panels = [Panel("content", "A  Tübingen (content)", 0, 0, "content")]
     for i, (letter, style, caption, ratio) in enumerate(FIG3_STYLES, start=1):
         panels.append(
             Panel(
                 name=Path(style).stem,
-                title=f"{letter}  {caption}\n{AB} = {_ratio(ratio)}",
+                title=f"{letter}  {caption}\n{strength_label(ratio, base.weighting)}",
                 row=i // 3,
                 col=i % 3,
                 style=style,
-                config=dataclasses.replace(base, ratio=ratio),
+                config=_at(base, ratio),
                 inset=True,
             )
         )
@@ -160,27 +205,30 @@ def _fig3(base: Config) -> Figure:
     )
 
 
-def _fig4(base: Config) -> Figure:
+def _fig4(base: Config, blocks: int) -> Figure:
+    style = paper_layers(blocks)[1]
+    layer_sets = [style[:n] for n in range(1, len(style) + 1)]
     panels = []
-    for r, layers in enumerate(FIG4_LAYER_SETS):
+    for r, layers in enumerate(layer_sets):
         for c, ratio in enumerate(FIG4_RATIOS):
             panels.append(
                 Panel(
                     name=f"{layers[-1]}_ratio{_ratio(ratio)}",
-                    title=f"{AB} = {_ratio(ratio)}" if r == 0 else "",
+                    title=strength_label(ratio, base.weighting).replace(" (", "\n(")
+                    if r == 0
+                    else "",
                     row=r,
                     col=c,
                     style="composition_vii.jpg",
-                    config=dataclasses.replace(base, ratio=ratio, style_layers=",".join(layers)),
+                    config=_at(base, ratio, style_layers=",".join(layers)),
                 )
             )
     labels = tuple(
-        layers[0] if len(layers) == 1 else f"{layers[0]} … {layers[-1]}"
-        for layers in FIG4_LAYER_SETS
+        layers[0] if len(layers) == 1 else f"{layers[0]} … {layers[-1]}" for layers in layer_sets
     )
     return Figure(
         4,
-        f"Fig. 4: style layers (rows) x {AB} (columns), Composition VII",
+        "Fig. 4: style layers (rows) x strength (columns), Composition VII",
         "tubingen.jpg",
         tuple(panels),
         row_labels=labels,
@@ -188,29 +236,37 @@ def _fig4(base: Config) -> Figure:
     )
 
 
-def _fig5(base: Config) -> Figure:
+def _fig5(base: Config, blocks: int) -> Figure:
     style = "starry_night.jpg"
     panels = [
         Panel("content", "content", 0, 0, "content"),
         Panel("style", "style", 0, 1, "style", style=style),
     ]
-    for col, layer in enumerate(("relu2_2", "relu4_2"), start=2):
-        config = dataclasses.replace(base, ratio=1e-3, content_layers=layer)
+    deep = paper_layers(blocks)[0]
+    shallow = "relu2_2" if blocks >= 3 else "relu1_1"
+    for col, layer in enumerate((shallow, deep), start=2):
         panels.append(
-            Panel(f"content_{layer}", f"content at {layer}", 0, col, style=style, config=config)
+            Panel(
+                f"content_{layer}",
+                f"content at {layer}",
+                0,
+                col,
+                style=style,
+                config=_at(base, 1e-3, content_layers=layer),
+            )
         )
     return Figure(
         5,
-        f"Fig. 5: content matched at relu2_2 vs relu4_2, {AB} = 1e-3",
+        f"Fig. 5: content matched at {shallow} vs {deep}, {strength_label(1e-3, base.weighting)}",
         "tubingen.jpg",
         tuple(panels),
         note="Style: The Starry Night in place of Feininger's Jesuiten III (in copyright).",
     )
 
 
-def _fig6(base: Config) -> Figure:
+def _fig6(base: Config, blocks: int) -> Figure:
     style = "starry_night.jpg"
-    config = dataclasses.replace(base, ratio=1e-3)
+    config = _at(base, 1e-3)
     panels = [
         Panel("content", "content", 0, 0, "content"),
         Panel("style", "style", 0, 1, "style", style=style),
@@ -245,20 +301,22 @@ def _fig6(base: Config) -> Figure:
         )
     return Figure(
         6,
-        f"Fig. 6: initialisation (content, style, four noise seeds), {AB} = 1e-3",
+        "Fig. 6: initialisation (content, style, four noise seeds), "
+        + strength_label(1e-3, base.weighting),
         "tubingen.jpg",
         tuple(panels),
         note="Style: The Starry Night (our choice); one batched run, a key per item.",
     )
 
 
-def _fig7(base: Config) -> Figure:
+def _fig7(base: Config, blocks: int) -> Figure:
     style = "beach_city.jpg"
-    config = dataclasses.replace(base, ratio=1e-2, init="content")
+    config = _at(base, 1e-2, init="content")
+    title = f"result, {strength_label(1e-2, base.weighting)}, content init"
     panels = (
         Panel("content", "content: Golden Gate by day", 0, 0, "content"),
         Panel("style", "style: city at sunset", 0, 1, "style", style=style),
-        Panel("result", f"result, {AB} = 1e-2, content init", 0, 2, style=style, config=config),
+        Panel("result", title, 0, 2, style=style, config=config),
     )
     return Figure(
         7,
@@ -272,11 +330,14 @@ def _fig7(base: Config) -> Figure:
 _BUILDERS = {3: _fig3, 4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7}
 
 
-def figure(number: int, base: Config | None = None) -> Figure:
+def figure(number: int, base: Config | None = None, blocks: int = 5) -> Figure:
     """The spec of paper figure ``number``; ``base`` sets the fields shared by all panels.
 
-    Per-panel fields (ratio, layers, init) are overridden; everything else (iterations,
-    optimizer, pooling, chunk_size, ...) comes from ``base``.
+    Per-panel fields (ratio, layers, init) are set by the figure: the paper's
+    alpha/beta as :func:`strength` maps it for ``base.weighting``, and the paper's
+    layers moved into the ``blocks`` the weights hold (:func:`paper_layers`; the
+    figure's note says so). Everything else (iterations, optimizer, pooling,
+    chunk_size, ...) comes from ``base``.
 
     Raises:
         ConfigError: for a figure this module does not reproduce.
@@ -285,10 +346,23 @@ def figure(number: int, base: Config | None = None) -> Figure:
         >>> fig = figure(4, Config(iterations=10))
         >>> fig.shape, len(fig.results), fig.results[0].config.iterations
         ((5, 4), 20, 10)
+        >>> figure(4, blocks=3).shape
+        (3, 4)
     """
     if number not in _BUILDERS:
         raise ConfigError(f"figure must be one of {', '.join(map(str, FIGURES))}, got {number}")
-    return _BUILDERS[number](Config() if base is None else base)
+    content, style = paper_layers(blocks)
+    base = dataclasses.replace(
+        Config() if base is None else base, content_layers=content, style_layers=",".join(style)
+    )
+    fig = _BUILDERS[number](base, blocks)
+    if blocks < 5:
+        moved = (
+            f"Layers within blocks 1-{blocks} (the weights hold no more): content {content}, "
+            f"style {style[0]} … {style[-1]}."
+        )
+        fig = dataclasses.replace(fig, note=f"{fig.note} {moved}".strip())
+    return fig
 
 
 class FigureRun(NamedTuple):

@@ -277,7 +277,13 @@ def strong_wolfe(
             break
         if evals >= max_evals:
             return t
-        t_next = _cubic_min(t_prev, f_prev, g_prev, t, f, g, t + 0.01 * (t - t_prev), 10.0 * t)
+        # Extrapolate to where the slope, secant through the last two, reaches zero,
+        # capped at 10 t: from the slopes alone, as the losses of two nearby trials
+        # may differ by rounding only (a cubic through them, torch's choice, crept by
+        # 1 % per evaluation there, and moved by 0.2 % per ulp of a loss).
+        flatter = g - g_prev
+        t_next = 10.0 * t if flatter <= 0 else t - g * (t - t_prev) / flatter
+        t_next = min(max(t_next, t + 0.01 * (t - t_prev)), 10.0 * t)
         t_prev, f_prev, g_prev, t = t, f, g, t_next
     while evals < max_evals:  # zoom: lo is always the lowest point with sufficient decrease
         a, b = sorted((lo[0], hi[0]))

@@ -15,6 +15,15 @@ Eq. 4  E_l                 :func:`style_layer_loss`
 Eq. 5  L_style             :func:`style_loss`
 Eq. 7  L_total             :func:`total_loss`
 =========================  ====================================================
+
+The paper's equations are kept exactly. Its alpha/beta on them is not a strength
+that carries over between images: Eq. 1 sums over ``N_c M_c`` entries and grows with
+the image, Eq. 4 divides by ``N_l^2 M_l^2`` and does not. The authors' own code
+(Gatys' PyTorch notebook) weights the terms so that neither grows: content as a
+mean squared error and each Gram term by ``1e3 / N_l^2`` of the mean squared error of
+Grams divided by their positions. In the paper's terms that is a content weight
+:func:`authors_content_factor` ``= 2 / (N_c M_c)`` on Eq. 1 and a layer weight
+:func:`authors_style_factor` ``= 4e3 / N_l^2`` on Eq. 4.
 """
 
 from __future__ import annotations
@@ -94,6 +103,29 @@ def style_layer_loss(features: Array, target_gram: Array) -> Array:
     m = features.size // n
     diff = gram(features) - target_gram
     return jnp.sum(diff * diff) / (4.0 * float(n) ** 2 * float(m) ** 2)
+
+
+def authors_content_factor(features: Array) -> float:
+    """``2 / (N_c M_c)``: Eq. 1 times it is the mean squared error of ``(H, W, C)`` features.
+
+    Example:
+        >>> f, p = jnp.ones((2, 3, 4)), jnp.zeros((2, 3, 4))
+        >>> float(authors_content_factor(f) * content_loss(f, p)), float(jnp.mean((f - p) ** 2))
+        (1.0, 1.0)
+    """
+    return 2.0 / features.size
+
+
+def authors_style_factor(features: Array) -> float:
+    """``4e3 / N_l^2``: Eq. 4 times it is the authors' ``1e3/N_l^2 * MSE(G/M_l, A/M_l)``.
+
+    Example:
+        >>> f, a = jnp.ones((2, 3, 4)), jnp.zeros((4, 4))
+        >>> mse = jnp.mean(((gram(f) - a) / 6) ** 2)  # M_l = 2 * 3 positions
+        >>> round(float(authors_style_factor(f) * style_layer_loss(f, a)), 3), round(float(1e3 / 16 * mse), 3)
+        (62.5, 62.5)
+    """
+    return 4e3 / float(features.shape[-1]) ** 2
 
 
 def _weighted_sum(

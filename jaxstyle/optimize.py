@@ -31,10 +31,13 @@ from jaxstyle.vgg import (
     Params,
     Preprocess,
     backward_kernel,
+    check_depth,
     check_layers,
     convs_reached,
     features,
+    layer_hw,
     min_size,
+    widths_of,
 )
 from jaxstyle.winograd import backward_transform, transform_kernel_stacked
 
@@ -47,6 +50,15 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
 )
 
 INITS = ("noise", "content", "style")
+#: How the loss terms are weighted before ``ratio`` (see :mod:`jaxstyle.losses`).
+#: authors: the authors' own code, content ``2/(N_c M_c)`` and each style layer
+#: ``4e3/N_l^2`` times its ``w_l``, so that a ratio means the same at every image size
+#: and layer set; paper: Eqs. 1, 4, 5 and 7 literally, ``L = ratio * L_c + L_s``.
+WEIGHTINGS = ("authors", "paper")
+#: ``ratio`` when none is given. authors: chosen on the real VGG19 blocks 1-3 so that
+#: a default run is strongly painted and keeps the photo's layout (README, "Loss
+#: weighting"); paper: the paper's Fig. 3 B, 1e-3.
+DEFAULT_RATIOS = {"authors": 2e-2, "paper": 1e-3}
 #: optax / jaxopt: their L-BFGS, line search included, compiled into one program per
 #: step (or per chunk of steps); lbfgs: :mod:`jaxstyle.lbfgs`, stepped from Python with
 #: one compiled program per loss+gradient evaluation (as torch.optim.LBFGS).
@@ -105,8 +117,13 @@ class Config:
         content_layers: ``(layer, weight)`` pairs, a ``{layer: weight}`` dict, or a
             comma-separated string (equal weights summing to 1). Paper: ``relu4_2``.
         style_layers: the same for style; paper: ``relu1_1..relu5_1``, ``w_l = 1/5``.
-        ratio: ``alpha / beta`` (paper, Fig. 3: 1e-3, 8e-4, 5e-3, 5e-4; Fig. 7: 1e-2).
-            Used as ``alpha = ratio, beta = 1`` unless both weights below are given.
+        weighting: ``"authors"`` (default: the authors' code's size-independent
+            weighting) or ``"paper"`` (the literal equations); see :data:`WEIGHTINGS`.
+        ratio: content weight over style weight, ``alpha / beta``, applied after
+            ``weighting``; smaller paints more. ``None`` takes
+            :data:`DEFAULT_RATIOS` for the weighting. With ``"paper"`` it is the
+            paper's alpha/beta (Fig. 3: 1e-3, 8e-4, 5e-3, 5e-4; Fig. 7: 1e-2). Used as
+            ``alpha = ratio, beta = 1`` unless both weights below are given.
         content_weight: explicit ``alpha`` (needs ``style_weight`` too).
         style_weight: explicit ``beta``.
         tv_weight: weight of an optional total-variation term on the [0, 1] RGB
@@ -139,7 +156,8 @@ class Config:
 
     content_layers: Any = DEFAULT_CONTENT_LAYERS
     style_layers: Any = DEFAULT_STYLE_LAYERS
-    ratio: float = 1e-3
+    weighting: str = "authors"
+    ratio: float | None = None
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float = 0.0
@@ -163,6 +181,12 @@ class Config:
         object.__setattr__(self, "style_layers", style)
         if not content and not style:
             raise ConfigError("at least one content or style layer is needed")
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(
+                f"weighting must be one of {', '.join(WEIGHTINGS)}, got {self.weighting!r}"
+            )
+        if self.ratio is None:
+            object.__setattr__(self, "ratio", DEFAULT_RATIOS[self.weighting])
         if self.init not in INITS:
             raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -233,7 +257,8 @@ class Targets(NamedTuple):
 
     Attributes:
         content: layer -> ``(H, W, C)`` response ``P`` of the content image.
-        style: layer -> ``(C, C)`` Gram matrix ``A`` of the style image.
+        style: layer -> ``(C, C)`` Gram matrix ``A`` of the style image, per position
+            of the content's (see :func:`make_targets`).
     """
 
     content: dict[str, Array]
@@ -350,6 +375,10 @@ def make_targets(
 
     Returns:
         :class:`Targets`, each entry with the matching input's leading batch axis.
+        Grams are compared per position: a style of another size than the content
+        has its Gram scaled by ``M_l / M'_l`` (the content's positions at that layer
+        over the style's), so the target asks for the style's statistics, not for
+        activations of another scale. At the same size the Gram is exactly ``A``.
     """
     content_names = tuple(k for k, _ in config.content_layers)
     style_names = tuple(k for k, _ in config.style_layers)
@@ -367,9 +396,15 @@ def make_targets(
         fc = features(params, preprocess.apply(content), content_names, **network(config))
         fs = features(params, preprocess.apply(style), style_names, **network(config))
     gram = losses.gram if style.ndim == 3 else jax.vmap(losses.gram)
+
+    def target_gram(k: str) -> Array:
+        m = math.prod(layer_hw(content.shape[-3:-1], k))
+        m_style = math.prod(fs[k].shape[-3:-1])
+        return gram(fs[k]) if m == m_style else gram(fs[k]) * jnp.float32(m / m_style)
+
     return Targets(
         content={k: fc[k] for k in content_names},
-        style={k: gram(fs[k]) for k in style_names},
+        style={k: target_gram(k) for k in style_names},
     )
 
 
@@ -382,6 +417,11 @@ def loss_terms(
     weights: Weights | None = None,
 ) -> tuple[Array, dict[str, Any]]:
     """Eq. 7 at the network-input image ``x`` ``(H, W, 3)``, with its parts.
+
+    ``total = alpha * sum_c w_c f_c L_c + beta * sum_l w_l f_l E_l (+ tv * TV)`` with
+    ``f = 1`` for ``config.weighting="paper"`` and the authors' factors
+    (:func:`~jaxstyle.losses.authors_content_factor`,
+    :func:`~jaxstyle.losses.authors_style_factor`) for ``"authors"``.
 
     Args:
         weights: traced loss weights; ``None`` takes them from ``config``. The layer
@@ -397,12 +437,17 @@ def loss_terms(
     per_layer = {
         k: losses.style_layer_loss(feats[k], targets.style[k]) for k, _ in config.style_layers
     }
+    content_term, sw = content, w.style
+    if config.weighting == "authors":  # static factors of the shapes, on traced weights
+        cw = {k: v * losses.authors_content_factor(feats[k]) for k, v in w.content.items()}
+        content_term = losses.weighted_content_loss(feats, targets.content, cw)
+        sw = {k: v * losses.authors_style_factor(feats[k]) for k, v in sw.items()}
     style = (
-        jnp.sum(jnp.stack([w.style[k] * per_layer[k] for k, _ in config.style_layers]))
+        jnp.sum(jnp.stack([sw[k] * per_layer[k] for k, _ in config.style_layers]))
         if per_layer
         else jnp.zeros((), jnp.float32)
     )
-    total = losses.total_loss(content, style, w.alpha, w.beta)
+    total = losses.total_loss(content_term, style, w.alpha, w.beta)
     tv = jnp.zeros((), jnp.float32)
     if config.tv_weight > 0:
         tv = losses.tv_loss(preprocess.invert(x))
@@ -450,6 +495,11 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
             tol=0.0,
             history_size=config.history_size,
             linesearch=config.linesearch,
+            # jaxopt caps every step at 1 by default. Its first direction is -g, and
+            # with the default weighting |g| is ~1e-4 per pixel (the loss is O(1), the
+            # pixels 0-255): the capped step moved nothing, and 50 iterations cost 19
+            # evaluations each. Later directions carry their own scale (L-BFGS's gamma).
+            max_stepsize=1e9,
         )
 
         def jaxopt_step(x: Array, state: Any) -> tuple[Array, Any, Array, dict[str, Any], Array]:
@@ -948,6 +998,7 @@ def stylize(
     b = n or 1
     configs = [config] * b if isinstance(config, Config) else list(config)
     static = static_config(configs)
+    check_depth(static.layers, len(widths_of(params)))
     first = configs[0]
     hw = content.shape[-3:-1]
     style = resize(style, *style_size(hw, style.shape[-3:-1], first.style_scale))

@@ -113,7 +113,8 @@ def rescale(
     """Normalises ``params`` so every live filter's mean activation on ``images`` is 1.
 
     Args:
-        params: VGG19 params (HWIO kernels).
+        params: VGG19 params (HWIO kernels), all 16 convolutions or those of the
+            first blocks only.
         images: calibration images, ``(H, W, 3)`` RGB in [0, 1].
         preprocess: how the images become network input.
         pooling: ``"avg"`` or ``"max"``; both commute with the per-channel scale.
@@ -123,9 +124,11 @@ def rescale(
         ``mean_activation`` and ``factor`` (per layer, per channel), ``dead``
         (per layer count), ``dead_total``, ``images`` (how many), ``pooling``.
     """
-    means = mean_activations(params, images, preprocess, pooling)
+    convs = tuple(k for k in CONV_LAYERS if k in params)  # all, or the first blocks'
+    relus = tuple(k.replace("conv", "relu") for k in convs)
+    means = mean_activations(params, images, preprocess, pooling, relus)
     new: dict[str, dict[str, np.ndarray]] = {
-        k: {leaf: np.array(v, np.float32) for leaf, v in params[k].items()} for k in CONV_LAYERS
+        k: {leaf: np.array(v, np.float32) for leaf, v in params[k].items()} for k in convs
     }
     stats: dict[str, Any] = {
         "mean_activation": {},
@@ -134,14 +137,14 @@ def rescale(
         "images": len(images),
         "pooling": pooling,
     }
-    for idx, (conv, relu) in enumerate(zip(CONV_LAYERS, RELU_LAYERS, strict=True)):
+    for idx, (conv, relu) in enumerate(zip(convs, relus, strict=True)):
         m = means[relu]
         live = m > 0
         factor = np.where(live, m, 1.0).astype(np.float32)
         new[conv]["kernel"] = new[conv]["kernel"] / factor
         new[conv]["bias"] = new[conv]["bias"] / factor
-        if idx + 1 < len(CONV_LAYERS):
-            nxt = CONV_LAYERS[idx + 1]
+        if idx + 1 < len(convs):
+            nxt = convs[idx + 1]
             new[nxt]["kernel"] = new[nxt]["kernel"] * factor[:, None]
         stats["mean_activation"][conv] = [float(x) for x in m]
         stats["factor"][conv] = [float(x) for x in factor]

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import winograd
+from jaxstyle.errors import WeightsError
 from jaxstyle.winograd import backward_transform, transform_kernel
 
 Array = jax.Array
@@ -72,6 +73,40 @@ def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
     return tuple(layers)
 
 
+def block_of(layer: str) -> int:
+    """The block (1-5) that computes ``layer``.
+
+    Example:
+        >>> block_of("conv1_1"), block_of("relu3_2"), block_of("pool4")
+        (1, 3, 4)
+    """
+    check_layers([layer])
+    return int(layer.removeprefix("pool")[0] if layer.startswith("pool") else layer[4])
+
+
+def check_depth(layers: Sequence[str], blocks: int) -> None:
+    """Raises :class:`~jaxstyle.errors.WeightsError` if a layer lies past ``blocks`` blocks.
+
+    A weights file may hold only VGG19's first blocks (see :func:`blocks_of`); a layer
+    past them is an error, never a layer computed from missing weights.
+
+    Example:
+        >>> check_depth(["relu1_1", "relu3_1"], 3)
+        >>> check_depth(["relu4_2"], 3)
+        Traceback (most recent call last):
+        ...
+        jaxstyle.errors.WeightsError: layer relu4_2 needs block 4 of VGG19, but these weights hold blocks 1-3 only (conv1_1 ... conv3_4); use layers up to relu3_4
+    """
+    for name in layers:
+        if block_of(name) > blocks:
+            last = f"conv{blocks}_{VGG19_DEPTHS[blocks - 1]}"
+            raise WeightsError(
+                f"layer {name} needs block {block_of(name)} of VGG19, but these weights hold "
+                f"blocks 1-{blocks} only (conv1_1 ... {last}); use layers up to "
+                f"{last.replace('conv', 'relu')}"
+            )
+
+
 def min_size(layers: Sequence[str]) -> int:
     """Smallest image side (pixels) for which every layer in ``layers`` is non-empty.
 
@@ -85,6 +120,23 @@ def min_size(layers: Sequence[str]) -> int:
     deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=0)
     pools = sum(1 for name in LAYERS[: deepest + 1] if name.startswith("pool"))
     return 2**pools
+
+
+def layer_hw(hw: tuple[int, int], layer: str) -> tuple[int, int]:
+    """Spatial size of ``layer``'s response to an ``(H, W)`` input.
+
+    Convolutions keep the size ('same' padding); each 2x2 stride-2 pooling up to and
+    including ``layer`` floors it by half.
+
+    Example:
+        >>> layer_hw((96, 129), "relu1_1"), layer_hw((96, 129), "relu3_1"), layer_hw((96, 129), "pool3")
+        ((96, 129), (24, 32), (12, 16))
+    """
+    pools = sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
+    h, w = hw
+    for _ in range(pools):
+        h, w = h // 2, w // 2
+    return h, w
 
 
 def convs_reached(layers: Sequence[str]) -> tuple[str, ...]:
@@ -335,8 +387,10 @@ class VGG19(nn.Module):
         outputs: names of the activations to return (see :data:`LAYERS`). Layers
             after the deepest one asked for are not computed.
         pooling: ``"avg"`` (the paper) or ``"max"`` (the original VGG), 2x2 stride 2.
-        widths: channels of the five blocks; the real network is :data:`VGG19_WIDTHS`,
-            tests use slimmer ones to stay fast.
+        widths: channels of the blocks; the real network is :data:`VGG19_WIDTHS`,
+            tests use slimmer ones to stay fast. Fewer than five widths make a network
+            of VGG19's first blocks only (weights files of the first blocks); asking it
+            for a later layer raises :class:`~jaxstyle.errors.WeightsError`.
         precision: ``jax.lax.Precision`` for the convolutions (``None``: backend default).
         dtype: computation dtype of the convolutions (``None``: the input's, float32);
             ``jnp.bfloat16`` casts inputs and kernels, params stay float32.
@@ -360,6 +414,7 @@ class VGG19(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> dict[str, Array]:
         wanted = set(check_layers(self.outputs))
+        check_depth(self.outputs, len(self.widths))
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         out: dict[str, Array] = {}
@@ -369,7 +424,9 @@ class VGG19(nn.Module):
                 out[name] = value
             return len(out) == len(wanted)
 
-        for b, (depth, width) in enumerate(zip(VGG19_DEPTHS, self.widths, strict=True)):
+        for b, (depth, width) in enumerate(
+            zip(VGG19_DEPTHS[: len(self.widths)], self.widths, strict=True)
+        ):
             for i in range(depth):
                 name = f"{b + 1}_{i + 1}"
                 x = Conv3x3(width, precision=self.precision, dtype=self.dtype, name=f"conv{name}")(
@@ -418,17 +475,33 @@ def features(
 
 
 def widths_of(params: Params) -> tuple[int, ...]:
-    """Block widths of a params tree, read from the last conv of each block."""
+    """Block widths of a params tree, read from the last conv of each block it holds."""
     widths = []
     for b, depth in enumerate(VGG19_DEPTHS):
-        kernel = params[f"conv{b + 1}_{depth}"]["kernel"]
-        widths.append(int(kernel.shape[-1]))
+        last = params.get(f"conv{b + 1}_{depth}")
+        if last is None:
+            break
+        widths.append(int(last["kernel"].shape[-1]))
     return tuple(widths)
 
 
+def blocks_of(params: Params) -> int:
+    """How many of VGG19's five blocks ``params`` holds (5: the whole network).
+
+    Example:
+        >>> p = init_params(jax.random.key(0), (4, 8, 8))
+        >>> blocks_of(p), sorted(p)[-1]
+        (3, 'conv3_4')
+    """
+    return len(widths_of(params))
+
+
 def param_shapes(widths: tuple[int, ...] = VGG19_WIDTHS) -> dict[str, dict[str, tuple[int, ...]]]:
-    """The expected shape of every param, from the module itself (``jax.eval_shape``)."""
-    model = VGG19(outputs=(LAYERS[-1],), widths=widths)
+    """The expected shape of every param, from the module itself (``jax.eval_shape``).
+
+    ``widths`` has one entry per block held (fewer than five: the first blocks only).
+    """
+    model = VGG19(outputs=(f"pool{len(widths)}",), widths=widths)
     abstract = jax.eval_shape(
         model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
     )["params"]
@@ -441,16 +514,19 @@ def init_params(
 ) -> Params:
     """Random He-initialised params (for tests and benchmarks, not for stylising).
 
+    ``widths`` has one entry per block: fewer than five give VGG19's first blocks only.
+
     Kernels ~ N(0, 2 / fan_in) as He et al. (2015) and torchvision's VGG init;
     biases small and random so that a bias bug cannot hide behind zeros.
     """
     shapes = param_shapes(widths)
-    sizes = [int(np.prod(shapes[n][leaf])) for n in CONV_LAYERS for leaf in ("kernel", "bias")]
+    convs = [n for n in CONV_LAYERS if n in shapes]
+    sizes = [int(np.prod(shapes[n][leaf])) for n in convs for leaf in ("kernel", "bias")]
     # One draw sliced up: 32 separate draws take XLA ~10 s to compile on a CPU.
     flat = jax.random.normal(key, (sum(sizes),), jnp.float32)
     params: Params = {}
     offset = 0
-    for layer in CONV_LAYERS:
+    for layer in convs:
         leaves = {}
         for leaf in ("kernel", "bias"):
             shape = shapes[layer][leaf]

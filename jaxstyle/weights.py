@@ -85,15 +85,20 @@ class WeightsMeta:
         )
 
 
+def _blocks_held(arrays: Mapping[str, Any]) -> int:
+    """The deepest block with any layer in ``arrays`` (0 when none is)."""
+    return max((int(name[4]) for name in CONV_LAYERS if name in arrays), default=0)
+
+
 def widths_from_shapes(arrays: Mapping[str, Any]) -> tuple[int, ...]:
-    """Block widths implied by ``{"conv1_2": {"kernel": ...}, ...}``.
+    """Block widths implied by ``{"conv1_2": {"kernel": ...}, ...}``, one per block held.
 
     Each block's width is the most common channel count among the shapes that
     carry it (its kernels' outputs, biases, and the next block's first input), so
     one mis-shaped layer is blamed itself rather than its well-shaped neighbours.
     """
     widths = []
-    for b, depth in enumerate(VGG19_DEPTHS):
+    for b, depth in enumerate(VGG19_DEPTHS[: max(_blocks_held(arrays), 1)]):
         name = f"conv{b + 1}_{depth}"
         if name not in arrays or "kernel" not in arrays[name]:
             raise WeightsError(f"layer {name} is missing its kernel")
@@ -113,18 +118,28 @@ def widths_from_shapes(arrays: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(widths)
 
 
+def held_layers(blocks: int) -> tuple[str, ...]:
+    """The convolutions of VGG19's first ``blocks`` blocks, in network order."""
+    return tuple(name for name in CONV_LAYERS if int(name[4]) <= blocks)
+
+
 def check_params(params: Mapping[str, Mapping[str, Any]]) -> tuple[int, ...]:
     """Checks every layer's shape against the module; returns the block widths.
+
+    The params may hold VGG19's first blocks only (1-5 of them, each whole): a
+    lighter network, or a published file cut short. Every layer of each block up to
+    the deepest one present must be there.
 
     Raises:
         WeightsError: naming the first missing or mis-shaped layer.
     """
-    missing = [name for name in CONV_LAYERS if name not in params]
+    held = held_layers(max(_blocks_held(params), 1))
+    missing = [name for name in held if name not in params]
     if missing:
         raise WeightsError(f"layer {missing[0]} is missing from the weights")
     widths = widths_from_shapes(params)
     expected = param_shapes(widths)
-    for name in CONV_LAYERS:
+    for name in held:
         for leaf, shape in expected[name].items():
             if leaf not in params[name]:
                 raise WeightsError(f"layer {name} has no {leaf}")
@@ -138,10 +153,10 @@ def check_params(params: Mapping[str, Mapping[str, Any]]) -> tuple[int, ...]:
 
 def save_weights(path: str | os.PathLike[str], params: Params, meta: WeightsMeta) -> None:
     """Writes ``params`` and ``meta`` to ``path`` (``.npz``) atomically."""
-    check_params(params)
+    held = held_layers(len(check_params(params)))
     arrays = {
         f"{layer}/{leaf}": np.asarray(value, np.float32)
-        for layer in CONV_LAYERS
+        for layer in held
         for leaf, value in params[layer].items()
     }
     arrays["__meta__"] = np.frombuffer(meta.to_json().encode(), np.uint8)
@@ -157,7 +172,9 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[Params, WeightsMeta]:
     """Loads a converted-weights file.
 
     Returns:
-        ``(params, meta)``: params as a nested dict of float32 ``jax.Array``.
+        ``(params, meta)``: params as a nested dict of float32 ``jax.Array``, one
+        entry per convolution the file holds (all 16, or those of its first blocks:
+        :func:`jaxstyle.vgg.blocks_of`).
 
     Raises:
         WeightsError: unreadable file, wrong format, or a missing/mis-shaped layer.
@@ -186,10 +203,10 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[Params, WeightsMeta]:
         raise
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as e:
         raise WeightsError(f"cannot read weights file {path}: {e}") from None
-    check_params(raw)
+    held = held_layers(len(check_params(raw)))
     params = {
         layer: {leaf: jnp.asarray(v, jnp.float32) for leaf, v in raw[layer].items()}
-        for layer in CONV_LAYERS
+        for layer in held
     }
     return params, meta
 
@@ -245,7 +262,9 @@ def convert(
     params, preprocess = convert_file(source, path)
     images = rs.load_calibration() if calibration is None else list(calibration)
     if source == "gatys":
-        means = rs.mean_activations(params, images, preprocess, pooling)
+        convs = held_layers(len(check_params(params)))
+        relus = tuple(c.replace("conv", "relu") for c in convs)
+        means = rs.mean_activations(params, images, preprocess, pooling, relus)
         info: dict[str, Any] = {
             "rescaled": False,
             "note": "published already normalised; mean activations measured, not changed",
@@ -253,11 +272,10 @@ def convert(
             "pooling": pooling,
             "mean_activation": {
                 conv: [float(x) for x in means[relu]]
-                for conv, relu in zip(CONV_LAYERS, rs.RELU_LAYERS, strict=True)
+                for conv, relu in zip(convs, relus, strict=True)
             },
             "dead": {
-                conv: int((means[relu] <= 0).sum())
-                for conv, relu in zip(CONV_LAYERS, rs.RELU_LAYERS, strict=True)
+                conv: int((means[relu] <= 0).sum()) for conv, relu in zip(convs, relus, strict=True)
             },
         }
     else:

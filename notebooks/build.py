@@ -94,11 +94,14 @@ style = js.load_image(js.bundled("starry_night.jpg"))
 content.shape, style.shape"""
         ),
         new_markdown_cell(
-            "## Stylise\n\nThe paper's settings: content at `relu4_2`, style at "
-            "`relu1_1 … relu5_1` with `w_l = 1/5`, $\\alpha/\\beta$ = 1e-3, white-noise start."
+            "## Stylise\n\nThe paper's layers: content at `relu4_2`, style at "
+            "`relu1_1 … relu5_1` with `w_l = 1/5`, white-noise start. The loss is weighted "
+            "as the authors' code weights it, at the default ratio 2e-2 (it stands for the "
+            'paper\'s $\\alpha/\\beta$ = 1e-3; `weighting="paper"` runs the equations '
+            "literally, see the README's *Loss weighting*)."
         ),
         new_code_cell(
-            """config = js.Config(ratio=1e-3, init="noise", iterations=ITERATIONS)
+            """config = js.Config(ratio=2e-2, init="noise", iterations=ITERATIONS)
 
 
 def report(done, image, history):
@@ -187,14 +190,14 @@ print("gradient:", grad.shape, "norm", float(jnp.linalg.norm(grad)))"""
         ),
         new_markdown_cell(
             "## Swap layers and weights\n\nContent at `relu2_2`, style on two layers "
-            "with unequal weights, $\\alpha/\\beta$ = 1e-2. Targets depend on the layers, so they are "
-            "recomputed."
+            "with unequal weights, a ratio of 0.2 (ten times the default's, less "
+            "stylised). Targets depend on the layers, so they are recomputed."
         ),
         new_code_cell(
             """config2 = js.Config(
     content_layers="relu2_2",
     style_layers={"relu1_1": 0.75, "relu3_1": 0.25},
-    ratio=1e-2,
+    ratio=0.2,
     iterations=ITERATIONS,
 )
 targets2 = js.make_targets(params, content, style, config2, pre)

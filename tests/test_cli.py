@@ -38,6 +38,11 @@ def files(tmp_path_factory):
         weights.WeightsMeta("random", CAFFE).to_json().encode(), np.uint8
     )
     np.savez(d / "bad.npz", **bad)
+    weights.save_weights(
+        d / "three.npz",
+        init_params(jax.random.key(0), SLIM[:3]),
+        weights.WeightsMeta("random", CAFFE),
+    )
     (d / "empty.png").write_bytes(b"")
     (d / "text.jpg").write_text("hello")
     return d
@@ -57,6 +62,19 @@ def test_end_to_end(files, capsys):
     with Image.open(out) as im:
         assert im.size == (24, 20)
     assert capsys.readouterr().err == ""
+
+
+def test_weights_of_the_first_blocks(files, capsys):
+    """Three blocks: layers within them stylise; `weights info` says what the file holds."""
+    three = ("--weights", str(files / "three.npz"))
+    layers = ("--content-layers", "relu3_2", "--style-layers", "relu1_1,relu2_1,relu3_1")
+    assert _run(files, *layers, *three, out="three.png") == 0
+    assert (files / "three.png").is_file()
+    assert cli.main(["weights", "info", str(files / "three.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "blocks:        1-3 of 5 (conv1_1 ... conv3_4; layers up to relu3_4 and pool3)" in out
+    assert cli.main(["weights", "info", str(files / "w.npz")]) == 0
+    assert "blocks:        1-5 of 5 (conv1_1 ... conv5_4;" in capsys.readouterr().out
 
 
 def test_save_every_writes_intermediates(files):
@@ -90,10 +108,13 @@ def test_save_every_writes_intermediates(files):
         ({}, ("--convolution", "winograd", "--precision", "bfloat16"), "float32 only"),
         ({}, ("--history-size", "0"), "history_size must be positive"),
         ({}, ("--loop", "device"), "stepped from Python"),
+        ({}, ("--weighting", "mean"), "--weighting: invalid choice"),
+        ({}, ("--weights", "THREE"), "layer relu4_1 needs block 4 of VGG19, but these weights"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(files, capsys, kwargs, extra, match):
-    extra = tuple(str(files / "bad.npz") if e == "BAD" else e for e in extra)
+    names = {"BAD": "bad.npz", "THREE": "three.npz"}
+    extra = tuple(str(files / names[e]) if e in names else e for e in extra)
     if kwargs.get("style", "x") is None:
         args = ["stylize", str(files / "content.png"), "-o", str(files / "x.png"), "--quiet"]
         rc = cli.main(args)

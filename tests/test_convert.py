@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch_reference as tr
+from keras_h5 import write_keras_h5
 
 from jaxstyle import cli, convert, rescale, weights
 from jaxstyle.errors import WeightsError
@@ -35,38 +36,6 @@ def raw():
 
 def _oihw(raw):
     return {k: (w.transpose(3, 2, 0, 1).copy(), b.copy()) for k, (w, b) in raw.items()}
-
-
-def write_keras_h5(path, raw, style="new", drop=None, reshape=None):
-    """A Keras ``save_weights`` HDF5 file; ``style`` "old" (``_W_1:0``) or "new" (``/kernel:0``)."""
-    names = []
-    with h5py.File(path, "w") as f:
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.1.5" if style == "old" else b"2.2.4"
-        names.append(b"input_1")
-        f.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
-        for b, depth in enumerate((2, 2, 4, 4, 4), start=1):
-            for i in range(1, depth + 1):
-                layer = f"block{b}_conv{i}"
-                names.append(layer.encode())
-                g = f.create_group(layer)
-                name = f"conv{b}_{i}"
-                if name == drop:
-                    g.attrs["weight_names"] = np.array([], dtype="S1")
-                    continue
-                kernel, bias = raw[name]
-                if name == reshape:
-                    kernel = kernel[:, :, :, :-1]
-                if style == "old":
-                    wn = [f"{layer}_W_1:0", f"{layer}_b_1:0"]
-                else:
-                    wn = [f"{layer}/kernel:0", f"{layer}/bias:0"]
-                g.attrs["weight_names"] = np.array([n.encode() for n in wn])
-                g.create_dataset(wn[0], data=kernel)
-                g.create_dataset(wn[1], data=bias)
-            names.append(f"block{b}_pool".encode())
-            f.create_group(f"block{b}_pool").attrs["weight_names"] = np.array([], dtype="S1")
-        f.attrs["layer_names"] = np.array(names)
 
 
 def torchvision_sd(raw):
@@ -115,6 +84,20 @@ def test_keras_h5(tmp_path, raw, reference, style):
         assert params[k]["kernel"].dtype == np.float32
         np.testing.assert_array_equal(params[k]["kernel"], raw[k][0])
     _check_against_torch(params, reference)
+
+
+def test_keras_h5_of_the_first_blocks(tmp_path, raw, reference):
+    """A Keras file that stops after block 3 converts to the params of blocks 1-3."""
+    write_keras_h5(tmp_path / "k.h5", raw, "old", blocks=3)
+    params, _ = convert.from_keras_h5(tmp_path / "k.h5")
+    assert list(params) == [n for n in CONV_LAYERS if int(n[4]) <= 3]
+    x, want = reference
+    got = features(params, jnp.asarray(x), ("relu1_1", "relu2_1", "relu3_2"))
+    for k in ("relu1_1", "relu2_1", "relu3_2"):
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-5, atol=1e-5, err_msg=k)
+    write_keras_h5(tmp_path / "cut.h5", raw, "new", blocks=3, drop="conv3_4")
+    with pytest.raises(WeightsError, match="conv3_4"):
+        convert.from_keras_h5(tmp_path / "cut.h5")
 
 
 def test_keras_h5_follows_weight_names_not_guesses(tmp_path, raw):

@@ -70,6 +70,21 @@ def test_strong_wolfe_grows_a_step_lost_in_rounding():
     assert _run_search(lbfgs.strong_wolfe(f0, g0, 1e-3, eps=0.0), phi)[0] == 0.0
 
 
+def test_strong_wolfe_extrapolates_where_the_loss_moves_by_rounding_only():
+    # A float32 loss of 0.4 with slope -1e-9 and its minimum at t = 1e7: the first
+    # trials from t = 1 change nothing but rounding. A cubic fitted to them has its
+    # "minimum" behind the step, and taking its clamp (+1 % a trial) never left the
+    # start in 25 evaluations; growing by the cap reaches the curvature in ~8.
+    def phi(t):
+        return float(np.float32(0.4 - 1e-9 * t + 0.5e-16 * t * t)), -1e-9 + 1e-16 * t
+
+    f0, g0 = phi(0.0)
+    assert phi(1.0)[0] == f0  # the first trial moves the float32 loss by nothing
+    t, evals = _run_search(lbfgs.strong_wolfe(f0, g0, 1.0), phi)
+    assert abs(phi(t)[1]) <= -C2 * g0 and phi(t)[0] < f0, t
+    assert evals <= 12
+
+
 def test_fixed_step_halves_only_while_non_finite():
     assert _run_search(lbfgs.fixed_step(1.0), lambda t: (5.0, 1.0)) == (1.0, 1)
     wall = lambda t: (1.0, 0.0) if t <= 0.3 else (math.nan, math.nan)  # noqa: E731

@@ -111,7 +111,11 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling, program)
     # convolution, still within RTOL here (its largest: 1.1e-5, the gradient).
     x, content, style = _images(size)
     config = optimize.Config(
-        content_layers="relu4_2", style_layers=",".join(STYLE), ratio=1e-3, pooling=pooling
+        content_layers="relu4_2",
+        style_layers=",".join(STYLE),
+        weighting="paper",
+        ratio=1e-3,
+        pooling=pooling,
     )
 
     # Targets computed once, in network space (preprocess = identity here).
@@ -165,7 +169,7 @@ def test_losses_and_gradient(full_params, torch_weights, size, pooling, program)
     assert err[~mask].max() <= RTOL, err[~mask].max()
 
 
-def kink_mask(params, x, t_feats, pooling) -> np.ndarray:
+def kink_mask(params, x, t_feats, pooling="avg") -> np.ndarray:
     """Input entries whose gradient a ReLU kink may legitimately change.
 
     A pre-activation within ~1e-7 of zero can have opposite signs in XLA and torch
@@ -174,7 +178,7 @@ def kink_mask(params, x, t_feats, pooling) -> np.ndarray:
     Each such flip is found by comparing the two frameworks' pre-activations, must sit
     within 1e-5 of zero (relative to the layer), and masks that unit's support.
     """
-    conv = [n for n in LAYERS if n.startswith("conv")]
+    conv = [n for n in LAYERS if n.startswith("conv") and n in params]
     feats = features(params, jnp.asarray(x), conv, pooling=pooling)
     mask = np.zeros(x.shape, bool)
     for name in conv:
@@ -225,7 +229,7 @@ def test_tv_weight_adds_total_variation(slim_params):
     """TV term against a numpy hand computation on the RGB image."""
     rng = np.random.default_rng(3)
     img = smooth_image(rng, 20, 18)
-    config = optimize.Config(tv_weight=2.0)
+    config = optimize.Config(tv_weight=2.0, weighting="paper")
     targets = optimize.make_targets(
         slim_params, jnp.asarray(img), jnp.asarray(img), config, TORCHVISION
     )
@@ -235,3 +239,142 @@ def test_tv_weight_adds_total_variation(slim_params):
     assert rel_err(terms["tv"], want_tv) <= RTOL
     # The image is its own target: content and style vanish, only TV is left.
     assert rel_err(total, 2.0 * want_tv) <= 1e-3
+
+
+def _torch_losses(weights, x, content, style, content_layer, style_layers):
+    """Eq. 1 and each E_l in torch at NCHW ``x``, with ``style`` of any size, and autograd.
+
+    Grams are compared per position (the authors' code): the style's Gram is scaled by
+    ``M / M'``, which is exactly ``A`` when the sizes match.
+    """
+    with torch.no_grad():
+        p = ref.vgg19(weights, ref.nchw(content))[content_layer]
+        s_feats = ref.vgg19(weights, ref.nchw(style))
+    xt = ref.nchw(x).requires_grad_(True)
+    feats = ref.vgg19(weights, xt)
+    c = ref.content_loss(feats[content_layer], p)
+    layers = {}
+    for k in style_layers:
+        m, m_style = feats[k][0, 0].numel(), s_feats[k][0, 0].numel()
+        layers[k] = ref.style_layer_loss(feats[k], ref.gram(s_feats[k]) * (m / m_style))
+    return xt, feats, c, layers
+
+
+def _jax_losses(params, x, content, style, config):
+    identity = optimize.Preprocess()
+    targets = optimize.make_targets(
+        params, jnp.asarray(content), jnp.asarray(style), config, identity
+    )
+    fun = jax.jit(
+        jax.value_and_grad(
+            lambda x, p, t: optimize.loss_terms(x, p, t, config, identity), has_aux=True
+        )
+    )
+    return fun(jnp.asarray(x), params, targets)
+
+
+@pytest.mark.parametrize("weighting", ["authors", "paper"])
+def test_weighting_against_the_authors_formula(full_params, torch_weights, weighting):
+    """The default weighting is the authors' code's; the paper's is Eq. 7 literally.
+
+    The torch side writes the authors' notebook's terms directly: content weight times
+    the mean squared error of the features, plus each layer's ``1e3 / N^2`` times the
+    mean squared error of the Grams divided by their positions.
+    """
+    x, content, style = _images((40, 56))
+    config = optimize.Config(
+        content_layers="relu4_2", style_layers=",".join(STYLE), weighting=weighting, ratio=0.3
+    )
+    (total, terms), grad = _jax_losses(full_params, x, content, style, config)
+    xt, feats, t_content, t_layers = _torch_losses(
+        torch_weights, x, content, style, "relu4_2", STYLE
+    )
+    if weighting == "paper":
+        t_total = 0.3 * t_content + sum(0.2 * v for v in t_layers.values())
+    else:
+        f = feats["relu4_2"]
+        mse = 2 * t_content / f.numel()  # torch.nn.MSELoss of the features
+        t_total = 0.3 * mse
+        with torch.no_grad():
+            s_feats = ref.vgg19(torch_weights, ref.nchw(style))
+        for k in STYLE:
+            n, m = feats[k].shape[1], feats[k][0, 0].numel()
+            g_mse = ((ref.gram(feats[k]) / m - ref.gram(s_feats[k]) / m) ** 2).mean()
+            t_total = t_total + 0.2 * 1e3 / n**2 * g_mse
+    t_total.backward()
+    assert rel_err(terms["content"], t_content.item()) <= RTOL
+    for k in STYLE:
+        assert rel_err(terms["style"][k], t_layers[k].item()) <= RTOL, k
+    assert rel_err(total, t_total.item()) <= RTOL
+    assert_gradient_close(full_params, torch_weights, x, grad, xt.grad)
+
+
+def assert_gradient_close(params, weights, x, grad, want):
+    """The gradient equals torch's to RTOL, away from the units at a ReLU kink."""
+    with torch.no_grad():
+        t_feats = ref.vgg19(weights, ref.nchw(x))
+    mask = kink_mask(params, x, t_feats)
+    assert mask.mean() <= 0.1
+    g, w = np.asarray(grad, np.float64), ref.hwc(want).astype(np.float64)
+    err = np.abs(g - w) / np.max(np.abs(w))
+    assert err[~mask].max() <= RTOL, err[~mask].max()
+
+
+@pytest.mark.parametrize("scale", [2.0, 0.75])
+def test_grams_compared_per_position(full_params, torch_weights, scale):
+    """A style of another size than the content: E_l on Grams per position (M / M')."""
+    x, content, _ = _images((32, 40))
+    rng = np.random.default_rng(7)
+    h, w = round(32 * scale), round(40 * scale)
+    style = (smooth_image(rng, h, w) - 0.45) / 0.225
+    config = optimize.Config(
+        content_layers="relu3_2", style_layers="relu1_1,relu2_1,relu3_1", weighting="paper"
+    )
+    (_, terms), _ = _jax_losses(full_params, x, content, style, config)
+    blocks_1_3 = {k: v for k, v in torch_weights.items() if int(k[4]) <= 3}
+    _, _, _, t_layers = _torch_losses(
+        blocks_1_3, x, content, style, "relu3_2", ("relu1_1", "relu2_1", "relu3_1")
+    )
+    for k, v in t_layers.items():
+        assert rel_err(terms["style"][k], v.item()) <= RTOL, k
+
+
+def test_style_scale_reaches_the_per_position_targets(slim_params):
+    """stylize's style_scale path builds the same per-position targets (2x the content)."""
+    rng = np.random.default_rng(5)
+    content, style = smooth_image(rng, 24, 32), smooth_image(rng, 60, 70)
+    config = optimize.Config(style_layers="relu1_1,relu2_1", content_layers="relu2_2")
+    big = optimize.resize(jnp.asarray(style), *optimize.style_size((24, 32), (60, 70), 2.0))
+    assert big.shape[:2] == (55, 64)  # long side 2x the content's, the style's aspect
+    targets = optimize.make_targets(slim_params, jnp.asarray(content), big, config, TORCHVISION)
+    feats = features(slim_params, TORCHVISION.apply(big), ("relu1_1", "relu2_1"))
+    # Positions of the content over the style's: 24x32 / 55x64, then 12x16 / 27x32.
+    for k, m in (("relu1_1", 24 * 32 / (55 * 64)), ("relu2_1", 12 * 16 / (27 * 32))):
+        f = np.asarray(feats[k], np.float64).reshape(-1, feats[k].shape[-1])
+        np.testing.assert_allclose(targets.style[k], f.T @ f * m, rtol=1e-5)
+
+
+@pytest.mark.parametrize("weighting", ["authors", "paper"])
+def test_real_weights_losses_and_gradient(real_weights, weighting):
+    """The parity of loss terms and gradient on the real blocks 1-3, converted and normalised."""
+    params, _ = real_weights
+    weights = ref.to_torch_params(params)
+    x, content, style = _images((40, 56))
+    layers = ("relu1_1", "relu2_1", "relu3_1")
+    config = optimize.Config(
+        content_layers="relu3_2", style_layers=",".join(layers), weighting=weighting, ratio=1e-3
+    )
+    (total, terms), grad = _jax_losses(params, x, content, style, config)
+    xt, feats, t_content, t_layers = _torch_losses(weights, x, content, style, "relu3_2", layers)
+    if weighting == "paper":
+        c, s = 1.0, {k: 1.0 for k in layers}
+    else:
+        c = 2.0 / feats["relu3_2"].numel()
+        s = {k: 4e3 / feats[k].shape[1] ** 2 for k in layers}
+    t_total = 1e-3 * c * t_content + sum(s[k] * v / 3 for k, v in t_layers.items())
+    t_total.backward()
+    assert rel_err(terms["content"], t_content.item()) <= RTOL
+    for k in layers:
+        assert rel_err(terms["style"][k], t_layers[k].item()) <= RTOL, k
+    assert rel_err(total, t_total.item()) <= RTOL
+    assert_gradient_close(params, weights, x, grad, xt.grad)

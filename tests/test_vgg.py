@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 from jaxstyle import vgg
+from jaxstyle.errors import WeightsError
 
 
 def test_sixteen_convs_five_pools():
@@ -43,6 +44,28 @@ def test_output_shapes(h, w):
     assert out["pool1"].shape == (h // 2, w // 2, 4)
     assert out["relu3_1"].shape == (h // 4, w // 4, 8)
     assert out["pool5"].shape == (h // 32, w // 32, 8)
+
+
+def test_first_blocks_only():
+    """A net of the first three blocks computes them as the whole net does, and no further."""
+    full = vgg.init_params(jax.random.key(0), (4, 8, 8, 8, 8))
+    three = {k: v for k, v in full.items() if int(k[4]) <= 3}
+    x = jax.random.normal(jax.random.key(1), (20, 24, 3))
+    assert vgg.blocks_of(three) == 3 and vgg.blocks_of(full) == 5
+    got = vgg.features(three, x, ("relu1_1", "relu3_4", "pool3"))
+    want = vgg.features(full, x, ("relu1_1", "relu3_4", "pool3"))
+    for k, v in want.items():
+        assert jnp.array_equal(got[k], v), k
+    with pytest.raises(WeightsError, match="layer relu4_2 needs block 4 of VGG19"):
+        vgg.features(three, x, ("relu1_1", "relu4_2"))
+
+
+def test_layer_hw_floors_at_each_pool():
+    x = jnp.zeros((1, 37, 50, 3))
+    params = vgg.init_params(jax.random.key(0), (4, 4, 4, 4, 4))
+    out = vgg.features(params, x, ("relu1_1", "pool1", "relu3_2", "relu5_1", "pool5"))
+    for k, v in out.items():
+        assert vgg.layer_hw((37, 50), k) == v.shape[1:3], k
 
 
 def test_unknown_layer():

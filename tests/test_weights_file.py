@@ -43,6 +43,29 @@ def _flat(params):
     return {f"{k}/{leaf}": np.asarray(v) for k, d in params.items() for leaf, v in d.items()}
 
 
+@pytest.mark.parametrize("blocks", [1, 3, 4])
+def test_first_blocks_only_roundtrip(tmp_path, blocks):
+    """A file of VGG19's first blocks is a real file: saved, loaded, only those layers."""
+    params = init_params(jax.random.key(0), SLIM[:blocks])
+    held = [n for n in CONV_LAYERS if int(n[4]) <= blocks]
+    assert sorted(params) == sorted(held)
+    weights.save_weights(tmp_path / "w.npz", params, weights.WeightsMeta("test", CAFFE))
+    got, _ = weights.load_weights(tmp_path / "w.npz")
+    assert sorted(got) == sorted(held)
+    for layer in held:
+        np.testing.assert_array_equal(np.asarray(got[layer]["kernel"]), params[layer]["kernel"])
+
+
+def test_a_block_cut_short_names_its_missing_layer(tmp_path, params):
+    arrays = {k: v for k, v in _flat(params).items() if int(k[4]) <= 3}
+    del arrays["conv3_4/kernel"], arrays["conv3_4/bias"]
+    _save_raw(tmp_path / "w.npz", arrays)
+    with pytest.raises(WeightsError, match="conv3_4 is missing"):
+        weights.load_weights(tmp_path / "w.npz")
+    with pytest.raises(WeightsError, match="conv1_1 is missing"):
+        weights.check_params({})
+
+
 def test_wrong_shape_names_the_layer(tmp_path, params):
     arrays = _flat(params)
     arrays["conv3_2/kernel"] = np.zeros((3, 3, 8, 5), np.float32)
