@@ -499,7 +499,9 @@ def _make_solver(fun: Callable[[Array], tuple[Array, dict[str, Any]]], config: C
             # with the default weighting |g| is ~1e-4 per pixel (the loss is O(1), the
             # pixels 0-255): the capped step moved nothing, and 50 iterations cost 19
             # evaluations each. Later directions carry their own scale (L-BFGS's gamma).
-            max_stepsize=1e9,
+            # Backtracking keeps the cap: it only shrinks from it, so the cap is its
+            # first trial (at 1e9 it took steps that raised the loss 1e16-fold).
+            max_stepsize=1.0 if config.linesearch == "backtracking" else 1e9,
         )
 
         def jaxopt_step(x: Array, state: Any) -> tuple[Array, Any, Array, dict[str, Any], Array]:
