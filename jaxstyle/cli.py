@@ -68,6 +68,12 @@ def default_weights() -> str:
     return os.environ.get("JAXSTYLE_WEIGHTS") or "keras"
 
 
+def _add_weighting(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument(
+        "--weighting", choices=optimize.WEIGHTINGS, default=optimize.Config.weighting, help=help
+    )
+
+
 def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "stylize",
@@ -88,11 +94,9 @@ def _add_stylize(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help="L-BFGS iterations (default: 500 on GPU/TPU, 100 on CPU)",
     )
-    p.add_argument(
-        "--weighting",
-        choices=optimize.WEIGHTINGS,
-        default=optimize.Config.weighting,
-        help="authors: the authors' code's size-independent loss weighting (default); "
+    _add_weighting(
+        p,
+        "authors: the authors' code's size-independent loss weighting (default); "
         "paper: the paper's equations literally, where alpha/beta depends on the image size",
     )
     p.add_argument(
@@ -200,11 +204,9 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
         help=f"default: {acc['iterations']} on GPU/TPU, {cpu['iterations']} on CPU",
     )
     p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, default=optimize.Config.optimizer)
-    p.add_argument(
-        "--weighting",
-        choices=optimize.WEIGHTINGS,
-        default=optimize.Config.weighting,
-        help="as for stylize; each panel runs the paper's alpha/beta as that weighting "
+    _add_weighting(
+        p,
+        "as for stylize; each panel runs the paper's alpha/beta as that weighting "
         "reads it (the default's ratio 2e-2 for the paper's 1e-3), labelled with both",
     )
     p.add_argument(
