@@ -174,8 +174,14 @@ class Figure:
 
 
 def _ratio(r: float) -> str:
-    mantissa, exponent = f"{r:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
+    """``1.6e-2``, ``2e-2``: two significant digits, the second only where it is not 0.
+
+    Example:
+        >>> _ratio(0.016), _ratio(2e-2), _ratio(5e-4)
+        ('1.6e-2', '2e-2', '5e-4')
+    """
+    mantissa, exponent = f"{r:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
 
 
 def _at(base: Config, paper_ratio: float, **fields: object) -> Config:
@@ -576,7 +582,7 @@ def render_grid(result: FigureRun, path: str | os.PathLike[str], *, note: str = 
             fontsize=7,
         )
     canvas_fig.suptitle(fig.title, fontsize=10)
-    footer = " · ".join(s for s in (fig.note, note) if s)
+    footer = "\n".join(s for s in (fig.note, note) if s)
     if footer:
         canvas_fig.supxlabel(footer, fontsize=6)  # a super-label: the layout makes room
 
