@@ -395,6 +395,21 @@ def resolve_weights(path: str) -> str:
     return str(out)
 
 
+def save_chunk(every: int | None, most: int = optimize.Config.chunk_size) -> int:
+    """Iterations per compiled call, such that every ``every``-th iteration ends a call.
+
+    The images are saved, and the progress bar moves, between calls: the largest
+    divisor of ``every`` up to ``most`` (50) puts a call's end on each multiple.
+
+    Example:
+        >>> save_chunk(None), save_chunk(7), save_chunk(70), save_chunk(100), save_chunk(53)
+        (50, 7, 35, 50, 1)
+    """
+    if every is None:
+        return most
+    return max(d for d in range(1, min(every, most) + 1) if every % d == 0)
+
+
 def _intermediate_path(output: Path, iteration: int) -> Path:
     return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
 
@@ -433,7 +448,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
         pooling=args.pooling,
         style_scale=args.style_scale,
         tv_weight=args.tv_weight,
-        chunk_size=min(args.save_every or 50, 50),
+        chunk_size=save_chunk(args.save_every),
     )
     content = img.load_image(content_path, size)
     style = img.load_image(style_path)

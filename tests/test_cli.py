@@ -77,10 +77,17 @@ def test_weights_of_the_first_blocks(files, capsys):
     assert "blocks:        1-5 of 5 (conv1_1 ... conv5_4;" in capsys.readouterr().out
 
 
-def test_save_every_writes_intermediates(files):
-    assert _run(files, "--save-every", "2", "--iterations", "5", out="run.jpg") == 0
-    assert (files / "run.jpg").exists()
-    assert sorted(p.name for p in files.glob("run_*.jpg")) == ["run_00002.jpg", "run_00004.jpg"]
+@pytest.mark.parametrize(
+    ("every", "iterations", "saved"),
+    [(2, 5, (2, 4)), (1, 3, (1, 2)), (70, 150, (70, 140)), (9, 5, ())],
+)
+def test_save_every_writes_intermediates(files, every, iterations, saved):
+    out = f"run{every}.jpg"
+    args = ("--save-every", str(every), "--iterations", str(iterations))
+    assert _run(files, *args, out=out) == 0
+    assert (files / out).exists()
+    got = sorted(p.name for p in files.glob(f"run{every}_*.jpg"))
+    assert got == [f"run{every}_{i:05d}.jpg" for i in saved]
 
 
 @pytest.mark.parametrize(
