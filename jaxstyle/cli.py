@@ -339,7 +339,7 @@ def _run_weights_info(args: argparse.Namespace) -> int:
     params, meta = weights.load_weights(args.file)
     pre = meta.preprocess
     blocks = vgg.blocks_of(params)
-    last = weights.held_layers(blocks)[-1]
+    last = vgg.held_layers(blocks)[-1]
     print(f"source:        {meta.source}")
     print(
         f"blocks:        1-{blocks} of 5 (conv1_1 ... {last}; layers up to "

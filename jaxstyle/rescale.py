@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.vgg import CONV_LAYERS, Params, Preprocess, features
+from jaxstyle.vgg import CONV_LAYERS, Params, Preprocess, blocks_of, features, held_layers
 
 #: Side (pixels) of the square calibration crops.
 CALIBRATION_SIZE = 64
@@ -124,7 +124,7 @@ def rescale(
         ``mean_activation`` and ``factor`` (per layer, per channel), ``dead``
         (per layer count), ``dead_total``, ``images`` (how many), ``pooling``.
     """
-    convs = tuple(k for k in CONV_LAYERS if k in params)  # all, or the first blocks'
+    convs = held_layers(blocks_of(params))  # all 16, or the first blocks'
     relus = tuple(k.replace("conv", "relu") for k in convs)
     means = mean_activations(params, images, preprocess, pooling, relus)
     new: dict[str, dict[str, np.ndarray]] = {

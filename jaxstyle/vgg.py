@@ -84,6 +84,16 @@ def block_of(layer: str) -> int:
     return int(layer.removeprefix("pool")[0] if layer.startswith("pool") else layer[4])
 
 
+def held_layers(blocks: int) -> tuple[str, ...]:
+    """The convolutions of VGG19's first ``blocks`` blocks, in network order.
+
+    Example:
+        >>> held_layers(2)
+        ('conv1_1', 'conv1_2', 'conv2_1', 'conv2_2')
+    """
+    return tuple(name for name in CONV_LAYERS if int(name[4]) <= blocks)
+
+
 def check_depth(layers: Sequence[str], blocks: int) -> None:
     """Raises :class:`~jaxstyle.errors.WeightsError` if a layer lies past ``blocks`` blocks.
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.files import atomic_write
-from jaxstyle.vgg import CONV_LAYERS, VGG19_DEPTHS, Params, Preprocess, param_shapes
+from jaxstyle.vgg import CONV_LAYERS, VGG19_DEPTHS, Params, Preprocess, held_layers, param_shapes
 
 FORMAT = "jaxstyle-vgg19"
 VERSION = 1
@@ -116,11 +116,6 @@ def widths_from_shapes(arrays: Mapping[str, Any]) -> tuple[int, ...]:
         # Most common; ties go to the last conv's output (the old rule).
         widths.append(max(set(votes), key=lambda w: (votes.count(w), w == last)))
     return tuple(widths)
-
-
-def held_layers(blocks: int) -> tuple[str, ...]:
-    """The convolutions of VGG19's first ``blocks`` blocks, in network order."""
-    return tuple(name for name in CONV_LAYERS if int(name[4]) <= blocks)
 
 
 def check_params(params: Mapping[str, Mapping[str, Any]]) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from jaxstyle import optimize, rescale
 from jaxstyle.image import bundled, load_image
-from jaxstyle.weights import held_layers
+from jaxstyle.vgg import held_layers
 
 #: The defaults, except the layers (the paper's relu4_2 and relu4_1/relu5_1 are past
 #: block 3).
