@@ -4,7 +4,7 @@
         --json benchmarks/results/cpu_weighting.json
 
 The raw Keras arrays are written in the published ``.h5`` layout and converted by
-``jaxstyle.weights.convert`` (the user's path, the paper's normalisation). Tübingen x
+``jaxstyle.convert.convert`` (the user's path, the paper's normalisation). Tübingen x
 Starry Night (Pillow-resized to the content), noise start with seed 0, content
 ``relu3_2``, style ``relu1_1,relu2_1,relu3_1``. Each weighting's ratios run as one
 batched ``stylize`` call per size. The measures are float64 PyTorch on the raw weights
@@ -47,12 +47,12 @@ def run(raw_path: Path, iterations: int) -> dict[str, Any]:
     from PIL import Image
 
     import jaxstyle as js
-    from jaxstyle import optimize, weights
+    from jaxstyle.convert import convert
 
     raw = read_keras_npz(raw_path)
     with tempfile.TemporaryDirectory() as d:
         write_keras_h5(Path(d) / "vgg19_notop.h5", raw, "old", blocks=3)
-        weights.convert("keras", Path(d) / "vgg19_notop.h5", Path(d) / "real.npz")
+        convert("keras", Path(d) / "vgg19_notop.h5", Path(d) / "real.npz")
         params, meta = js.load_weights(Path(d) / "real.npz")
     raw64 = ref.to_torch_params(raw, np.float64)
     rows = []
@@ -78,10 +78,10 @@ def run(raw_path: Path, iterations: int) -> dict[str, Any]:
                 content, painting, params, meta.preprocess, configs, key=jax.random.key(0)
             )
             seconds = time.perf_counter() - start
-            x0 = optimize.initial_image(
+            x0 = js.initial_image(
                 jnp.asarray(content),
                 jnp.asarray(painting),
-                configs[0],
+                configs[0].init,
                 meta.preprocess,
                 jax.random.key(0),
             )
@@ -106,13 +106,14 @@ def run(raw_path: Path, iterations: int) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    from benchmarks.compare import header
-
-    lines = header(
-        report["machine"],
-        "Stylisation strength by loss weighting, real VGG19 blocks 1-3",
-        f"`python -m benchmarks.weighting`, {report['iterations']} iterations per run",
-    )
+    m = report["machine"]
+    lines = [
+        "# Stylisation strength by loss weighting, real VGG19 blocks 1-3",
+        "",
+        f"{m.get('cpu', '?')}, {m.get('date', '?')}, jaxstyle {m.get('jaxstyle_commit', '?')}, "
+        f"versions {m.get('versions', '?')}; `python -m benchmarks.weighting`, "
+        f"{report['iterations']} iterations per run.",
+    ]
     lines += [
         "",
         "| weighting | ratio | size (w x h) | style distance | content / noise's |",
@@ -128,15 +129,20 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    from benchmarks.compare import machine, write_report
+    import jaxstyle
+    from benchmarks.worker import environment
+    from jaxstyle.cache import atomic_write
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--raw", type=Path, required=True, help="raw Keras-named .npz (blocks 1-3)")
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--json", type=Path, required=True, help="report; its .md is written beside")
     a = p.parse_args()
-    report = {"machine": machine(), **run(a.raw, a.iterations)}
-    write_report(a.json, report, markdown(report))
+    jaxstyle.setup(compilation_cache=False)
+    machine = environment(Path(jaxstyle.__file__).resolve().parent, jax_side=True)
+    report = {"machine": machine, **run(a.raw, a.iterations)}
+    atomic_write(a.json, lambda t: Path(t).write_text(json.dumps(report, indent=1) + "\n"))
+    atomic_write(a.json.with_suffix(".md"), lambda t: Path(t).write_text(markdown(report)))
 
 
 if __name__ == "__main__":

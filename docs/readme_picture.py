@@ -17,7 +17,7 @@ import numpy as np
 
 import jaxstyle as js
 from jaxstyle.figures import paper_layers, with_inset
-from jaxstyle.optimize import resize
+from jaxstyle.image import resize
 from jaxstyle.vgg import blocks_of
 
 PAINTINGS = (

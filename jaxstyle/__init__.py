@@ -1,34 +1,39 @@
-"""jaxstyle: Gatys, Ecker & Bethge (CVPR 2016) neural style transfer in JAX."""
+"""jaxstyle: Gatys, Ecker & Bethge (CVPR 2016) neural style transfer in JAX.
 
-from jaxstyle.compilation import cpu_flags_by_default, enable_by_default, enable_compilation_cache
+Importing it changes nothing outside it: call :func:`setup` for the persistent
+compilation cache and the XLA:CPU flags (the ``jaxstyle`` command does).
+"""
+
+from jaxstyle.cache import enable_compilation_cache, setup
+from jaxstyle.config import RUN_DEFAULTS, Config, resolve
+from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
-from jaxstyle.image import bundled, load_image, save_image
+from jaxstyle.image import bundled, initial_image, load_image, resize, save_image
+from jaxstyle.layers import LAYERS
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
-from jaxstyle.optimize import (
-    Config,
-    History,
-    OptState,
-    Result,
+from jaxstyle.objective import (
+    Spec,
     Targets,
     Weights,
     loss_terms,
-    loss_weights,
     make_targets,
     objective,
-    stylize,
+    spec_of,
+    weights_of,
 )
-from jaxstyle.vgg import CAFFE, GATYS, LAYERS, TORCHVISION, VGG19, Preprocess, features, init_params
+from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
+from jaxstyle.solvers import Solver, minimize
+from jaxstyle.stylize import History, Result, stylize
+from jaxstyle.vgg import VGG19, features, init_params
 from jaxstyle.weights import WeightsMeta, load_weights, save_weights
 
 __version__ = "0.1.0"
-
-enable_by_default()
-cpu_flags_by_default()
 
 __all__ = [
     "CAFFE",
     "GATYS",
     "LAYERS",
+    "RUN_DEFAULTS",
     "TORCHVISION",
     "VGG19",
     "Config",
@@ -36,9 +41,10 @@ __all__ = [
     "History",
     "ImageError",
     "JaxstyleError",
-    "OptState",
     "Preprocess",
     "Result",
+    "Solver",
+    "Spec",
     "Targets",
     "Weights",
     "WeightsError",
@@ -50,17 +56,24 @@ __all__ = [
     "features",
     "gram",
     "init_params",
+    "initial_image",
     "load_image",
     "load_weights",
     "loss_terms",
-    "loss_weights",
     "make_targets",
+    "minimize",
     "objective",
+    "resize",
+    "resolve",
+    "resolve_weights",
     "save_image",
     "save_weights",
+    "setup",
+    "spec_of",
     "style_layer_loss",
     "style_loss",
     "stylize",
     "total_loss",
     "tv_loss",
+    "weights_of",
 ]

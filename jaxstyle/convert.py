@@ -1,4 +1,4 @@
-"""Pure converters from the published VGG19 checkpoints to jaxstyle params.
+"""From the published VGG19 checkpoints to a normalised jaxstyle weights file.
 
 Three layouts are understood:
 
@@ -17,7 +17,8 @@ Every converter returns ``(params, preprocess)`` with params
 against the module's shapes (a missing or mis-shaped layer raises
 :class:`~jaxstyle.errors.WeightsError` naming it). A file that holds only VGG19's
 first blocks, each whole, converts to params of those blocks
-(:func:`~jaxstyle.weights.check_params`).
+(:func:`~jaxstyle.weights.check_params`). :func:`convert` normalises and writes
+them; :func:`resolve_weights` turns a ``--weights`` value into a converted file.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from jaxstyle.cache import cache_dir, default_weights_path, file_checksum
 from jaxstyle.errors import WeightsError
-from jaxstyle.vgg import CAFFE, CONV_LAYERS, GATYS, TORCHVISION, Preprocess
-from jaxstyle.weights import check_params
+from jaxstyle.layers import CONV_LAYERS, held_layers
+from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
+from jaxstyle.weights import WeightsMeta, check_params, save_weights
 
 NumpyParams = dict[str, dict[str, np.ndarray]]
 
@@ -181,3 +184,94 @@ def guess_source(path: str | os.PathLike[str]) -> str:
         keys = load_pth(path).keys()
         return "gatys" if "conv1_1.weight" in keys else "torchvision"
     raise WeightsError(f"cannot tell the source of {path}: expected .h5 or .pth")
+
+
+def convert(
+    source: str,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    calibration: Any = None,
+    *,
+    pooling: str = "avg",
+) -> WeightsMeta:
+    """Converts an original checkpoint to a normalised jaxstyle weights file.
+
+    Reads ``path`` in the ``source`` layout (``"keras"``, ``"torchvision"`` or
+    ``"gatys"``, see :mod:`jaxstyle.convert`), rescales it as in the paper over the
+    ``calibration`` images (default: the bundled set, see
+    :func:`jaxstyle.rescale.load_calibration`) and writes ``out`` atomically. Gatys'
+    file is already normalised: it is not rescaled, and its measured mean
+    activations are recorded in ``info`` instead.
+
+    Returns:
+        the metadata written (``checksum`` is the sha256 of the original file).
+    """
+    from jaxstyle import rescale as rs
+
+    checksum = file_checksum(path)
+    params, preprocess = convert_file(source, path)
+    images = rs.load_calibration() if calibration is None else list(calibration)
+    if source == "gatys":
+        convs = held_layers(len(check_params(params)))
+        relus = tuple(c.replace("conv", "relu") for c in convs)
+        means = rs.mean_activations(params, images, preprocess, pooling, relus)
+        info: dict[str, Any] = {
+            "rescaled": False,
+            "note": "published already normalised; mean activations measured, not changed",
+            "images": len(images),
+            "pooling": pooling,
+            "mean_activation": {
+                conv: [float(x) for x in means[relu]]
+                for conv, relu in zip(convs, relus, strict=True)
+            },
+            "dead": {
+                conv: int((means[relu] <= 0).sum()) for conv, relu in zip(convs, relus, strict=True)
+            },
+        }
+    else:
+        params, info = rs.rescale(params, images, preprocess, pooling)
+        info = {"rescaled": True, **info}
+    info["original"] = Path(path).name
+    meta = WeightsMeta(source, preprocess, normalised=True, checksum=checksum, info=info)
+    save_weights(out, params, meta)
+    return meta
+
+
+#: Suffixes of original checkpoints, converted into the cache on first use.
+ORIGINAL_SUFFIXES = (".h5", ".hdf5", ".pth", ".pt")
+
+
+def default_weights() -> str:
+    """``$JAXSTYLE_WEIGHTS`` if set, else the ``keras`` source (fetched on first use)."""
+    return os.environ.get("JAXSTYLE_WEIGHTS") or "keras"
+
+
+def resolve_weights(path: str | None = None) -> str:
+    """A converted ``.npz`` for a ``--weights`` value: a path, an original or a source name.
+
+    A converted file is returned as is; an original ``.h5``/``.pth`` is converted once
+    into the cache (named by its checksum); a source name (:data:`SOURCES`) is
+    fetched and converted once. ``None`` takes :func:`default_weights`.
+    """
+    path = default_weights() if path is None else path
+    if path in SOURCES:
+        out = default_weights_path(path)
+        if not out.is_file():
+            from jaxstyle.fetch import fetch
+
+            original = fetch(path)
+            print(f"converting {original} ({path}) to {out}")
+            convert(path, original, out)
+        return str(out)
+    p = Path(path)
+    if p.suffix.lower() not in ORIGINAL_SUFFIXES:
+        return path
+    if not p.is_file():
+        raise WeightsError(f"weights file not found: {p}")
+    source = guess_source(p)
+    digest = file_checksum(p).partition(":")[2]
+    out = cache_dir() / f"vgg19-{source}-{digest[:16]}-normalised.npz"
+    if not out.is_file():
+        print(f"converting {p} ({source}) to {out}")
+        convert(source, p, out)
+    return str(out)

@@ -15,9 +15,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from jaxstyle.cache import atomic_write, cache_dir, file_checksum
 from jaxstyle.errors import WeightsError
-from jaxstyle.files import atomic_write
-from jaxstyle.weights import cache_dir, file_checksum
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,8 +2,7 @@
 
 Why a third L-BFGS next to optax's and jaxopt's: their line searches run inside a
 compiled while loop, and XLA:CPU runs convolutions inside a while loop about 2x slower
-than the same convolutions at the top level of a program (jax-ml/jax#12868; measured
-in ``benchmarks/``). Here, as in ``torch.optim.LBFGS``, the line search's decisions
+than the same convolutions at the top level of a program (jax-ml/jax#12868). Here, as in ``torch.optim.LBFGS``, the line search's decisions
 are made on the host and each trial point is evaluated by one loop-free jitted
 program (``probe``); the vector algebra (two-loop recursion, memory update) is jitted
 too, and only two scalars per item cross to the host per evaluation.

@@ -36,20 +36,10 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
-@jax.custom_vjp
 def gram(features: Array) -> Array:
     """Gram matrix ``G = F F^T`` of one layer's response (Eq. 3), unnormalised.
 
-    Differentiable in reverse mode (``jax.grad``, ``jax.vjp``) and forward-over-reverse
-    (Hessian-vector products), with a hand-written VJP: the cotangent of ``G`` maps
-    to ``F (Gbar + Gbar^T)``, one matrix product that comes out in the activations'
-    own ``(H*W, C)`` layout. Why: autodiff of the einsum gives two products in
-    ``(C, H*W)`` layout, and XLA:CPU then transposes them element by element into the
-    ReLU gradient. With this VJP one loss+gradient evaluation of VGG19 took 0.84x the
-    time at 128 px and 0.89x at 256 px (both programs in one process, alternated;
-    ``benchmarks/results/cpu_gram_vjp.md``). The cost: plain forward mode
-    (``jax.jvp``, ``jax.linearize``, ``jax.jacfwd`` of a loss) raises ``TypeError``;
-    where you need it, use the einsum below (``F^T F`` over ``(H*W, C)``) directly.
+    Plain JAX, differentiable in every mode (``jax.grad``, ``jax.jvp``, Hessians).
 
     Args:
         features: ``(H, W, C)`` activations.
@@ -62,28 +52,9 @@ def gram(features: Array) -> Array:
         Array([[1., 2.],
                [2., 4.]], dtype=float32)
     """
-    return _gram(features)
-
-
-def _gram(features: Array) -> Array:
     f = features.reshape(-1, features.shape[-1])
     # f32 accumulation even when activations are bf16: Grams sum H*W products.
     return jnp.einsum("mi,mj->ij", f, f, preferred_element_type=jnp.float32)
-
-
-def _gram_fwd(features: Array) -> tuple[Array, Array]:
-    # _gram, not gram: under forward-over-reverse this runs with JVP tracers.
-    return _gram(features), features
-
-
-def _gram_bwd(features: Array, g: Array) -> tuple[Array]:
-    f = features.reshape(-1, features.shape[-1])
-    sym = (g + g.T).astype(f.dtype)
-    df = jnp.einsum("mi,ij->mj", f, sym, preferred_element_type=jnp.float32)
-    return (df.astype(features.dtype).reshape(features.shape),)
-
-
-gram.defvjp(_gram_fwd, _gram_bwd)
 
 
 def content_loss(features: Array, target: Array) -> Array:
@@ -92,16 +63,19 @@ def content_loss(features: Array, target: Array) -> Array:
     return 0.5 * jnp.sum(diff * diff)
 
 
-def style_layer_loss(features: Array, target_gram: Array) -> Array:
+def style_layer_loss(
+    features: Array, target_gram: Array, gram_fn: Callable[[Array], Array] = gram
+) -> Array:
     """``E_l = sum (G - A)^2 / (4 N_l^2 M_l^2)`` (Eq. 4).
 
     Args:
         features: ``(H, W, C)`` activations of the generated image.
         target_gram: ``(C, C)`` Gram matrix ``A`` of the style image at this layer.
+        gram_fn: computes ``G`` (default :func:`gram`; the CPU plug-in passes its own).
     """
     n = features.shape[-1]
     m = features.size // n
-    diff = gram(features) - target_gram
+    diff = gram_fn(features) - target_gram
     return jnp.sum(diff * diff) / (4.0 * float(n) ** 2 * float(m) ** 2)
 
 

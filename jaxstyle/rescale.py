@@ -31,7 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.vgg import CONV_LAYERS, Params, Preprocess, blocks_of, features, held_layers
+from jaxstyle.layers import CONV_LAYERS, held_layers
+from jaxstyle.preprocess import Preprocess
+from jaxstyle.vgg import Params, blocks_of, features
 
 #: Side (pixels) of the square calibration crops.
 CALIBRATION_SIZE = 64

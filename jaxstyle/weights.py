@@ -1,4 +1,4 @@
-"""The converted-weights file: VGG19 params plus the metadata needed to use them.
+"""The converted-weights file format: VGG19 params plus the metadata needed to use them.
 
 Format (``.npz``, read with ``allow_pickle=False``, so a file can never run code):
 
@@ -6,7 +6,7 @@ Format (``.npz``, read with ``allow_pickle=False``, so a file can never run code
 * ``conv{b}_{i}/bias``: float32 ``(C_out,)``;
 * ``__meta__``: uint8 array holding UTF-8 JSON: ``format`` (``"jaxstyle-vgg19"``),
   ``version``, ``source``, ``checksum`` of the original file, ``preprocess``
-  (:class:`~jaxstyle.vgg.Preprocess` as a dict), ``normalised`` and ``info``
+  (:class:`~jaxstyle.preprocess.Preprocess` as a dict), ``normalised`` and ``info``
   (free-form, e.g. calibration statistics).
 
 Files are written to a temporary name in the target directory and renamed into
@@ -26,9 +26,11 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle.cache import atomic_write
 from jaxstyle.errors import WeightsError
-from jaxstyle.files import atomic_write
-from jaxstyle.vgg import CONV_LAYERS, VGG19_DEPTHS, Params, Preprocess, held_layers, param_shapes
+from jaxstyle.layers import CONV_LAYERS, VGG19_DEPTHS, held_layers
+from jaxstyle.preprocess import Preprocess
+from jaxstyle.vgg import Params, param_shapes
 
 FORMAT = "jaxstyle-vgg19"
 VERSION = 1
@@ -204,79 +206,3 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[Params, WeightsMeta]:
         for layer in held
     }
     return params, meta
-
-
-def cache_dir() -> Path:
-    """Where downloads and converted files live: ``$JAXSTYLE_HOME`` or ``~/.cache/jaxstyle``."""
-    return Path(os.environ.get("JAXSTYLE_HOME") or Path.home() / ".cache" / "jaxstyle")
-
-
-def default_weights_path(source: str = "keras") -> Path:
-    """The converted, normalised params file for ``source`` in the cache."""
-    return cache_dir() / f"vgg19-{source}-normalised.npz"
-
-
-def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
-    """``"sha256:<hex>"`` (or another hashlib algorithm) of a file, read in chunks."""
-    import hashlib
-
-    h = hashlib.new(algorithm)
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as e:
-        raise WeightsError(f"cannot read {path}: {e}") from None
-    return f"{algorithm}:{h.hexdigest()}"
-
-
-def convert(
-    source: str,
-    path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    calibration: Any = None,
-    *,
-    pooling: str = "avg",
-) -> WeightsMeta:
-    """Converts an original checkpoint to a normalised jaxstyle weights file.
-
-    Reads ``path`` in the ``source`` layout (``"keras"``, ``"torchvision"`` or
-    ``"gatys"``, see :mod:`jaxstyle.convert`), rescales it as in the paper over the
-    ``calibration`` images (default: the bundled set, see
-    :func:`jaxstyle.rescale.load_calibration`) and writes ``out`` atomically. Gatys'
-    file is already normalised: it is not rescaled, and its measured mean
-    activations are recorded in ``info`` instead.
-
-    Returns:
-        the metadata written (``checksum`` is the sha256 of the original file).
-    """
-    from jaxstyle import rescale as rs
-    from jaxstyle.convert import convert_file
-
-    checksum = file_checksum(path)
-    params, preprocess = convert_file(source, path)
-    images = rs.load_calibration() if calibration is None else list(calibration)
-    if source == "gatys":
-        convs = held_layers(len(check_params(params)))
-        relus = tuple(c.replace("conv", "relu") for c in convs)
-        means = rs.mean_activations(params, images, preprocess, pooling, relus)
-        info: dict[str, Any] = {
-            "rescaled": False,
-            "note": "published already normalised; mean activations measured, not changed",
-            "images": len(images),
-            "pooling": pooling,
-            "mean_activation": {
-                conv: [float(x) for x in means[relu]]
-                for conv, relu in zip(convs, relus, strict=True)
-            },
-            "dead": {
-                conv: int((means[relu] <= 0).sum()) for conv, relu in zip(convs, relus, strict=True)
-            },
-        }
-    else:
-        params, info = rs.rescale(params, images, preprocess, pooling)
-        info = {"rescaled": True, **info}
-    info["original"] = Path(path).name
-    meta = WeightsMeta(source, preprocess, normalised=True, checksum=checksum, info=info)
-    save_weights(out, params, meta)
-    return meta

@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3): a 3x3 'same' convolution in 16 or 36 matrix products.
+"""Winograd F(2x2, 3x3): a 3x3 'same' convolution in 16 matrix products.
 
 Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016). The
 output is cut into 2x2 tiles; each tile's 4x4 input patch ``d`` and the kernel ``g``
@@ -7,36 +7,14 @@ are transformed, multiplied point by point, and transformed back:
 products become 16 matrix products ``(tiles, C_in) @ (C_in, C_out)``: 16 multiplies per
 4 outputs instead of 36, 2.25x fewer than the direct convolution.
 
-Why here: XLA:CPU's direct convolution runs at the same speed as torch's oneDNN on
-VGG19; the multiplies themselves are the only place left to win. On a 2-core AVX2
-CPU, at a 256² input (``benchmarks/results/cpu_conv_layers.md``), conv3_2 .. conv4_4
-took 0.51-0.65x the direct convolution's time forward and 0.53-0.79x for the input
-gradient (by :func:`backward_transform`'s matrices); conv3_1 and conv5_1 (16² px)
-were about even (0.92-1.10x); the layers of blocks 1-2 were 1.04-1.65x slower
-(conv1_1, 3 channels, 3-5x): over 64-128 channels at full resolution the transforms,
-memory-bound, cost more than the products save.
-GPUs need none of this: cuDNN picks its own algorithm, Winograd included.
+Why: XLA:CPU's direct convolution runs at torch's speed on VGG19; the multiplies are
+the only place left to win, and for blocks 3-5 (128 or more channels) the products'
+saving beats the transforms' memory traffic. Only the CPU plug-in
+(:mod:`jaxstyle.kernels`) uses it; GPUs and TPUs choose their own algorithms.
 
 Numerics: every transform matrix holds only 0, +-1 and +-1/2, so the error stays at
 the direct convolution's float32 level (relative ~5e-7 at VGG19's shapes, tested to
 1e-6 against ``lax.conv_general_dilated``).
-
-F(4x4, 3x3) (``tile=4``; ``Config(convolution="winograd4")``): 4x4 output tiles from
-6x6 input patches, 36 products, 36 multiplies per 16 outputs (4x fewer than direct).
-Its transforms touch 2.25 input values per output pixel where F(2x2)'s touch 4, so
-it also wins in block 2 (128² px at a 256² input). Each convolution alone at 256² on
-the 2-core AVX2 CPU (``benchmarks/results/cpu_conv_layers_winograd4.md``, forward /
-input gradient, ms): conv2_2 18 / 19 against 36 / 35 direct; conv3_2 16 / 16 against
-19 / 20 in F(2x2); conv4_2 14 / 15 against 19 / 18; the 13 convolutions 412 ms against
-534 as ``stylize`` runs them by default and 786 in torch. One loss+gradient evaluation
-took 0.84x the default's time at 256² (``cpu_winograd4.md``), with a 3x longer
-compile and more memory: opt-in only. The price is precision: its matrices hold
-4, 5, 8, sixths and 24ths, and the error per convolution is ~1e-5 of the largest
-output at VGG19's widths, ~20x F(2x2)'s (the float32 cancellation Lavin & Gray
-report). The other points tried (+-1/2 for +-2; 0, +-1, 2, 1/2) measured the same
-within 2x. Its points are not closed under the kernel's flip, so the input gradient
-always has its own 36 matrices: together 8x the kernel's size (~410 MB for VGG19's
-blocks 2-5, against ~180 MB of F(2x2) matrices for blocks 3-5).
 """
 
 from __future__ import annotations
@@ -53,91 +31,48 @@ Array = jax.Array
 #: Kernel transform ``G`` (4x3) of F(2x2, 3x3).
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], np.float32)
 
-#: ``(B^T, G, A^T)`` of F(m x m, 3x3) by output tile side ``m``: F(2x2) at the points
-#: 0, +-1, infinity; F(4x4) at 0, +-1, +-2, infinity (Lavin & Gray's matrices). Float64:
-#: F(4x4)'s ``G`` holds sixths and 24ths.
-MATRICES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
-    2: (
-        np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
-        G.astype(np.float64),
-        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64),
-    ),
-    4: (
-        np.array(
-            [
-                [4, 0, -5, 0, 1, 0],
-                [0, -4, -4, 1, 1, 0],
-                [0, 4, -4, -1, 1, 0],
-                [0, -2, -1, 2, 1, 0],
-                [0, 2, -1, -2, 1, 0],
-                [0, 4, 0, -5, 0, 1],
-            ],
-            np.float64,
-        ),
-        np.array(
-            [
-                [1 / 4, 0, 0],
-                [-1 / 6, -1 / 6, -1 / 6],
-                [-1 / 6, 1 / 6, -1 / 6],
-                [1 / 24, 1 / 12, 1 / 6],
-                [1 / 24, -1 / 12, 1 / 6],
-                [0, 0, 1],
-            ]
-        ),
-        np.array(
-            [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
-            np.float64,
-        ),
-    ),
-}
-#: Output tile side ``m`` by the number of transformed matrices, ``(m + 2)²``.
-TILES = {(m + 2) ** 2: m for m in MATRICES}
+#: ``B^T`` (4x4) and ``A^T`` (2x4) of F(2x2, 3x3), at the points 0, +-1, infinity.
+BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
 
 
-def transform_kernel_stacked(kernel: Array, tile: int = 2) -> Array:
+def transform_kernel_stacked(kernel: Array) -> Array:
     """``G g G^T`` for every (input, output) channel pair of an HWIO 3x3 kernel.
 
     Args:
         kernel: ``(3, 3, C_in, C_out)`` float array.
-        tile: output tile side ``m`` of F(m x m, 3x3), a key of :data:`MATRICES`.
 
     Returns:
-        ``((m + 2)², C_in, C_out)`` array of the kernel's dtype, point ``(a, b)`` of the
-        transform at index ``(m + 2) a + b``; one product of the 9 taps with ``G (x) G``.
+        ``(16, C_in, C_out)`` array of the kernel's dtype, point ``(a, b)`` of the
+        transform at index ``4 a + b``; one product of the 9 taps with ``G (x) G``.
 
     Example:
         >>> transform_kernel_stacked(jnp.ones((3, 3, 2, 5))).shape
         (16, 2, 5)
-        >>> transform_kernel_stacked(jnp.ones((3, 3, 2, 5)), tile=4).shape
-        (36, 2, 5)
     """
-    if tile not in MATRICES:
-        raise ValueError(f"Winograd tiles are {sorted(MATRICES)} pixels wide, got {tile}")
-    g = MATRICES[tile][1]
     c_in, c_out = kernel.shape[2:]
-    # Row (m + 2) a + b: the weights of the 9 taps in point (a, b), G[a, i] G[b, j].
-    weights = jnp.asarray(np.kron(g, g), kernel.dtype)
+    # Row 4 a + b: the weights of the 9 taps in point (a, b), G[a, i] G[b, j].
+    weights = jnp.asarray(np.kron(G, G), kernel.dtype)
     taps = kernel.reshape(9, c_in * c_out)
     u = jnp.dot(weights, taps, precision=jax.lax.Precision.HIGHEST)
     return u.reshape(len(weights), c_in, c_out)
 
 
-def transform_kernel(kernel: Array, tile: int = 2) -> tuple[Array, ...]:
+def transform_kernel(kernel: Array) -> tuple[Array, ...]:
     """:func:`transform_kernel_stacked` as the ``(m + 2)²`` arrays :func:`conv3x3` takes.
 
     Separate arrays rather than one stack because XLA copies a slice of a program's
     argument before a product takes it: a stacked argument copied every kernel on every
     call. Compute them once per set of weights, outside the optimisation loop; together
-    they are 16/9 (F(2x2)) or 36/9 (F(4x4)) the kernel's size. (Under ``jit`` the slices
-    are copies that XLA:CPU compiles one by one; ``optimize.prepare_params`` slices on
-    the host instead.)
+    they are 16/9 the kernel's size. (Under ``jit`` the slices are copies that XLA:CPU
+    compiles one by one; :mod:`jaxstyle.kernels` slices on the host instead.)
 
     Example:
         >>> u = transform_kernel(jnp.ones((3, 3, 2, 5)))
         >>> len(u), u[0].shape
         (16, (2, 5))
     """
-    u = transform_kernel_stacked(kernel, tile)
+    u = transform_kernel_stacked(kernel)
     return tuple(u[t] for t in range(len(u)))
 
 
@@ -159,10 +94,7 @@ def backward_transform(u: Sequence[Any]) -> tuple[Any, ...]:
         ((5, 2), True)
     """
     if len(u) != len(_REFLECTED):
-        raise ValueError(
-            f"backward_transform is for F(2x2, 3x3)'s 16 matrices, got {len(u)}: F(4x4)'s "
-            "points are not closed under reflection; transform the backward kernel instead"
-        )
+        raise ValueError(f"backward_transform takes F(2x2, 3x3)'s 16 matrices, got {len(u)}")
     return tuple(u[p].T for p in _REFLECTED)
 
 
@@ -248,11 +180,9 @@ def conv3x3_transposed(g: Array, u: Sequence[Array], precision: Any = None) -> A
 
 
 def _conv3x3(x: Array, u: Sequence[Array], precision: Any, *, transposed: bool) -> Array:
-    if len(u) not in TILES:
-        raise ValueError(f"Winograd kernels come in 16 or 36 matrices, got {len(u)}")
-    m = TILES[len(u)]
-    bt, _, at = MATRICES[m]
-    r = m + 2  # the input tile's side
+    if len(u) != 16:
+        raise ValueError(f"Winograd F(2x2, 3x3) kernels come in 16 matrices, got {len(u)}")
+    m, r, bt, at = 2, 4, BT, AT  # output and input tile sides
     n, h, w, c = x.shape
     th, tw = -(-h // m), -(-w // m)
     # One zero row/column of 'same' padding on each side, plus the tiles' overhang.
@@ -282,8 +212,6 @@ def _conv3x3(x: Array, u: Sequence[Array], precision: Any, *, transposed: bool) 
         )
     ]
     if transposed:
-        if m != 2:
-            raise ValueError("conv3x3_transposed is for F(2x2, 3x3)'s 16 matrices")
         # (P, C_out) @ u[t']^T: the product reads the matrix transposed, no copy.
         points, contract = _REFLECTED, (((1,), (1,)), ((), ()))
     else:
@@ -300,17 +228,9 @@ def _conv3x3(x: Array, u: Sequence[Array], precision: Any, *, transposed: bool) 
     # A^T along the tile's rows (over a), then along its columns (over b).
     cols = [_combine(at, [prods[a][b] for a in range(r)]) for b in range(r)]
     out = [o for i in range(m) for o in _combine(at, [cols[b][i] for b in range(r)])]
-    if m == 4:
-        # Stacked on a new leading axis and transposed: as the interleaving stacks
-        # below, XLA:CPU fused the next layer's padding into them and computed the 16
-        # sums pixel by pixel (a conv2_1 of F(4x4) with its ReLU took 12 ms, 40-49 ms
-        # padded). F(2x2) keeps the interleaving stacks: its 4 sums are cheap there,
-        # and both forms measured the same for it.
-        y = jnp.stack(out).reshape(m, m, n, th, tw, -1).transpose(2, 3, 0, 4, 1, 5)
-    else:
-        y = jnp.stack(
-            [jnp.stack(out[m * i : m * i + m], axis=3) for i in range(m)], axis=2
-        )  # (N, th, m, tw, m, C_out): output pixel (m ty + i, m tx + j) is y[:, ty, i, tx, j]
+    y = jnp.stack(
+        [jnp.stack(out[m * i : m * i + m], axis=3) for i in range(m)], axis=2
+    )  # (N, th, m, tw, m, C_out): output pixel (m ty + i, m tx + j) is y[:, ty, i, tx, j]
     y = y.reshape(n, m * th, m * tw, -1)
     if (m * th, m * tw) != (h, w):
         y = jax.lax.slice(y, (0, 0, 0, 0), (n, h, w, y.shape[-1]))

@@ -7,7 +7,7 @@ cells only call jaxstyle's public API: a notebook holds no logic the package lac
 Every notebook honours ``JAXSTYLE_NOTEBOOK_TINY=1``: synthetic slim weights (the file
 in ``$JAXSTYLE_WEIGHTS``, or one the notebook writes), 48 px and 3 iterations, so CI
 runs them in seconds. Without it they use the real (fetched, converted) weights and the
-CLI's sizes: 512 px / 500 iterations on a GPU/TPU, ``jaxstyle.cli.DEFAULTS["cpu"]`` on
+CLI's sizes: 512 px / 500 iterations on a GPU/TPU, ``jaxstyle.RUN_DEFAULTS["cpu"]`` on
 a CPU.
 """
 
@@ -46,8 +46,8 @@ import jax
 import matplotlib.pyplot as plt
 
 import jaxstyle as js
-from jaxstyle import cli
 
+js.setup()  # the persistent compilation cache and the XLA:CPU flags, as the CLI does
 print(f"jaxstyle {js.__version__} from {Path(js.__file__).parent}")
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:", jax.devices())
 
@@ -57,13 +57,13 @@ if TINY:
     WEIGHTS = os.environ.get("JAXSTYLE_WEIGHTS") or "tiny-random-vgg19.npz"
     if not Path(WEIGHTS).is_file():
         slim = js.init_params(jax.random.key(0), widths=(8, 16, 16, 24, 24))
-        js.save_weights(WEIGHTS, slim, js.WeightsMeta("random", js.CAFFE))
+        js.save_weights(WEIGHTS, slim, js.WeightsMeta("random", js.CAFFE, normalised=False))
     SIZE, ITERATIONS = 48, 3
 else:
     # Same as `--weights keras`: downloaded (md5-checked), converted and normalised
     # once, then cached in ~/.cache/jaxstyle.
-    WEIGHTS = cli.resolve_weights("keras")
-    defaults = cli.DEFAULTS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
+    WEIGHTS = js.resolve_weights("keras")
+    defaults = js.RUN_DEFAULTS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
     SIZE, ITERATIONS = defaults["size"], defaults["iterations"]
 params, meta = js.load_weights(WEIGHTS)
 pre = meta.preprocess
@@ -101,14 +101,26 @@ content.shape, style.shape"""
             "literally, see the README's *Loss weighting*)."
         ),
         new_code_cell(
-            """config = js.Config(ratio=2e-2, init="noise", iterations=ITERATIONS)
+            """from IPython.display import clear_output, display
+
+# The callback runs every `chunk_size` iterations: one figure, redrawn as it paints.
+config = js.Config(
+    ratio=2e-2, init="noise", iterations=ITERATIONS, chunk_size=max(1, ITERATIONS // 10)
+)
+fig, ax = plt.subplots(figsize=(5, 4))
 
 
-def report(done, image, history):
-    print(f"{done:4d} iterations, loss {history.total[-1]:.4g}")
+def show(done, image, history):
+    ax.clear()
+    ax.imshow(image)
+    ax.set_title(f"{done} iterations, loss {history.total[-1]:.4g}")
+    ax.axis("off")
+    clear_output(wait=True)
+    display(fig)
 
 
-result = js.stylize(content, style, params, pre, config, key=jax.random.key(0), callback=report)
+result = js.stylize(content, style, params, pre, config, key=jax.random.key(0), callback=show)
+plt.close(fig)
 result.image.shape"""
         ),
         new_code_cell(
@@ -152,11 +164,12 @@ def functional_api() -> list:
 {badge("functional_api.ipynb")}
 
 jaxstyle's pieces are pure functions of arrays: `features` (VGG19 activations by
-name), `gram`, `make_targets`, `objective` (`x -> (loss, terms)`, ready for
-`jax.grad`), and the optimiser's `init_state` / `run_chunk`. This notebook takes the
-gradient by hand, swaps layers and weights, inspects Gram matrices, drives the
-optimiser step by step, and optimises a custom style loss. Set
-`JAXSTYLE_NOTEBOOK_TINY=1` for a tiny run with random weights."""
+name), `gram`, `make_targets`, `objective` (`x -> (loss, terms)`, plain JAX: reverse
+and forward mode), and the solvers, usable alone on any `x -> (loss, aux)`. This
+notebook takes the gradient and a directional derivative by hand, swaps layers and
+weights, inspects Gram matrices, adds an extra loss term to `stylize`, and runs a
+solver on a loss of its own. Set `JAXSTYLE_NOTEBOOK_TINY=1` for a tiny run with random
+weights."""
         ),
         new_code_cell(INSTALL),
         new_code_cell(SETUP),
@@ -164,29 +177,30 @@ optimiser step by step, and optimises a custom style loss. Set
             """import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import optimize
-
 content = jnp.asarray(js.load_image(js.bundled("tubingen.jpg"), size=SIZE))
 h, w = content.shape[:2]
 # make_targets takes the style at the size it is used (stylize does this resize itself).
-style = optimize.resize(jnp.asarray(js.load_image(js.bundled("starry_night.jpg"))), h, w)
-# optax: its compiled L-BFGS step is driven by hand below (the default, "lbfgs", is
-# stepped from Python by stylize itself, one compiled evaluation per call).
-config = js.Config(iterations=ITERATIONS, optimizer="optax")
-targets = js.make_targets(params, content, style, config, pre)
+style = js.resize(jnp.asarray(js.load_image(js.bundled("starry_night.jpg"))), h, w)
+config = js.Config(iterations=ITERATIONS)
+spec, weights = js.spec_of(config), js.weights_of(config)  # static structure, traced weights
+targets = js.make_targets(params, content, style, spec, pre)
 {k: v.shape for k, v in targets.style.items()}"""
         ),
         new_markdown_cell(
-            "## The gradient of Eq. 7, by hand\n\nThe image lives in the network's input "
-            "space (`pre.apply`), as in the paper's code."
+            "## The gradient of Eq. 7, and forward mode\n\nThe image lives in the "
+            "network's input space (`pre.apply`), as in the paper's code."
         ),
         new_code_cell(
-            """f = js.objective(params, targets, config, pre)
+            """f = js.objective(params, targets, weights, spec, pre)
 x = pre.apply(content)
 (loss, terms), grad = jax.value_and_grad(f, has_aux=True)(x)
 print(f"L_total = {loss:.4g}, L_content = {terms['content']:.4g}")
 print({k: f"{v:.3g}" for k, v in terms["style"].items()})
-print("gradient:", grad.shape, "norm", float(jnp.linalg.norm(grad)))"""
+v = grad / jnp.linalg.norm(grad)
+_, slope = jax.jvp(lambda x: f(x)[0], (x,), (v,))  # forward mode works too
+print(
+    f"directional derivative along the gradient: {float(slope):.4g} = |g| {float(jnp.linalg.norm(grad)):.4g}"
+)"""
         ),
         new_markdown_cell(
             "## Swap layers and weights\n\nContent at `relu2_2`, style on two layers "
@@ -195,18 +209,16 @@ print("gradient:", grad.shape, "norm", float(jnp.linalg.norm(grad)))"""
         ),
         new_code_cell(
             """config2 = js.Config(
-    content_layers="relu2_2",
-    style_layers={"relu1_1": 0.75, "relu3_1": 0.25},
-    ratio=0.2,
-    iterations=ITERATIONS,
+    content_layers="relu2_2", style_layers={"relu1_1": 0.75, "relu3_1": 0.25}, ratio=0.2
 )
-targets2 = js.make_targets(params, content, style, config2, pre)
-loss2, terms2 = js.objective(params, targets2, config2, pre)(x)
+spec2 = js.spec_of(config2)
+targets2 = js.make_targets(params, content, style, spec2, pre)
+loss2, terms2 = js.objective(params, targets2, js.weights_of(config2), spec2, pre)(x)
 print(f"L_total = {loss2:.4g}; style layers: {list(terms2['style'])}")"""
         ),
         new_markdown_cell(
             "## Gram matrices\n\n`G = F Fᵀ` of the style image at two layers, next to "
-            "the generated image's at the start (the content photo)."
+            "the content photo's."
         ),
         new_code_cell(
             """feats = js.features(params, pre.apply(content), ("relu1_1", "relu3_1"))
@@ -218,37 +230,53 @@ for col, layer in enumerate(("relu1_1", "relu3_1")):
         axes[row, col].imshow(np.log1p(np.abs(np.asarray(gram))), cmap="magma")
         axes[row, col].set_title(f"{name}: log(1 + |G|) at {layer} {gram.shape}")
         axes[row, col].axis("off")
-plt.show()
-print("E_l at the content photo:", {k: f"{v:.3g}" for k, v in terms["style"].items()})"""
+plt.show()"""
         ),
         new_markdown_cell(
-            "## The optimiser, step by step\n\n`optimize.init_state` and "
-            "`optimize.run_chunk` are the jitted pieces `stylize` loops over; here one "
-            "iteration per call, from white noise."
+            """## An extra loss term in `stylize`
+
+`extra_loss(rgb, activations)` is added to Eq. 7 and optimised with it; it sees the
+RGB image in [0, 1] and the activations of the loss's layers plus `extra_layers`.
+Here: keep the mean brightness of the result near the photo's, and match the
+per-channel means of `relu2_1` to the painting's (a cheap statistic beside the Gram)."""
         ),
         new_code_cell(
-            """x0 = optimize.initial_image(content, style, config, pre, jax.random.key(0))
-state = optimize.init_state(x0, params, targets, config, pre)
-for _ in range(ITERATIONS):
-    state, hist = optimize.run_chunk(state, params, targets, jnp.int32(1), config, pre)
-    print(
-        f"iteration {int(state.iteration)}: loss {float(hist['total'][0]):.4g}, "
-        f"{int(hist['evaluations'][0])} evaluations"
-    )"""
+            """style_mean = js.features(params, pre.apply(style), ("relu2_1",))["relu2_1"].mean(axis=(0, 1))
+photo_brightness = float(content.mean())
+
+
+def keep_light(rgb, acts):
+    channel_means = acts["relu2_1"].mean(axis=(0, 1))
+    return 10.0 * (rgb.mean() - photo_brightness) ** 2 + 1e-3 * jnp.mean(
+        (channel_means - style_mean) ** 2
+    )
+
+
+out = js.stylize(
+    content,
+    style,
+    params,
+    pre,
+    config,
+    key=jax.random.key(0),
+    extra_loss=keep_light,
+    extra_layers=("relu2_1",),
+)
+print("extra term, first and last iteration:", out.history.extra[0], out.history.extra[-1])
+plt.imshow(out.image)
+plt.axis("off")
+plt.show()"""
         ),
         new_markdown_cell(
-            """## A custom style loss
+            """## A solver on a loss of its own
 
-`stylize` has no hook for a user-written loss, and needs none: write the objective
-from `features` and `gram` and hand it to any optimiser. Here style is matched by the
-per-channel mean and standard deviation of the features (a cheaper statistic than the
-Gram matrix), plus the paper's content term, optimised with `optax.lbfgs` in a jitted
-step."""
+`js.minimize(fun, x0, iterations, js.Solver(...))` runs any of the three L-BFGS
+solvers on `fun: x -> (loss, aux)`. Here a custom style loss, matched by per-channel
+mean and standard deviation of the features, plus the paper's content term, solved
+by jaxopt's L-BFGS (the GPU/TPU default)."""
         ),
         new_code_cell(
-            """import optax
-
-LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2")
+            """LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2")
 style_feats = js.features(params, pre.apply(style), LAYERS)
 content_feats = js.features(params, pre.apply(content), ("relu4_2",))
 
@@ -265,25 +293,12 @@ def my_loss(x):
         (m, s), (m0, s0) = moments(f[layer]), moments(style_feats[layer])
         style_term += jnp.sum((m - m0) ** 2) + jnp.sum((s - s0) ** 2)
     content_term = js.content_loss(f["relu4_2"], content_feats["relu4_2"])
-    return 1e-3 * content_term + style_term
+    return 1e-3 * content_term + style_term, {"style": style_term}
 
 
-opt = optax.lbfgs()
-value_and_grad = optax.value_and_grad_from_state(my_loss)
-
-
-@jax.jit
-def step(x, opt_state):
-    value, g = value_and_grad(x, state=opt_state)
-    updates, opt_state = opt.update(g, opt_state, x, value=value, grad=g, value_fn=my_loss)
-    return optax.apply_updates(x, updates), opt_state, value
-
-
-x = x0
-opt_state = opt.init(x)
-for i in range(ITERATIONS):
-    x, opt_state, value = step(x, opt_state)
-    print(f"step {i + 1}: loss {float(value):.4g}")
+x0 = js.initial_image(content, style, "noise", pre, jax.random.key(0))
+x, hist = js.minimize(my_loss, x0, ITERATIONS, js.Solver("jaxopt"))
+print("loss per iteration:", np.round(hist["value"], 4), "evaluations:", hist["evaluations"])
 custom = np.clip(np.asarray(pre.invert(x)), 0, 1)
 js.save_image("custom_style_loss.png", custom)
 plt.imshow(custom)
@@ -325,20 +340,6 @@ for n in NUMBERS:
     paths = figures.save(runs[n], "figures", note=note)
     print(f"Fig. {n}: {len(spec.results)} panels in one batch, {runs[n].seconds:.1f} s")
     display(Image(filename=str(paths[0])))"""
-        ),
-        new_markdown_cell(
-            "## Batched against one by one\n\nThe same figure computed one panel at a "
-            "time (Fig. 4's 20 panels on a real run; Fig. 7 in tiny mode). Both timings "
-            "include compilation."
-        ),
-        new_code_cell(
-            """n = NUMBERS[0] if TINY else 4
-one_by_one = figures.run_sequential(figures.figure(n, base), params, pre, size=SIZE)
-c = figures.compare(runs[n], one_by_one)
-print(
-    f"Fig. {n}: batched {c.batched_s:.1f} s, one by one {c.sequential_s:.1f} s "
-    f"({c.sequential_s / c.batched_s:.2f}x); largest pixel difference {c.max_abs_diff:.2g}"
-)"""
         ),
         new_markdown_cell("## Loss curves of the panels (Fig. 4; Fig. 7 in tiny mode)"),
         new_code_cell(

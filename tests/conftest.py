@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Tests compile in a clean process each run; keep them off the user's cache directory.
-os.environ.setdefault("JAXSTYLE_COMPILATION_CACHE", "0")
-
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from keras_h5 import read_keras_npz, write_keras_h5
@@ -18,6 +16,74 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 #: Slim block widths: the real topology (16 convs, 5 pools) at a fraction of the cost.
 SLIM = (8, 16, 16, 24, 24)
+#: Tiny widths for files the CLI, figures and notebooks read: seconds, not minutes.
+TINY = (4, 8, 8, 8, 8)
+
+
+def cpu_only(reason: str) -> pytest.MarkDecorator:
+    """Skips a test off a CPU; ``reason`` says why it needs one."""
+    return pytest.mark.skipif(jax.default_backend() != "cpu", reason=f"CPU only: {reason}")
+
+
+def rel_err(got, want) -> float:
+    """Max abs error relative to the reference's max abs value (float64)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
+
+
+def write_weights(path, widths=TINY, *, seed: int = 0, preprocess=None, source: str = "test"):
+    """The one writer of random weights files: He-initialised VGG19 of ``widths``."""
+    from jaxstyle.preprocess import CAFFE
+    from jaxstyle.vgg import init_params
+    from jaxstyle.weights import WeightsMeta, save_weights
+
+    params = init_params(jax.random.key(seed), widths)
+    save_weights(path, params, WeightsMeta(source, preprocess or CAFFE, normalised=False))
+    return Path(path)
+
+
+def evaluate(params, x, content, style, config, preprocess=None, kernels=None):
+    """``((total, terms), gradient)`` of Eq. 7 at ``x`` through the public objective.
+
+    With ``kernels`` (a :class:`jaxstyle.kernels.CpuKernels`), through the plug-in as
+    ``stylize`` runs it (:func:`jaxstyle.solvers.probe`, a batch of one).
+    """
+    import dataclasses
+
+    from jaxstyle import solvers
+    from jaxstyle.objective import loss_terms, make_targets, spec_of, weights_of
+    from jaxstyle.preprocess import Preprocess
+    from jaxstyle.stylize import Loss
+
+    pre = Preprocess() if preprocess is None else preprocess
+    spec = spec_of(config)
+    targets = jax.jit(make_targets, static_argnums=(3, 4))(
+        params, jnp.asarray(content), jnp.asarray(style), spec, pre
+    )
+    weights = weights_of(config, spec)
+    x = jnp.asarray(x)
+    if kernels is None:
+        fun = jax.jit(jax.value_and_grad(loss_terms, has_aux=True), static_argnums=(4, 5))
+        return fun(x, params, targets, weights, spec, pre), targets
+    loss = Loss(dataclasses.replace(spec, kernels=kernels), pre)
+    items = jax.tree.map(lambda a: a[None], (targets, weights))
+    xb = x[None]
+    out = solvers.probe(
+        xb,
+        jnp.zeros_like(xb),
+        jnp.zeros((1,), jnp.float32),
+        (params, kernels.prepare(params)),
+        items,
+        loss,
+    )
+    total, grad, terms = jax.tree.map(lambda a: a[0], (out[1], out[2], out[4]))
+    return ((total, terms), grad), targets
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_setup(monkeypatch):
+    """In-process CLI runs leave this process's JAX alone (test_cache runs the real one)."""
+    monkeypatch.setattr("jaxstyle.cli.setup", lambda: None)
 
 
 @pytest.fixture(scope="session")
@@ -79,20 +145,20 @@ def real_raw():
 def real_weights(real_raw, tmp_path_factory):
     """``(params, meta)`` of the real weights written as Keras' ``.h5`` and converted.
 
-    The conversion is the user's path (``jaxstyle.weights.convert``, the paper's
+    The conversion is the user's path (``jaxstyle.convert.convert``, the paper's
     normalisation over the bundled calibration set).
     """
-    from jaxstyle import weights
+    from jaxstyle.weights import load_weights
 
     d = tmp_path_factory.mktemp("real")
-    return weights.load_weights(convert_real(real_raw, d))
+    return load_weights(convert_real(real_raw, d))
 
 
 def convert_real(raw, directory):
-    """The raw arrays written as Keras' ``.h5`` and converted by ``jaxstyle.weights.convert``."""
-    from jaxstyle import weights
+    """The raw arrays written as Keras' ``.h5`` and converted by ``jaxstyle.convert.convert``."""
+    from jaxstyle.convert import convert
 
     blocks = max(int(name[4]) for name in raw)
     write_keras_h5(directory / "vgg19_notop.h5", raw, "old", blocks=blocks)
-    weights.convert("keras", directory / "vgg19_notop.h5", directory / "real.npz")
+    convert("keras", directory / "vgg19_notop.h5", directory / "real.npz")
     return directory / "real.npz"

@@ -10,11 +10,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import SLIM, smooth_image
+from conftest import SLIM, smooth_image, write_weights
 from PIL import Image
 
 from jaxstyle import cli, weights
-from jaxstyle.vgg import CAFFE, init_params
+from jaxstyle.preprocess import CAFFE
+from jaxstyle.vgg import init_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,9 +26,7 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(0)
     Image.fromarray((smooth_image(rng, 20, 24) * 255).astype(np.uint8)).save(d / "content.png")
     Image.fromarray((smooth_image(rng, 30, 30) * 255).astype(np.uint8)).save(d / "style.jpg")
-    weights.save_weights(
-        d / "w.npz", init_params(jax.random.key(0), SLIM), weights.WeightsMeta("random", CAFFE)
-    )
+    write_weights(d / "w.npz", SLIM, source="random")
     bad = {
         f"{k}/{leaf}": np.asarray(v)
         for k, dd in init_params(jax.random.key(0), SLIM).items()
@@ -38,11 +37,7 @@ def files(tmp_path_factory):
         weights.WeightsMeta("random", CAFFE).to_json().encode(), np.uint8
     )
     np.savez(d / "bad.npz", **bad)
-    weights.save_weights(
-        d / "three.npz",
-        init_params(jax.random.key(0), SLIM[:3]),
-        weights.WeightsMeta("random", CAFFE),
-    )
+    write_weights(d / "three.npz", SLIM[:3], source="random")
     (d / "empty.png").write_bytes(b"")
     (d / "text.jpg").write_text("hello")
     return d
@@ -114,7 +109,7 @@ def test_save_every_writes_intermediates(files, every, iterations, saved):
         ({}, ("--convolution", "fft"), "--convolution: invalid choice"),
         ({}, ("--convolution", "winograd", "--precision", "bfloat16"), "float32 only"),
         ({}, ("--history-size", "0"), "history_size must be positive"),
-        ({}, ("--loop", "device"), "stepped from Python"),
+        ({}, ("--optimizer", "lbfgs", "--linesearch", "zoom"), "offers linesearch"),
         ({}, ("--weighting", "mean"), "--weighting: invalid choice"),
         ({}, ("--weights", "THREE"), "layer relu4_1 needs block 4 of VGG19, but these weights"),
     ],
@@ -144,7 +139,7 @@ def test_bad_input_exits_2_with_one_line(files, capsys, kwargs, extra, match):
 
 
 def test_subprocess_no_traceback(files):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAXSTYLE_HOME": str(files / "home")}
     proc = subprocess.run(
         [
             sys.executable,

@@ -21,7 +21,9 @@ from keras_h5 import write_keras_h5
 
 from jaxstyle import cli, convert, rescale, weights
 from jaxstyle.errors import WeightsError
-from jaxstyle.vgg import CAFFE, CONV_LAYERS, GATYS, TORCHVISION, features, init_params
+from jaxstyle.layers import CONV_LAYERS
+from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION
+from jaxstyle.vgg import features, init_params
 
 SLIM = (4, 8, 8, 8, 8)
 LAYERS = ("relu1_1", "relu2_1", "relu3_2", "relu4_1", "relu5_4", "pool5")
@@ -172,7 +174,7 @@ def test_pth_errors(tmp_path, monkeypatch):
         convert.load_pth(tmp_path / "junk.pth")
 
 
-# --- weights.convert glue and the CLI -------------------------------------------------
+# --- convert.convert and the CLI -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +201,7 @@ def calib():
 )
 def test_weights_convert(tmp_path, originals, raw, calib, source, name, pre):
     out = tmp_path / "w.npz"
-    meta = weights.convert(source, originals / name, out, calibration=calib)
+    meta = convert.convert(source, originals / name, out, calibration=calib)
     digest = hashlib.sha256((originals / name).read_bytes()).hexdigest()
     params, got = weights.load_weights(out)
     assert got == meta
@@ -237,9 +239,9 @@ def test_cli_convert_and_info(tmp_path, originals, capsys, monkeypatch):
     assert (tmp_path / "home" / "vgg19-gatys-normalised.npz").is_file()
     capsys.readouterr()
     # stylize accepts the original file and converts it into the cache once.
-    monkeypatch.setattr(cli.weights, "convert", _counting(cli.weights.convert, calls := []))
-    resolved = cli.resolve_weights(str(originals / "vgg19-tv.pth"))
-    assert cli.resolve_weights(str(originals / "vgg19-tv.pth")) == resolved
+    monkeypatch.setattr(convert, "convert", _counting(convert.convert, calls := []))
+    resolved = convert.resolve_weights(str(originals / "vgg19-tv.pth"))
+    assert convert.resolve_weights(str(originals / "vgg19-tv.pth")) == resolved
     assert len(calls) == 1 and resolved.startswith(str(tmp_path / "home"))
     assert weights.load_weights(resolved)[1].source == "torchvision"
 

@@ -83,6 +83,7 @@ def test_cli_fetch_and_convert(tmp_path, server, monkeypatch, capsys):
     from test_convert import SLIM, write_keras_h5
 
     from jaxstyle import cli, weights
+    from jaxstyle.cache import default_weights_path
     from jaxstyle.vgg import init_params
 
     p = init_params(jax.random.key(0), SLIM)
@@ -96,7 +97,7 @@ def test_cli_fetch_and_convert(tmp_path, server, monkeypatch, capsys):
     assert cli.main(["weights", "fetch", "keras"]) == 0
     out = capsys.readouterr().out
     assert "downloaded" in out and "wrote" in out
-    _, meta = weights.load_weights(weights.default_weights_path("keras"))
+    _, meta = weights.load_weights(default_weights_path("keras"))
     assert meta.source == "keras" and meta.normalised
 
     monkeypatch.setitem(ft.ORIGINALS, "gatys", ft.Original("g.pth", (f"{server}/x",), None))

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import sys
 
-import jax
 import numpy as np
 import pytest
-from conftest import SLIM
+from conftest import SLIM, write_weights
 from PIL import Image
 
-from jaxstyle import cli, figures, weights
+from jaxstyle import cli, figures
+from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
 from jaxstyle.image import bundled
-from jaxstyle.optimize import Config
-from jaxstyle.vgg import CAFFE, init_params
 
 TINY = Config(iterations=2, optimizer="optax")
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("figw") / "w.npz"
-    weights.save_weights(
-        path, init_params(jax.random.key(0), SLIM), weights.WeightsMeta("random", CAFFE)
-    )
-    return path
+    return write_weights(tmp_path_factory.mktemp("figw") / "w.npz", SLIM, source="random")
 
 
 #: What a panel runs for the paper's alpha/beta: the value itself on the literal
@@ -168,17 +161,6 @@ def test_each_noise_panel_gets_its_own_key(all_tiny):
     out, _ = all_tiny
     noise = [np.asarray(Image.open(out / f"fig6_init_noise{s}.png"), np.int16) for s in range(4)]
     assert all(np.abs(a - b).max() > 2 for i, a in enumerate(noise) for b in noise[i + 1 :])
-
-
-def test_cli_compare_sequential_writes_timing(weights_file, tmp_path, capsys):
-    # Fig. 7 is one panel: the cheapest figure to compute twice.
-    args = ["figures", "7", "--tiny", "-o", str(tmp_path), "--weights", str(weights_file)]
-    assert cli.main([*args, "--compare-sequential", "--quiet"]) == 0
-    assert "Fig. 7: batched" in capsys.readouterr().out
-    record = json.loads((tmp_path / "fig7_timing.json").read_text())
-    assert record["figure"] == 7 and record["items"] == 1 and record["iterations"] == 3
-    assert record["batched_s"] > 0 and record["sequential_s"] > 0
-    assert record["max_abs_diff"] < 1e-3 and record["weights"] == "random"
 
 
 @pytest.mark.parametrize(

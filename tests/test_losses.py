@@ -124,7 +124,9 @@ def test_style_loss_hessian_vector_product():
     np.testing.assert_allclose(hvp(losses.gram), hvp(_einsum_gram), rtol=1e-4, atol=1e-4)
 
 
-def test_gram_has_no_forward_mode():
-    # Documented in gram's docstring; if JAX ever allows it, the docstring must change.
-    with pytest.raises(TypeError, match="forward-mode"):
-        jax.jvp(losses.gram, (jnp.ones((2, 2, 2)),), (jnp.ones((2, 2, 2)),))
+def test_gram_forward_mode_is_the_product_rule():
+    f = jax.random.normal(jax.random.key(0), (3, 4, 5))
+    df = jax.random.normal(jax.random.key(1), (3, 4, 5))
+    _, tangent = jax.jvp(losses.gram, (f,), (df,))
+    a, b = f.reshape(-1, 5), df.reshape(-1, 5)
+    assert jnp.allclose(tangent, b.T @ a + a.T @ b, rtol=1e-5, atol=1e-5)

@@ -12,13 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-import jax
 import nbformat
 import pytest
-from conftest import SLIM
-
-from jaxstyle import weights
-from jaxstyle.vgg import CAFFE, init_params
+from conftest import SLIM, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -65,9 +61,7 @@ def kernel_env(tmp_path_factory):
         )
     )
     w = d / "slim.npz"
-    weights.save_weights(
-        w, init_params(jax.random.key(0), SLIM), weights.WeightsMeta("random", CAFFE)
-    )
+    write_weights(w, SLIM, source="random")
     return {
         # JUPYTER_PATH is searched first, so "python3" is the kernelspec above.
         "JUPYTER_PATH": str(d),

@@ -10,11 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jax
-from conftest import SLIM
-
-from jaxstyle import weights
-from jaxstyle.vgg import CAFFE, init_params
+from conftest import SLIM, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
@@ -37,10 +33,7 @@ def test_every_change_finds_its_text():
 
 def test_python_api_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    slim = init_params(jax.random.key(0), SLIM)
-    weights.save_weights(
-        tmp_path / "vgg19-keras-normalised.npz", slim, weights.WeightsMeta("random", CAFFE)
-    )
+    write_weights(tmp_path / "vgg19-keras-normalised.npz", SLIM, source="random")
     scope: dict = {}
     exec(compile(_shrunk(BLOCKS[0]), "README.md (Python API)", "exec"), scope)
     content = scope["content"]

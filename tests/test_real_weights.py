@@ -19,15 +19,15 @@ import torch_reference as ref
 from conftest import REAL_CONTENT, REAL_STYLE
 from PIL import Image
 
-from jaxstyle import optimize, rescale
-from jaxstyle.image import bundled, load_image
-from jaxstyle.vgg import held_layers
+from jaxstyle import rescale
+from jaxstyle.config import Config
+from jaxstyle.image import bundled, initial_image, load_image
+from jaxstyle.layers import held_layers
+from jaxstyle.stylize import stylize
 
 #: The defaults, except the layers (the paper's relu4_2 and relu4_1/relu5_1 are past
 #: block 3).
-CONFIG = optimize.Config(
-    content_layers=REAL_CONTENT, style_layers=",".join(REAL_STYLE), iterations=100
-)
+CONFIG = Config(content_layers=REAL_CONTENT, style_layers=",".join(REAL_STYLE), iterations=100)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,7 @@ def _pair(size: int) -> tuple[np.ndarray, np.ndarray]:
 def _run(real_weights, size, configs):
     params, meta = real_weights
     content, painting = _pair(size)
-    out = optimize.stylize(
-        content, painting, params, meta.preprocess, configs, key=jax.random.key(0)
-    )
+    out = stylize(content, painting, params, meta.preprocess, configs, key=jax.random.key(0))
     return content, painting, out
 
 
@@ -83,10 +81,10 @@ def test_default_stylises(real_weights, raw64, strengths):
     """The defaults (layers aside) paint: near the painting's statistics, the layout kept."""
     content, painting, out = strengths
     image = out.image[1]  # the default ratio
-    x0 = optimize.initial_image(
+    x0 = initial_image(
         jnp.asarray(content),
         jnp.asarray(painting),
-        CONFIG,
+        CONFIG.init,
         real_weights[1].preprocess,
         jax.random.key(0),
     )

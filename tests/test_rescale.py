@@ -11,7 +11,9 @@ import pytest
 from conftest import smooth_image
 
 from jaxstyle import rescale as rs
-from jaxstyle.vgg import CAFFE, CONV_LAYERS, LAYERS, TORCHVISION, features, init_params
+from jaxstyle.layers import CONV_LAYERS, LAYERS
+from jaxstyle.preprocess import CAFFE, TORCHVISION
+from jaxstyle.vgg import features, init_params
 
 SLIM = (4, 8, 8, 8, 8)
 HI = jax.lax.Precision.HIGHEST

@@ -1,8 +1,6 @@
-"""jaxstyle against an independent PyTorch computation on the same random weights."""
+"""The objective against an independent PyTorch computation on the same weights, and forward mode."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -10,18 +8,16 @@ import numpy as np
 import pytest
 import torch
 import torch_reference as ref
-from conftest import smooth_image
+from conftest import cpu_only, evaluate, rel_err, smooth_image
 
-from jaxstyle import losses, optimize
-from jaxstyle.vgg import (
-    CONV_LAYERS,
-    LAYERS,
-    TORCHVISION,
-    WINOGRAD4_LAYERS,
-    WINOGRAD_LAYERS,
-    features,
-    with_backward_kernels,
-)
+from jaxstyle import losses
+from jaxstyle.config import Config
+from jaxstyle.image import resize, style_size
+from jaxstyle.kernels import WINOGRAD_LAYERS, CpuKernels
+from jaxstyle.layers import CONV_LAYERS, LAYERS
+from jaxstyle.objective import make_targets, objective, spec_of, weights_of
+from jaxstyle.preprocess import TORCHVISION
+from jaxstyle.vgg import features
 
 RTOL = 1e-4
 SIZES = [(32, 32), (40, 56)]
@@ -35,10 +31,16 @@ def _size_id(value: object) -> str | None:
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def rel_err(got, want) -> float:
-    """Max abs error relative to the reference's max abs value."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
+#: The CPU plug-in as stylize runs it: every convolution with its backward kernel, or
+#: blocks 3-5 in Winograd form.
+KERNELS = {
+    "plain": None,
+    "cpu-backward": CpuKernels(backward=CONV_LAYERS),
+    "cpu-winograd": CpuKernels(
+        backward=tuple(c for c in CONV_LAYERS if c not in WINOGRAD_LAYERS), winograd=WINOGRAD_LAYERS
+    ),
+}
+CPU_KERNELS = cpu_only("the plug-in's kernels are written for XLA:CPU")
 
 
 @pytest.fixture(scope="module")
@@ -56,26 +58,22 @@ def _images(size):
     return x.astype(np.float32), content.astype(np.float32), style.astype(np.float32)
 
 
-# F(4x4) at the ragged size only (its tiles pad from block 3 on): each case compiles
-# the full network's F(4x4) transforms, ~1,200 fusions, ~20 s on the CI machine.
 @pytest.mark.parametrize(
-    ("pooling", "convolution", "size"),
+    ("pooling", "kernels", "size"),
     [
-        *[
-            (p, c, s)
-            for p, c in [("avg", "direct"), ("max", "direct"), ("avg", "winograd")]
-            for s in SIZES
-        ],
-        ("avg", "winograd4", SIZES[1]),
+        ("avg", "plain", SIZES[0]),
+        ("max", "plain", SIZES[1]),
+        pytest.param("avg", "cpu-winograd", SIZES[1], marks=CPU_KERNELS),
     ],
     ids=_size_id,
 )
-def test_every_activation(full_params, torch_weights, size, pooling, convolution):
+def test_every_activation(full_params, torch_weights, size, pooling, kernels):
     x, _, _ = _images(size)
-    winograd = {"winograd": WINOGRAD_LAYERS, "winograd4": WINOGRAD4_LAYERS}.get(convolution, ())
-    tile = 4 if convolution == "winograd4" else 2
-    params = with_backward_kernels(full_params, winograd=winograd, tile=tile)
-    got = jax.jit(lambda p, x: features(p, x, LAYERS, pooling=pooling))(params, x)
+    k = KERNELS[kernels]
+    prepared = None if k is None else k.prepare(full_params)
+    got = jax.jit(lambda p, q, x: features(p, x, LAYERS, pooling=pooling, kernels=k, prepared=q))(
+        full_params, prepared, x
+    )
     with torch.no_grad():
         want = ref.vgg19(torch_weights, ref.nchw(x), pooling)
     assert set(got) == set(LAYERS)
@@ -87,60 +85,30 @@ def test_every_activation(full_params, torch_weights, size, pooling, convolution
 
 
 @pytest.mark.parametrize(
-    ("pooling", "program", "size"),
+    ("pooling", "kernels", "size"),
     [
-        *[
-            (pooling, program, size)
-            for pooling, program in [
-                ("avg", "loss_terms"),
-                ("max", "loss_terms"),
-                ("avg", "probe"),
-                ("avg", "probe-winograd"),
-            ]
-            for size in SIZES
-        ],
-        ("avg", "probe-winograd4", SIZES[1]),
+        ("avg", "plain", SIZES[0]),
+        ("max", "plain", SIZES[1]),
+        pytest.param("avg", "cpu-backward", SIZES[0], marks=CPU_KERNELS),
+        pytest.param("avg", "cpu-winograd", SIZES[1], marks=CPU_KERNELS),
     ],
     ids=_size_id,
 )
-def test_losses_and_gradient(full_params, torch_weights, size, pooling, program):
-    # program "probe": the evaluation the default optimiser runs (optimize.probe, a
-    # batch of one, params with their precomputed backward kernels); "probe-winograd":
-    # the same with blocks 3-5 in Winograd form, as stylize runs it on a CPU;
-    # "probe-winograd4": blocks 2-5 in F(4x4, 3x3), ~20x the float32 error per
-    # convolution, still within RTOL here (its largest: 1.1e-5, the gradient).
+def test_losses_and_gradient(full_params, torch_weights, size, pooling, kernels):
+    # "cpu-*": the evaluation stylize runs on a CPU (solvers.probe, a batch of one,
+    # through the plug-in's precomputed kernels); "plain": jaxstyle.loss_terms.
     x, content, style = _images(size)
-    config = optimize.Config(
+    config = Config(
         content_layers="relu4_2",
         style_layers=",".join(STYLE),
         weighting="paper",
         ratio=1e-3,
         pooling=pooling,
     )
-
     # Targets computed once, in network space (preprocess = identity here).
-    identity = optimize.Preprocess()
-    targets = jax.jit(lambda p, c, s: optimize.make_targets(p, c, s, config, identity))(
-        full_params, jnp.asarray(content), jnp.asarray(style)
+    ((total, terms), grad), targets = evaluate(
+        full_params, x, content, style, config, kernels=KERNELS[kernels]
     )
-    if program.startswith("probe"):
-        convolution = program.removeprefix("probe-") if "-" in program else "direct"
-        winograd = {"winograd": WINOGRAD_LAYERS, "winograd4": WINOGRAD4_LAYERS}.get(convolution, ())
-        prepared = optimize.prepare_params(
-            full_params, dataclasses.replace(config, convolution=convolution), size
-        )
-        assert all(("winograd" in prepared[n]) == (n in winograd) for n in CONV_LAYERS[:13])
-        tb, wb = jax.tree.map(lambda a: a[None], (targets, optimize.loss_weights(config)))
-        xb = jnp.asarray(x)[None]
-        t0 = jnp.zeros((1,), jnp.float32)
-        out = optimize.probe(xb, jnp.zeros_like(xb), t0, prepared, tb, wb, config, identity)
-        total, grad, terms = jax.tree.map(lambda a: a[0], (out[1], out[2], out[4]))
-    else:
-        (total, terms), grad = jax.jit(
-            jax.value_and_grad(
-                lambda x, p, t: optimize.loss_terms(x, p, t, config, identity), has_aux=True
-            )
-        )(jnp.asarray(x), full_params, targets)
 
     with torch.no_grad():
         p_feats = ref.vgg19(torch_weights, ref.nchw(content), pooling)
@@ -208,33 +176,13 @@ def test_all_conv_layers_are_used(full_params):
     assert set(full_params) == set(CONV_LAYERS)
 
 
-@pytest.mark.parametrize("preprocess_name", ["CAFFE", "TORCHVISION", "GATYS"])
-def test_preprocessing_matches_hand_formula(preprocess_name):
-    from jaxstyle import vgg
-
-    pre = getattr(vgg, preprocess_name)
-    rgb = np.random.default_rng(0).uniform(size=(4, 5, 3)).astype(np.float32)
-    if preprocess_name == "TORCHVISION":
-        want = (rgb - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
-    elif preprocess_name == "CAFFE":
-        want = rgb[..., ::-1] * 255 - np.array([103.939, 116.779, 123.68])
-    else:
-        want = (rgb[..., ::-1] - np.array([0.40760392, 0.45795686, 0.48501961])) * 255
-    got = pre.apply(jnp.asarray(rgb))
-    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(pre.invert(got)), rgb, rtol=1e-5, atol=1e-5)
-
-
 def test_tv_weight_adds_total_variation(slim_params):
     """TV term against a numpy hand computation on the RGB image."""
     rng = np.random.default_rng(3)
     img = smooth_image(rng, 20, 18)
-    config = optimize.Config(tv_weight=2.0, weighting="paper")
-    targets = optimize.make_targets(
-        slim_params, jnp.asarray(img), jnp.asarray(img), config, TORCHVISION
-    )
+    config = Config(tv_weight=2.0, weighting="paper")
     x = TORCHVISION.apply(jnp.asarray(img))
-    total, terms = optimize.loss_terms(x, slim_params, targets, config, TORCHVISION)
+    ((total, terms), _), _ = evaluate(slim_params, x, img, img, config, TORCHVISION)
     want_tv = np.sum(np.diff(img, axis=0) ** 2) + np.sum(np.diff(img, axis=1) ** 2)
     assert rel_err(terms["tv"], want_tv) <= RTOL
     # The image is its own target: content and style vanish, only TV is left.
@@ -261,16 +209,7 @@ def _torch_losses(weights, x, content, style, content_layer, style_layers):
 
 
 def _jax_losses(params, x, content, style, config):
-    identity = optimize.Preprocess()
-    targets = optimize.make_targets(
-        params, jnp.asarray(content), jnp.asarray(style), config, identity
-    )
-    fun = jax.jit(
-        jax.value_and_grad(
-            lambda x, p, t: optimize.loss_terms(x, p, t, config, identity), has_aux=True
-        )
-    )
-    return fun(jnp.asarray(x), params, targets)
+    return evaluate(params, x, content, style, config)[0]
 
 
 @pytest.mark.parametrize("weighting", ["authors", "paper"])
@@ -282,7 +221,7 @@ def test_weighting_against_the_authors_formula(full_params, torch_weights, weigh
     mean squared error of the Grams divided by their positions.
     """
     x, content, style = _images((40, 56))
-    config = optimize.Config(
+    config = Config(
         content_layers="relu4_2", style_layers=",".join(STYLE), weighting=weighting, ratio=0.3
     )
     (total, terms), grad = _jax_losses(full_params, x, content, style, config)
@@ -340,7 +279,7 @@ def test_grams_compared_per_position(full_params, torch_weights, scale):
     rng = np.random.default_rng(7)
     h, w = round(32 * scale), round(40 * scale)
     style = (smooth_image(rng, h, w) - 0.45) / 0.225
-    config = optimize.Config(
+    config = Config(
         content_layers="relu3_2", style_layers="relu1_1,relu2_1,relu3_1", weighting="paper"
     )
     (_, terms), _ = _jax_losses(full_params, x, content, style, config)
@@ -356,10 +295,10 @@ def test_style_scale_reaches_the_per_position_targets(slim_params):
     """stylize's style_scale path builds the same per-position targets (2x the content)."""
     rng = np.random.default_rng(5)
     content, style = smooth_image(rng, 24, 32), smooth_image(rng, 60, 70)
-    config = optimize.Config(style_layers="relu1_1,relu2_1", content_layers="relu2_2")
-    big = optimize.resize(jnp.asarray(style), *optimize.style_size((24, 32), (60, 70), 2.0))
+    config = Config(style_layers="relu1_1,relu2_1", content_layers="relu2_2")
+    big = resize(jnp.asarray(style), *style_size((24, 32), (60, 70), 2.0))
     assert big.shape[:2] == (55, 64)  # long side 2x the content's, the style's aspect
-    targets = optimize.make_targets(slim_params, jnp.asarray(content), big, config, TORCHVISION)
+    targets = make_targets(slim_params, jnp.asarray(content), big, spec_of(config), TORCHVISION)
     feats = features(slim_params, TORCHVISION.apply(big), ("relu1_1", "relu2_1"))
     # Positions of the content over the style's: 24x32 / 55x64, then 12x16 / 27x32.
     for k, m in (("relu1_1", 24 * 32 / (55 * 64)), ("relu2_1", 12 * 16 / (27 * 32))):
@@ -374,7 +313,7 @@ def test_real_weights_losses_and_gradient(real_weights, weighting):
     weights = ref.to_torch_params(params)
     x, content, style = _images((40, 56))
     layers = ("relu1_1", "relu2_1", "relu3_1")
-    config = optimize.Config(
+    config = Config(
         content_layers="relu3_2", style_layers=",".join(layers), weighting=weighting, ratio=1e-3
     )
     (total, terms), grad = _jax_losses(params, x, content, style, config)
@@ -392,3 +331,42 @@ def test_real_weights_losses_and_gradient(real_weights, weighting):
         got=(total, terms, grad),
         want=(t_total, t_content, t_layers, xt),
     )
+
+
+def test_forward_mode_equals_a_finite_difference(slim_params):
+    """``jax.jvp`` through the default objective equals a central difference of the loss.
+
+    float32 throughout (the losses accumulate in float32), so the difference's step is
+    large enough for rounding and small enough for the curvature: agreement to 1e-3.
+    """
+    rng = np.random.default_rng(9)
+    content, style = smooth_image(rng, 32, 32), smooth_image(rng, 32, 32)
+    config = Config()
+    spec = spec_of(config)
+    pre = TORCHVISION
+    targets = make_targets(slim_params, jnp.asarray(content), jnp.asarray(style), spec, pre)
+    f = objective(slim_params, targets, weights_of(config, spec), spec, pre)
+    x = pre.apply(jnp.asarray(smooth_image(rng, 32, 32)))
+    loss = jax.jit(lambda x: f(x)[0])
+    grad = jax.jit(jax.grad(loss))
+    # Along the gradient, plus a random part: a derivative well above float32 rounding.
+    g = grad(x)
+    v = (
+        g / jnp.linalg.norm(g)
+        + jnp.asarray(rng.standard_normal(x.shape), jnp.float32) / x.size**0.5
+    )
+    value, tangent = jax.jit(lambda x, v: jax.jvp(loss, (x,), (v,)))(x, v)
+    eps = 1e-2
+    fd = (loss(x + eps * v) - loss(x - eps * v)) / (2 * eps)
+    assert float(value) > 0
+    # The same derivative as reverse mode's, and a central difference's within 5e-3
+    # (float32 rounding over the step, ReLU kinks within it).
+    assert abs(float(tangent) - float(jnp.vdot(g, v))) <= 1e-4 * abs(float(tangent))
+    assert abs(float(tangent) - float(fd)) <= 5e-3 * abs(float(fd)), (tangent, fd)
+    # Forward over reverse: Hessian-vector products, and the Hessian is symmetric
+    # (u.Hv = v.Hu). A difference of gradients is no reference here: the gradient jumps
+    # wherever a ReLU gate flips within the step.
+    hvp = jax.jit(lambda x, v: jax.jvp(grad, (x,), (v,))[1])
+    u = jnp.asarray(rng.standard_normal(x.shape), jnp.float32)
+    uhv, vhu = float(jnp.vdot(u, hvp(x, v))), float(jnp.vdot(v, hvp(x, u)))
+    assert abs(uhv - vhu) <= 1e-3 * max(abs(uhv), abs(vhu)), (uhv, vhu)

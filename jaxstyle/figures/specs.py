@@ -1,4 +1,4 @@
-"""The paper's Figs. 3-7, reproduced with the bundled images: specs, batched runs, grids.
+"""The paper's Figs. 3-7 as specs: which panels, paintings, ratios and layers.
 
 A :class:`Figure` is one content photo and a grid of :class:`Panel` s. Every result
 panel of a figure is computed by **one** batched :func:`jaxstyle.stylize` call (one
@@ -14,31 +14,16 @@ Where the paper's material is not bundled, and what stands in for it:
 * Fig. 6: the painting is our choice, *The Starry Night*.
 * Fig. 7, New York by night onto London by day: a city skyline at sunset
   (``beach_city.jpg``) onto the Golden Gate Bridge by day (``golden_gate.jpg``).
-
-matplotlib is needed only to draw the grid (:func:`render_grid`). It is imported there,
-lazily, and used through its object API on an Agg canvas, so it never changes the global
-pyplot backend (a notebook's inline backend keeps working).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from jaxstyle.errors import ConfigError, JaxstyleError
-from jaxstyle.files import atomic_write
-from jaxstyle.image import bundled, load_image, save_image
-from jaxstyle.optimize import DEFAULT_RATIOS, Config, History, resize, stylize
-from jaxstyle.vgg import Params, Preprocess, min_size
+from jaxstyle.config import DEFAULT_RATIOS, Config
+from jaxstyle.errors import ConfigError
 
 #: The figures this module reproduces (the paper's numbering).
 FIGURES = (3, 4, 5, 6, 7)
@@ -49,10 +34,6 @@ TINY = {"size": 48, "iterations": 3}
 
 #: alpha/beta as the grids print it (escapes: ruff's RUF001 flags a literal Greek alpha).
 AB = "\u03b1/\u03b2"
-
-MATPLOTLIB_MISSING = (
-    "drawing the figures needs matplotlib: pip install 'jaxstyle[figures]' (or matplotlib)"
-)
 
 #: Paper Fig. 3: (panel, bundled painting, caption, alpha/beta from the caption).
 FIG3_STYLES = (
@@ -369,276 +350,6 @@ def figure(number: int, base: Config | None = None, blocks: int = 5) -> Figure:
         )
         fig = dataclasses.replace(fig, note=f"{fig.note} {moved}".strip())
     return fig
-
-
-class FigureRun(NamedTuple):
-    """A computed figure.
-
-    Attributes:
-        figure: the spec.
-        content: ``(H, W, 3)`` content photo in [0, 1].
-        styles: painting -> ``(H, W, 3)``, resized to the content's size.
-        images: result panel name -> ``(H, W, 3)`` result in [0, 1].
-        histories: result panel name -> its per-iteration :class:`History`.
-        seconds: wall time of the stylisation, compilation included.
-    """
-
-    figure: Figure
-    content: np.ndarray
-    styles: dict[str, np.ndarray]
-    images: dict[str, np.ndarray]
-    histories: dict[str, History]
-    seconds: float
-
-
-def load_inputs(fig: Figure, size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The content at long side ``size`` and each painting resized to its exact size.
-
-    The paintings are resized here, as :func:`~jaxstyle.stylize` would (``style_scale``
-    None), so that they stack into one ``(B, H, W, 3)`` batch.
-    """
-    content = load_image(bundled(fig.content), size)
-    h, w = content.shape[:2]
-    styles = {s: np.asarray(resize(jnp.asarray(load_image(bundled(s))), h, w)) for s in fig.styles}
-    return content, styles
-
-
-def check_size(fig: Figure, size: int) -> None:
-    """Fails fast, before any compilation, if ``size`` is too small for ``fig``'s layers.
-
-    Raises:
-        ConfigError: naming the figure, the content's size and the pixels needed.
-
-    Example:
-        >>> check_size(figure(7), 30)
-        Traceback (most recent call last):
-        ...
-        jaxstyle.errors.ConfigError: Fig. 7 at size 30: golden_gate.jpg becomes 30x14 px; its layers need at least 16 px a side
-    """
-    h, w = load_image(bundled(fig.content), size).shape[:2]
-    need = max(min_size(p.config.layers) for p in fig.results)
-    if min(h, w) < need:
-        raise ConfigError(
-            f"Fig. {fig.number} at size {size}: {fig.content} becomes {w}x{h} px; "
-            f"its layers need at least {need} px a side"
-        )
-
-
-def _item(history: History, i: int) -> History:
-    return History(*jax.tree.map(lambda a: a[i], tuple(history)))
-
-
-def run(
-    fig: Figure,
-    params: Params,
-    preprocess: Preprocess,
-    *,
-    size: int,
-    progress: bool = False,
-) -> FigureRun:
-    """Computes every result panel of ``fig`` in one batched, compiled stylisation.
-
-    Example:
-        >>> from jaxstyle.vgg import CAFFE, init_params
-        >>> params = init_params(jax.random.key(0), widths=(4, 8, 8, 8, 8))
-        >>> out = run(figure(7, Config(iterations=2)), params, CAFFE, size=40)
-        >>> out.images["result"].shape
-        (19, 40, 3)
-    """
-    content, styles = load_inputs(fig, size)
-    panels = fig.results
-    batch = np.stack([styles[p.style] for p in panels])
-    keys = jnp.stack([jax.random.key(p.seed) for p in panels])
-    start = time.perf_counter()
-    out = stylize(
-        content, batch, params, preprocess, [p.config for p in panels], key=keys, progress=progress
-    )
-    seconds = time.perf_counter() - start
-    images = {p.name: out.image[i] for i, p in enumerate(panels)}
-    histories = {p.name: _item(out.history, i) for i, p in enumerate(panels)}
-    return FigureRun(fig, content, styles, images, histories, seconds)
-
-
-def run_sequential(fig: Figure, params: Params, preprocess: Preprocess, *, size: int) -> FigureRun:
-    """The same figure computed one panel at a time (one :func:`stylize` call each).
-
-    For timing against :func:`run`: the batch shares one compilation and one loop; the
-    sequential path compiles once per distinct layer set and runs the loop per panel.
-    """
-    content, styles = load_inputs(fig, size)
-    images, histories = {}, {}
-    start = time.perf_counter()
-    for p in fig.results:
-        out = stylize(
-            content, styles[p.style], params, preprocess, p.config, key=jax.random.key(p.seed)
-        )
-        images[p.name], histories[p.name] = out.image, out.history
-    seconds = time.perf_counter() - start
-    return FigureRun(fig, content, styles, images, histories, seconds)
-
-
-class Comparison(NamedTuple):
-    """Batched against one-by-one, for the same figure, size and iterations.
-
-    Attributes:
-        batched_s: seconds of :func:`run` (compilation included).
-        sequential_s: seconds of :func:`run_sequential` (compilation included).
-        max_abs_diff: largest pixel difference between the two sets of results.
-    """
-
-    batched_s: float
-    sequential_s: float
-    max_abs_diff: float
-
-
-def compare(batched: FigureRun, sequential: FigureRun) -> Comparison:
-    """Timings of two runs of one figure and how far their images differ.
-
-    Example:
-        >>> fig = figure(4, Config(iterations=5))
-        >>> c = compare(run(fig, params, pre, size=64), run_sequential(fig, params, pre, size=64))  # doctest: +SKIP
-        >>> speedup = c.sequential_s / c.batched_s  # doctest: +SKIP
-    """
-    diff = max(
-        float(np.max(np.abs(batched.images[k] - sequential.images[k]))) for k in batched.images
-    )
-    return Comparison(batched.seconds, sequential.seconds, diff)
-
-
-def with_inset(image: np.ndarray, thumb: np.ndarray, fraction: float = 0.3) -> np.ndarray:
-    """``image`` with ``thumb`` shrunk to ``fraction`` of its size in the lower-left corner.
-
-    The paper shows each painting this way; a 1 px white border sets it apart.
-
-    Example:
-        >>> out = with_inset(np.zeros((40, 40, 3)), np.ones((40, 40, 3)), 0.25)
-        >>> out.shape, float(out[-5, 5, 0]), float(out[5, 35, 0])
-        ((40, 40, 3), 1.0, 0.0)
-    """
-    h, w = image.shape[:2]
-    th, tw = max(1, round(h * fraction)), max(1, round(w * fraction))
-    small = np.asarray(resize(jnp.asarray(thumb, jnp.float32), th, tw))
-    out = np.array(image, np.float32, copy=True)
-    out[h - th - 1 :, : tw + 1] = 1.0
-    out[h - th :, :tw] = small
-    return out
-
-
-def panel_image(result: FigureRun, panel: Panel) -> np.ndarray:
-    """What a grid cell shows: a result (with its inset, if any) or an input."""
-    if panel.kind == "content":
-        return result.content
-    if panel.kind == "style":
-        return result.styles[panel.style]
-    image = result.images[panel.name]
-    return with_inset(image, result.styles[panel.style]) if panel.inset else image
-
-
-def require_matplotlib() -> None:
-    """Raises :class:`JaxstyleError` (one line) if matplotlib is not installed."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise JaxstyleError(MATPLOTLIB_MISSING) from None
-
-
-def render_grid(result: FigureRun, path: str | os.PathLike[str], *, note: str = "") -> None:
-    """Draws the labelled grid of ``result`` to a PNG at ``path``, atomically.
-
-    Args:
-        result: a computed figure.
-        path: output ``.png``.
-        note: a footer line, e.g. the size, iterations and weights used.
-    """
-    require_matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure as MplFigure
-
-    fig = result.figure
-    rows, cols = fig.shape
-    h, w = result.content.shape[:2]
-    cell = 2.6  # inches per cell width; heights follow the content's aspect
-    canvas_fig = MplFigure(
-        figsize=(cols * cell + 0.8, rows * cell * h / w + 1.0), dpi=150, layout="constrained"
-    )
-    FigureCanvasAgg(canvas_fig)
-    axes = canvas_fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for p in fig.panels:
-        ax = axes[p.row][p.col]
-        ax.imshow(np.clip(panel_image(result, p), 0.0, 1.0))
-        if p.title:
-            ax.set_title(p.title, fontsize=7)
-    for r, label in enumerate(fig.row_labels):
-        axes[r][0].text(
-            -0.04,
-            0.5,
-            label,
-            transform=axes[r][0].transAxes,
-            rotation=90,
-            ha="right",
-            va="center",
-            fontsize=7,
-        )
-    canvas_fig.suptitle(fig.title, fontsize=10)
-    footer = "\n".join(s for s in (fig.note, note) if s)
-    if footer:
-        canvas_fig.supxlabel(footer, fontsize=6)  # a super-label: the layout makes room
-
-    def write(tmp: str) -> None:
-        canvas_fig.savefig(tmp, format="png")
-
-    atomic_write(path, write, ".png")
-
-
-def save(result: FigureRun, out_dir: str | os.PathLike[str], *, note: str = "") -> list[Path]:
-    """Writes ``figN.png`` (the grid) and ``figN_<panel>.png`` per result into ``out_dir``.
-
-    Returns:
-        the paths written, the grid first.
-    """
-    out = Path(out_dir)
-    n = result.figure.number
-    grid = out / f"fig{n}.png"
-    render_grid(result, grid, note=note)
-    paths = [grid]
-    for p in result.figure.results:
-        path = out / f"fig{n}_{p.name}.png"
-        save_image(path, result.images[p.name])
-        paths.append(path)
-    return paths
-
-
-def timing_record(
-    comparison: Comparison, result: FigureRun, extra: Mapping[str, object] | None = None
-) -> dict[str, object]:
-    """A JSON-ready record of a batched-vs-sequential comparison."""
-    h, w = result.content.shape[:2]
-    first = result.figure.results[0].config
-    return {
-        "figure": result.figure.number,
-        "items": len(result.figure.results),
-        "size": [h, w],
-        "iterations": first.iterations,
-        "optimizer": first.optimizer,
-        "batched_s": round(comparison.batched_s, 2),
-        "sequential_s": round(comparison.sequential_s, 2),
-        "speedup": round(comparison.sequential_s / comparison.batched_s, 2),
-        "max_abs_diff": comparison.max_abs_diff,
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        **dict(extra or {}),
-    }
-
-
-def write_json(path: str | os.PathLike[str], record: Mapping[str, object]) -> None:
-    """Writes ``record`` as indented JSON, atomically."""
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-
-    atomic_write(path, write, ".json")
 
 
 def parse_numbers(values: Sequence[str]) -> tuple[int, ...]:

@@ -8,7 +8,9 @@ import pytest
 
 from jaxstyle import weights
 from jaxstyle.errors import WeightsError
-from jaxstyle.vgg import CAFFE, CONV_LAYERS, init_params
+from jaxstyle.layers import CONV_LAYERS
+from jaxstyle.preprocess import CAFFE
+from jaxstyle.vgg import init_params
 
 SLIM = (4, 8, 8, 8, 8)
 

@@ -1,0 +1,377 @@
+"""jaxstyle against torch in fresh, alternated worker processes: speed and time to quality.
+
+    python -m benchmarks.race --weights W.npz --sizes 128 --seeds 0-7 --inits noise,content \\
+        --iterations 100 --frameworks jax,torch,torch-wolfe --speed-rounds 3 \\
+        --speed-iterations 40 --json benchmarks/results/cpu_race.json [--old-code DIR]
+    python -m benchmarks.race --quick --json /tmp/race_quick.json    # CI: proves it runs
+
+Every number comes from one ``benchmarks.worker`` process (see its docstring for what
+each job times), the frameworks' order flipping from one round (or race) to the next so
+that load on the machine hits each alike.
+
+* speed: ``--speed-rounds`` rounds per size of jax and torch (and ``jax-old``, the same
+  jax worker importing jaxstyle from ``--old-code DIR``, e.g. a git worktree of an older
+  commit) with one loss+gradient evaluation per iteration; median and range of the
+  seconds per iteration, and the ratios of the medians.
+* race: per size, init and seed, torch's L-BFGS (defaults) runs ``--iterations``
+  first; its final loss is the target. Then each framework runs, alternated, and we
+  take the first time its loss is at most the target (the same rule for all, torch
+  included: without a line search torch's loss can dip below its final one earlier).
+  Ratios: jax's time to the target over torch's and over torch-wolfe's; per init, their
+  distribution over the seeds and how many seeds reached the target.
+
+Writes ``--json`` and the same name with ``.md``, atomically, after every process.
+Without ``--weights`` a random VGG19 of the real shapes (seed 0, Caffe preprocessing)
+is written to a temporary directory: fine for speed, but the race then measures the
+optimisers on a random network's loss, not on a real one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.worker import use_code
+
+REPO = Path(__file__).resolve().parents[1]
+SLIM = (8, 16, 16, 24, 24)  # --quick's network: the real depth, narrow layers
+RACERS = ("jax", "torch-wolfe", "torch")
+RATIOS = ("jax/torch", "jax/torch-wolfe")
+DISTS = (*RATIOS, "jax_iterations_to_target", "jax_first_call_seconds")
+
+
+def make_weights(path: str, slim: bool) -> None:
+    """Writes random He-initialised VGG19 weights (run in a child: it imports jax)."""
+    use_code()
+    import jax
+
+    import jaxstyle
+
+    params = jaxstyle.init_params(jax.random.key(0), *((SLIM,) if slim else ()))
+    note = "random He-initialised VGG19 for benchmarks (benchmarks/race.py)"
+    meta = jaxstyle.WeightsMeta("random", jaxstyle.CAFFE, info={"note": note})
+    jaxstyle.save_weights(path, params, meta)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-7"`` or ``"0,3,5"`` -> a list of seeds."""
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        out += range(int(lo), int(hi or lo) + 1)
+    return out
+
+
+def worker(args: argparse.Namespace, framework: str, job: str, size: int, **kw: Any) -> dict:
+    """One fresh ``benchmarks.worker`` process, run from this checkout; its JSON result."""
+    env = dict(os.environ)
+    if framework == "jax-old":
+        env["JAXSTYLE_CODE"] = str(Path(args.old_code).resolve())
+    cmd = [sys.executable, "-m", "benchmarks.worker", "--job", job, "--size", str(size)]
+    cmd += ["--framework", "jax" if framework == "jax-old" else framework]
+    cmd += ["--weights", args.weights, "--config", args.config]
+    for key, value in kw.items():  # repr: a float target loss round-trips exactly
+        cmd += [
+            f"--{key.replace('_', '-')}",
+            repr(value) if isinstance(value, float) else str(value),
+        ]
+    print(f"[race] {framework} {job} size {size} {kw}", file=sys.stderr, flush=True)
+    try:
+        out = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
+        )
+        lines = out.stdout.strip().splitlines()
+        result = json.loads(lines[-1]) if out.returncode == 0 and lines else None
+        error = out.stderr.strip()[-2000:] or f"exit {out.returncode}"
+    except subprocess.TimeoutExpired:
+        result, error = None, f"timed out after {args.timeout} s"
+    if result is None:
+        print(f"[race] FAILED: {error}", file=sys.stderr)
+        return {"framework": framework, "job": job, "size": size, **kw, "error": error}
+    return {**result, "framework": framework}
+
+
+def stats(xs: list[float]) -> dict[str, float] | None:
+    """min, quartiles, median and max of ``xs`` (None when empty)."""
+    if not xs:
+        return None
+    q = np.percentile(np.asarray(xs, float), [0, 25, 50, 75, 100])
+    return dict(zip(("min", "q1", "median", "q3", "max"), map(float, q), strict=True))
+
+
+def _ok(run: dict | None) -> dict:
+    return run if run and "error" not in run else {}
+
+
+def _speed(runs: list[dict], size: int, framework: str) -> list[float]:
+    keep = [r for r in runs if _ok(r) and (r["size"], r["framework"]) == (size, framework)]
+    return [r["seconds_per_iteration"] for r in keep]
+
+
+def speed_summary(runs: list[dict]) -> list[dict]:
+    """Per size and framework: median and range of seconds per iteration, with ratios."""
+    out = []
+    for size in sorted({r["size"] for r in runs}):
+        spi = {fw: stats(_speed(runs, size, fw)) for fw in ("jax", "torch", "jax-old")}
+        row: dict[str, Any] = {"size": size, "seconds_per_iteration": spi}
+        for a, b in (("jax", "torch"), ("jax", "jax-old")):
+            if spi[a] and spi[b]:
+                row[f"{a}/{b}"] = spi[a]["median"] / spi[b]["median"]
+        out.append(row)
+    return out
+
+
+def time_to(run: dict | None, fallback_to_end: bool = False) -> float | None:
+    """Seconds to the target; with ``fallback_to_end`` (torch, whose own final loss is the
+    target) the time of its last iteration if float rounding kept it just off."""
+    run = _ok(run)
+    if run.get("reached"):
+        return run["reached"]["seconds"]
+    return run["times"][-1] if fallback_to_end and run.get("times") else None
+
+
+def race_ratios(runs: dict[str, dict]) -> dict[str, float | None]:
+    """jax's time to the target over torch's and over torch-wolfe's."""
+    t_jax = time_to(runs.get("jax"))
+    ref = {fw: time_to(runs.get(fw), fw == "torch") for fw in ("torch", "torch-wolfe")}
+    return {f"jax/{k}": t_jax / t if t_jax is not None and t else None for k, t in ref.items()}
+
+
+def race_summary(races: list[dict]) -> list[dict]:
+    """Per size and init, the ratios' distribution over seeds and how many reached."""
+    out = []
+    for size, init in sorted({(e["size"], e["init"]) for e in races}):
+        group = [e for e in races if (e["size"], e["init"]) == (size, init)]
+        jax = [_ok(e["runs"].get("jax")) for e in group]
+        row: dict[str, Any] = {"size": size, "init": init, "seeds": len(group)}
+        for fw in RACERS:
+            row[f"{fw}_reached"] = sum(bool(_ok(e["runs"].get(fw)).get("reached")) for e in group)
+        for key in RATIOS:
+            row[key] = stats([e["ratios"][key] for e in group if e["ratios"][key] is not None])
+        its = [j["reached"]["iteration"] for j in jax if j.get("reached")]
+        row["jax_iterations_to_target"] = stats(its)
+        row["jax_first_call_seconds"] = stats([j["first_call_seconds"] for j in jax if j])
+        out.append(row)
+    return out
+
+
+def _f(x: float | None, spec: str = ".3g") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _dist(d: dict | None) -> str:
+    return "-" if d is None else " / ".join(_f(d[k]) for k in ("min", "q1", "median", "q3", "max"))
+
+
+def _code(env: dict) -> str:
+    dirty = {True: " (uncommitted changes)", False: "", None: " (git status unknown)"}
+    return f"`{env['jaxstyle_commit']}`{dirty[env['jaxstyle_dirty']]} from `{env['jaxstyle_dir']}`"
+
+
+def _flags(env: dict) -> str:
+    cache = env["compilation_cache"]
+    return f"- jaxstyle from `{env['jaxstyle_dir']}`: XLA_FLAGS `{env['XLA_FLAGS']}`, compilation cache `{cache}`"
+
+
+def _hit(run: dict) -> str:
+    if "error" in run:
+        return "error"
+    hit = run.get("reached")
+    return f"{hit['iteration']}, {hit['seconds']:.3g}" if hit else "not reached"
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def markdown(report: dict) -> str:
+    """The tables, under a header naming machine, date, code, versions and command."""
+    runs = report["speed"] + [r for e in report["race"] for r in (e["pilot"], *e["runs"].values())]
+    envs = [r["env"] for r in runs if "env" in r]
+    m = envs[0] if envs else {}
+    jax_env = next((e for e in envs if "compilation_cache" in e), {})
+    code = sorted({_code(e) for e in envs})
+    v = m.get("versions", {})
+    n = report["args"]["iterations"]
+    lines = [
+        "# jaxstyle against torch: seconds per iteration and time to torch's loss",
+        "",
+        f"- Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB; "
+        f"jax backend {jax_env.get('backend')} ({jax_env.get('device')})",
+        f"- Date (UTC): {report['started']} to {report.get('finished', '(unfinished)')}; load "
+        f"average at start {report['loadavg_start']}, at end {report.get('loadavg_end', '-')}",
+        f"- Commits: benchmarks `{m.get('bench_commit')}`; jaxstyle " + "; ".join(code),
+        f"- Versions: jax {v.get('jax')}, jaxlib {v.get('jaxlib')}, torch {v.get('torch')}, "
+        f"numpy {v.get('numpy')}, Python {m.get('python')}",
+        *sorted({_flags(e) for e in envs if "compilation_cache" in e}),
+        f"- Weights: {report['weights']}",
+        f"- Command: `{report['command']}`",
+        "",
+        "## Seconds per iteration (one loss+gradient evaluation each)",
+        "",
+        "jaxstyle `optimizer=lbfgs, linesearch=none` against `torch.optim.LBFGS` defaults "
+        "(no line search), each timed over a whole call (targets included; jaxstyle also "
+        "evaluates the start, one evaluation more) after a 2-iteration warm-up.",
+        "",
+        _row("size", "framework", "median s/it", "min", "max", "runs"),
+        _row(*["---"] * 6),
+    ]
+    for row in report["speed_summary"]:
+        for fw, d in row["seconds_per_iteration"].items():
+            if d:
+                k = len(_speed(report["speed"], row["size"], fw))
+                lines.append(
+                    _row(row["size"], fw, *(_f(d[q], ".4f") for q in ("median", "min", "max")), k)
+                )
+        ratios = ", ".join(f"{k} {_f(row[k])}" for k in ("jax/torch", "jax/jax-old") if k in row)
+        lines.append(_row(row["size"], "ratio of medians", ratios or "-", "", "", ""))
+    lines += [
+        "",
+        f"## Time to torch's loss after {n} iterations",
+        "",
+        "Target: torch's loss after its first run of the seed (L-BFGS defaults). Time to "
+        "target: the first iteration whose loss is at most the target, in a fresh process "
+        "after a 2-iteration warm-up (jaxstyle's compiling call, apart). jaxstyle runs its "
+        "default optimiser; torch-wolfe is `line_search_fn=\"strong_wolfe\"`. Cells: "
+        "min / q1 / median / q3 / max over seeds (with `content` every seed is the same run "
+        "repeated).",
+        "",
+        _row("size", "init", "seeds", "reached: " + ", ".join(RACERS), "jax/torch",
+             "jax/torch-wolfe", "jax iterations to target", "jax first call s"),
+        _row(*["---"] * 8),
+    ]  # fmt: skip
+    for r in report["race_summary"]:
+        reached = ", ".join(str(r[f"{fw}_reached"]) for fw in RACERS)
+        lines.append(_row(r["size"], r["init"], r["seeds"], reached, *(_dist(r[k]) for k in DISTS)))
+    if any(e["same_start"] is False for e in report["race"]):
+        lines += ["", "**Starts differ** with `noise`: this jaxstyle's `stylize` takes no "
+                  "`init_image`, so it drew its own noise (same distribution, other pixels)."]  # fmt: skip
+    reached = [f"{fw}: iteration, s" for fw in RACERS]
+    lines += ["", _row("size", "init", "seed", "target", *reached, *RATIOS), _row(*["---"] * 9)]
+    for e in report["race"]:
+        cells = [_hit(e["runs"].get(fw, {})) for fw in RACERS]
+        ratios = (_f(e["ratios"][k]) for k in RATIOS)
+        lines.append(_row(e["size"], e["init"], e["seed"], f"{e['target']:.6g}", *cells, *ratios))
+    if report["failed"]:
+        lines += ["", f"**{len(report['failed'])} torch target runs failed** (see the JSON)."]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    """``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the speed rounds and the races, writing JSON and markdown as it goes."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", help="jaxstyle .npz; default: random real-shape VGG19")
+    p.add_argument("--sizes", default="128")
+    p.add_argument("--seeds", default="0-7")
+    p.add_argument("--inits", default="noise,content")
+    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--frameworks", default="jax,torch,torch-wolfe")
+    p.add_argument("--speed-rounds", type=int, default=3)
+    p.add_argument("--speed-iterations", type=int, default=40)
+    p.add_argument("--config", default="", help="jaxstyle.Config overrides, key=value,...")
+    p.add_argument("--old-code", help="a checkout of older jaxstyle: adds jax-old to speed")
+    p.add_argument("--timeout", type=int, default=3600, help="seconds per worker")
+    p.add_argument("--quick", action="store_true", help="CI: size 32, 2 seeds, 5 iterations")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--make-weights", help=argparse.SUPPRESS)
+    p.add_argument("--slim", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.make_weights:
+        return make_weights(args.make_weights, args.slim)
+    if args.json is None:
+        p.error("--json is required")
+    if args.quick:
+        args.sizes, args.seeds, args.iterations = "32", "0-1", 5
+        args.speed_rounds, args.speed_iterations, args.inits = 1, 5, args.inits.split(",")[0]
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    report: dict[str, Any] = {
+        "command": "python -m benchmarks.race " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "started": _now(), "loadavg_start": _load(), "speed": [], "race": [], "failed": [],
+    }  # fmt: skip
+    tmp = None
+    if args.weights is None:
+        tmp = tempfile.mkdtemp(prefix="jaxstyle-race-")
+        args.weights = str(Path(tmp) / "vgg19-random.npz")
+        cmd = [sys.executable, "-m", "benchmarks.race", "--make-weights", args.weights]
+        subprocess.run(cmd + (["--slim"] if args.quick else []), cwd=REPO, check=True)
+        kind = f"narrow {SLIM}" if args.quick else "real-shape"
+        report["weights"] = f"random {kind} VGG19 (seed 0, Caffe preprocessing) in a temporary file"
+    else:
+        report["weights"] = f"`{args.weights}`"
+
+    def save() -> None:
+        report["speed_summary"] = speed_summary(report["speed"])
+        report["race_summary"] = race_summary(report["race"])
+        write(args.json, json.dumps(report, indent=1) + "\n")
+        write(args.json.with_suffix(".md"), markdown(report))
+
+    try:
+        sizes, flip = [int(s) for s in args.sizes.split(",")], 0
+        speed_names = [f for f in ("jax", "torch") if f in frameworks]
+        speed_names += ["jax-old"] if args.old_code else []
+        for size in sizes:
+            for r in range(args.speed_rounds):
+                for fw in speed_names if r % 2 == 0 else speed_names[::-1]:
+                    run = worker(args, fw, "speed", size, iterations=args.speed_iterations)
+                    report["speed"].append({**run, "round": r})
+                    save()
+        racers = [f for f in RACERS if f in frameworks]
+        for size in sizes:
+            for init in [i for i in args.inits.split(",") if i]:
+                for seed in parse_seeds(args.seeds):
+                    kw = {"iterations": args.iterations, "seed": seed, "init": init}
+                    pilot = worker(args, "torch", "race", size, **kw)
+                    if "error" in pilot:
+                        report["failed"].append(pilot)
+                        continue
+                    target = pilot["final_loss"]
+                    entry = dict(size=size, init=init, seed=seed, target=target, pilot=pilot)
+                    order = racers if flip % 2 == 0 else racers[::-1]
+                    flip += 1
+                    kw["target_loss"] = target
+                    entry["runs"] = {fw: worker(args, fw, "race", size, **kw) for fw in order}
+                    entry["same_start"] = entry["runs"].get("jax", {}).get("same_start")
+                    entry["ratios"] = race_ratios(entry["runs"])
+                    report["race"].append(entry)
+                    save()
+        report.update(finished=_now(), loadavg_end=_load())
+        save()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(args.json.with_suffix(".md").read_text())
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""One measurement in one fresh process, printed to stdout as one JSON line.
+
+    python -m benchmarks.worker --framework jax --job race --weights W.npz --size 128 \\
+        --iterations 100 --seed 0 --init noise [--target-loss L] [--config ratio=1e-2]
+
+Uses only jaxstyle's public API (``import jaxstyle``). Both frameworks get the same
+arrays: the bundled photo at ``--size`` (long side) and the painting resized to the
+photo's exact shape here with PIL, and, for ``--init noise``, the same numpy noise
+``mean_rgb + noise_std * N(0, 1)`` from ``--seed`` (handed to ``stylize`` as
+``init_image`` when it takes one; otherwise jaxstyle draws its own noise from
+``jax.random.key(seed)`` and the result says ``"same_start": false``). The objective
+is the paper's (``weighting="paper"``, ratio 1e-3), as ``benchmarks/torch_gatys.py``.
+
+Jobs: ``speed`` (seconds per iteration, one evaluation each: jaxstyle's L-BFGS with
+``linesearch="none"`` against ``torch.optim.LBFGS`` without ``line_search_fn``, after a
+2-iteration warm-up), ``race`` (loss after every iteration and the wall time at which
+it was known, after a 2-iteration warm-up whose time is reported apart) and
+``memory`` (peak RSS after ``--iterations``, and the RSS right after the imports).
+
+``JAXSTYLE_CODE=DIR`` imports jaxstyle from ``DIR`` (e.g. a git worktree of an older
+commit); this file and ``torch_gatys`` always come from the current ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+JOBS = {"speed": 40, "race": 100, "memory": 5}  # job -> default iterations
+FRAMEWORKS = ("jax", "torch", "torch-wolfe")
+
+
+def use_code() -> Path | None:
+    """Puts ``$JAXSTYLE_CODE`` first on ``sys.path`` (call before importing jaxstyle)."""
+    code = os.environ.get("JAXSTYLE_CODE")
+    if code:
+        sys.path.insert(0, str(Path(code).resolve()))
+    return Path(code).resolve() if code else None
+
+
+def parse_config(text: str | None) -> dict[str, Any]:
+    """``"ratio=1e-2,style_layers=relu1_1,relu2_1"`` -> ``{"ratio": 0.01, ...}``.
+
+    A comma starts a new item only when ``key=`` follows it, so a value may hold
+    commas (layer lists). Python literals (``None``, ``3``, ``1e-3``) are converted;
+    anything else (``linesearch=none``) stays a string.
+    """
+    out: dict[str, Any] = {}
+    for item in filter(str.strip, re.split(r",(?=\s*\w+=)", text or "")):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--config item {item!r} is not key=value")
+        try:
+            out[key.strip()] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = raw.strip()
+    return out
+
+
+def first_reach(times: list[float], losses: list[float], target: float) -> dict | None:
+    """The first iteration (1-based) and time at which ``loss <= target``, or None."""
+    for i, (t, loss) in enumerate(zip(times, losses, strict=True)):
+        if loss <= target:
+            return {"iteration": i + 1, "seconds": t}
+    return None
+
+
+def _git(where: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def _proc(path: str, key: str) -> str:
+    """A field of /proc/cpuinfo or /proc/meminfo ("unknown" elsewhere)."""
+    lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(key)), "unknown")
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def environment(jaxstyle_dir: Path, jax_side: bool) -> dict[str, Any]:
+    """Versions, machine, flags and the commit of the jaxstyle this process imported."""
+    mem = _proc("/proc/meminfo", "MemTotal").split()
+    status = _git(jaxstyle_dir, "status", "--porcelain", "--", ".")
+    env: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _proc("/proc/cpuinfo", "model name"),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem[0]) / 2**20, 1) if mem and mem[0].isdigit() else None,
+        "loadavg": list(os.getloadavg()),
+        "python": sys.version.split()[0],
+        "versions": {p: _version(p) for p in ("jax", "jaxlib", "torch", "numpy")},
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "jaxstyle_dir": str(jaxstyle_dir),
+        "jaxstyle_commit": _git(jaxstyle_dir, "rev-parse", "--short", "HEAD"),
+        "jaxstyle_dirty": None if status == "unknown" else status != "",
+        "bench_commit": _git(Path(__file__).parent, "rev-parse", "--short", "HEAD"),
+    }
+    if jax_side:
+        import jax
+
+        dev = jax.devices()[0]
+        env.update(backend=jax.default_backend(), device=getattr(dev, "device_kind", str(dev)))
+        return {**env, "compilation_cache": jax.config.jax_compilation_cache_dir or None}
+    import torch
+
+    gpu = torch.cuda.is_available()
+    env.update(backend="cuda" if gpu else "cpu", torch_threads=torch.get_num_threads())
+    return {**env, "device": torch.cuda.get_device_name(0) if gpu else "cpu"}
+
+
+def images(jaxstyle: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo at long side ``size`` and the painting resized (Lanczos) to its shape."""
+    content = jaxstyle.load_image(jaxstyle.bundled("tubingen.jpg"), size=size)
+    painting = jaxstyle.load_image(jaxstyle.bundled("starry_night.jpg"))
+    h, w = content.shape[:2]
+    channels = [
+        np.asarray(Image.fromarray(painting[..., c], "F").resize((w, h), Image.Resampling.LANCZOS))
+        for c in range(3)
+    ]
+    return content, np.clip(np.stack(channels, -1), 0.0, 1.0).astype(np.float32)
+
+
+def start_image(meta: dict, content: np.ndarray, init: str, seed: int, std: float) -> np.ndarray:
+    """RGB start: the content, or ``mean_rgb + std * noise`` as jaxstyle's noise init."""
+    if init == "content":
+        return content
+    p = meta["preprocess"]
+    mean_rgb = np.asarray(p["mean"], np.float32) / np.float32(p["scale"])  # invert(0)
+    mean_rgb = mean_rgb[::-1] if p["channel_order"] == "BGR" else mean_rgb
+    noise = np.random.default_rng(seed).standard_normal(content.shape)
+    return (mean_rgb + std * noise).astype(np.float32)
+
+
+def run_jax(args: argparse.Namespace, jaxstyle: Any, content: Any, style: Any, rgb0: Any) -> dict:
+    """The job with ``jaxstyle.stylize`` (only public API)."""
+    import inspect
+
+    import jax
+
+    params, meta = jaxstyle.load_weights(args.weights)
+    fields = {"weighting": "paper", "ratio": 1e-3, "init": args.init, **args.overrides}
+    if args.job == "speed":
+        fields.update(optimizer="lbfgs", linesearch="none")
+    if args.job == "race":
+        fields["chunk_size"] = 1
+    same = args.init == "content" or "init_image" in inspect.signature(jaxstyle.stylize).parameters
+    extra = {"init_image": rgb0} if args.init == "noise" and same else {}
+
+    def call(iterations: int, callback: Any = None) -> Any:
+        config = jaxstyle.Config(**{**fields, "iterations": iterations})
+        return jaxstyle.stylize(
+            content, style, params, meta.preprocess, config,
+            key=jax.random.key(args.seed), callback=callback, **extra,
+        )  # fmt: skip
+
+    start_kind = "content" if args.init == "content" else "numpy" if same else "jax.random"
+    out: dict[str, Any] = {"same_start": same, "start": start_kind, "config": fields}
+    if args.job == "memory":
+        hist = call(args.iterations).history
+        return {**out, "final_loss": float(hist.total[-1])}
+    t = time.perf_counter()
+    call(2)  # compiles (or loads from the persistent cache) every program
+    out["first_call_seconds"] = time.perf_counter() - t
+    times: list[float] = []
+    start = time.perf_counter()
+    hist = call(args.iterations, lambda *_: times.append(time.perf_counter() - start)).history
+    seconds = time.perf_counter() - start
+    out.update(seconds=seconds, final_loss=float(hist.total[-1]))
+    evals = [int(e) for e in hist.evaluations]  # per iteration; the start's probe is one more
+    if args.job == "speed":
+        spi = seconds / args.iterations
+        return {**out, "seconds_per_iteration": spi, "evaluations": 1 + sum(evals)}
+    return {**out, "times": times, "losses": [float(v) for v in hist.total], "evaluations": evals}
+
+
+def torch_curve(
+    tg: Any, objective: Any, x0: np.ndarray, iterations: int, ls: str | None, history: int
+) -> dict[str, Any]:
+    """``iterations`` of torch's L-BFGS with the loss and time known after each iteration.
+
+    As ``torch_gatys.run_lbfgs`` (lr 1, tolerances off), but without a line
+    search the last iterate is evaluated inside the clock (jaxstyle evaluates each new
+    iterate too), and with strong Wolfe the evaluation budget is 25 per iteration, not
+    torch's 1.25 per iteration, so that all ``iterations`` run. The strong-Wolfe loss of
+    each iterate is what torch's line search returns (read by wrapping it, unchanged).
+    """
+    import torch
+    from torch.optim import lbfgs as torch_lbfgs
+
+    # A copy: on the CPU torch.from_numpy shares x0's memory and L-BFGS writes into it.
+    x = torch.tensor(x0, dtype=torch.float32, device=tg.DEVICE, requires_grad=True)
+    budget = iterations + 1 if ls is None else 25 * iterations
+    opt = torch.optim.LBFGS(
+        [x], lr=1, max_iter=iterations, max_eval=budget, history_size=history,
+        tolerance_grad=-1, tolerance_change=-1, line_search_fn=ls,
+    )  # fmt: skip
+    evals: list[tuple[float, float]] = []
+    searches: list[tuple[float, float, int]] = []
+    start = time.perf_counter()
+    loss_fn = objective()  # the targets: jaxstyle's stylize computes them inside its clock
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = loss_fn(x)
+        loss.backward()
+        evals.append((time.perf_counter() - start, loss.item()))
+        return loss
+
+    search = torch_lbfgs._strong_wolfe
+
+    def recorded(*a: Any, **k: Any) -> Any:
+        out = search(*a, **k)
+        searches.append((time.perf_counter() - start, float(out[0]), int(out[3])))
+        return out
+
+    torch_lbfgs._strong_wolfe = recorded
+    try:
+        opt.step(closure)
+        if ls is None:
+            closure()  # the last iterate's loss, as jaxstyle's last probe
+    finally:
+        torch_lbfgs._strong_wolfe = search
+    seconds = time.perf_counter() - start
+    curve = [(t, f, 1) for t, f in evals[1:]] if ls is None else searches
+    times, losses, counts = (list(c) for c in zip(*curve, strict=True))
+    out = {"seconds": seconds, "times": times, "losses": losses, "evaluations": counts}
+    return {**out, "initial_loss": evals[0][1], "final_loss": losses[-1]}
+
+
+def run_torch(
+    args: argparse.Namespace, content: np.ndarray, style: np.ndarray, rgb0: np.ndarray
+) -> dict[str, Any]:
+    """The job with ``benchmarks/torch_gatys.py`` (which honours a few ``--config`` keys)."""
+    from benchmarks import torch_gatys as tg
+
+    weights, meta = tg.load_npz(args.weights)
+    o = args.overrides
+    if (o.get("weighting", "paper"), o.get("tv_weight", 0), o.get("pooling", "avg")) != (
+        "paper", 0, "avg",
+    ):  # fmt: skip
+        raise SystemExit("torch_gatys has the paper's weighting, no TV term and avg pooling only")
+    kw: dict[str, Any] = {"alpha": o.get("content_weight", o.get("ratio", 1e-3))}
+    kw["beta"] = o.get("style_weight", 1.0)
+    kw.update({k: tuple(filter(None, str(o[k]).split(","))) for k in o if k.endswith("_layers")})
+    c, s = tg.preprocess(content, meta), tg.preprocess(style, meta)
+    x0 = tg.preprocess(rgb0, meta).cpu().numpy()
+    ls = "strong_wolfe" if args.framework == "torch-wolfe" else None
+    history = int(o.get("history_size") or 100)
+    out: dict[str, Any] = {"line_search_fn": ls, "objective": kw, "history_size": history}
+    out["start"] = "content" if args.init == "content" else "numpy"
+
+    def objective() -> Any:
+        return tg.Objective(weights, c, s, **kw)
+
+    def lbfgs(iterations: int) -> Any:  # x0 copied: run_lbfgs writes into it on the CPU
+        return tg.run_lbfgs(objective(), x0.copy(), iterations, ls, history)
+
+    if args.job == "memory":
+        trace = lbfgs(args.iterations)
+        return {**out, "final_loss": trace.final_loss, "evaluations": len(trace.losses)}
+    t = time.perf_counter()
+    if args.job == "race":  # warm-up (reported apart, as jaxstyle's compiling call)
+        torch_curve(tg, objective, x0, 2, ls, history)
+        out["first_call_seconds"] = time.perf_counter() - t
+        return {**out, **torch_curve(tg, objective, x0, args.iterations, ls, history)}
+    lbfgs(2)
+    start = time.perf_counter()
+    trace = lbfgs(args.iterations)
+    seconds = time.perf_counter() - start
+    out.update(seconds=seconds, seconds_per_iteration=seconds / max(trace.iterations, 1))
+    out.update(final_loss=trace.final_loss, iterations_done=trace.iterations)
+    return {**out, "evaluations": len(trace.losses)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs one job and prints its result as one JSON line."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--framework", choices=FRAMEWORKS, required=True)
+    p.add_argument("--job", choices=tuple(JOBS), required=True)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", choices=("noise", "content"), default="noise")
+    p.add_argument("--target-loss", type=float)
+    p.add_argument("--config", default="", help="Config overrides: key=value,...")
+    args = p.parse_args(argv)
+    args.iterations = args.iterations or JOBS[args.job]
+    args.overrides = parse_config(args.config)
+    code = use_code()
+    import jaxstyle  # after use_code: from $JAXSTYLE_CODE when set
+
+    if hasattr(jaxstyle, "setup"):  # since the redesign: the CLI's XLA:CPU flags, explicitly
+        jaxstyle.setup(compilation_cache=False)
+    where = Path(jaxstyle.__file__).resolve().parent
+    if code is not None and not where.is_relative_to(code):
+        raise SystemExit(f"JAXSTYLE_CODE={code} but jaxstyle was imported from {where}")
+    if args.framework == "jax":
+        import jax  # noqa: F401  (jaxstyle imported it; named for the baseline's sake)
+    else:
+        from benchmarks import torch_gatys  # noqa: F401  (torch, before the baseline)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB: after the imports
+    content, style = images(jaxstyle, args.size)
+    with np.load(args.weights) as data:
+        meta = json.loads(bytes(data["__meta__"]).decode())
+    std = float(args.overrides.get("noise_std", 0.1))
+    rgb0 = start_image(meta, content, args.init, args.seed, std)
+    if args.framework == "jax":
+        result = run_jax(args, jaxstyle, content, style, rgb0)
+    else:
+        result = run_torch(args, content, style, rgb0)
+    result = {
+        "framework": args.framework, "job": args.job, "size": args.size,
+        "shape": list(content.shape[:2]), "seed": args.seed, "init": args.init,
+        "iterations": args.iterations, "overrides": args.overrides, **result,
+    }  # fmt: skip
+    if args.job == "memory":
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result.update(baseline_rss_kib=baseline, peak_rss_kib=peak, rss_above_kib=peak - baseline)
+    if args.target_loss is not None and "times" in result:
+        result["target_loss"] = args.target_loss
+        result["reached"] = first_reach(result["times"], result["losses"], args.target_loss)
+    result["env"] = environment(where, args.framework == "jax")
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Argument types and helpers shared by the ``jaxstyle`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+import jax
+
+from jaxstyle.config import RUN_DEFAULTS, WEIGHTINGS, Config, accelerator
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (scripts grep the reason) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def run_defaults() -> dict[str, int]:
+    """:data:`~jaxstyle.config.RUN_DEFAULTS` for this machine's backend."""
+    return RUN_DEFAULTS["accelerator" if accelerator(jax.default_backend()) else "cpu"]
+
+
+def add_weighting(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--weighting", choices=WEIGHTINGS, default=Config.weighting, help=help)

@@ -1,0 +1,243 @@
+"""The user's settings of one stylisation, validated once, and the defaults by backend.
+
+:class:`Config` is what a user writes; :func:`resolve` fills in what depends on the
+backend (``optimizer="auto"``) and refuses what the backend cannot do
+(``convolution="winograd"`` off a CPU). What the compiled program depends on is
+derived from it elsewhere: the static network spec and the traced loss weights in
+:mod:`jaxstyle.objective`, the solver in :mod:`jaxstyle.solvers`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from jaxstyle.errors import ConfigError
+from jaxstyle.layers import LAYERS, check_layers
+
+#: The paper's layers: content at relu4_2, style at relu1_1 ... relu5_1 with w_l = 1/5.
+DEFAULT_CONTENT_LAYERS: tuple[tuple[str, float], ...] = (("relu4_2", 1.0),)
+DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
+    (f"relu{b}_1", 0.2) for b in range(1, 6)
+)
+
+INITS = ("noise", "content", "style")
+#: How the loss terms are weighted before ``ratio`` (see :mod:`jaxstyle.losses`).
+#: authors: the authors' own code, content ``2/(N_c M_c)`` and each style layer
+#: ``4e3/N_l^2`` times its ``w_l``, so that a ratio means the same at every image size
+#: and layer set; paper: Eqs. 1, 4, 5 and 7 literally, ``L = ratio * L_c + L_s``.
+WEIGHTINGS = ("authors", "paper")
+#: ``ratio`` when none is given. authors: chosen on the real VGG19 blocks 1-3 so that
+#: a default run is strongly painted and keeps the photo's layout (README, "Loss
+#: weighting"); paper: the paper's Fig. 3 B, 1e-3.
+DEFAULT_RATIOS = {"authors": 2e-2, "paper": 1e-3}
+#: lbfgs: :mod:`jaxstyle.lbfgs`, torch.optim.LBFGS's algorithm, stepped from Python with
+#: one compiled program per evaluation; optax / jaxopt: their L-BFGS, line search
+#: included, compiled into one program that runs on the device. auto: lbfgs on a CPU,
+#: jaxopt on a GPU/TPU (no host round trip per evaluation; see README, "Solvers").
+OPTIMIZERS = ("auto", "lbfgs", "optax", "jaxopt")
+#: Line searches each optimiser offers, its default first; "none" is a fixed unit step
+#: after a first step capped at unit length, as torch.optim.LBFGS without
+#: ``line_search_fn``.
+LINESEARCHES = {
+    "lbfgs": ("strong-wolfe", "none"),
+    "optax": ("zoom", "backtracking", "none"),
+    "jaxopt": ("zoom", "backtracking", "hager-zhang"),
+}
+#: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
+#: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solvers.history_size`).
+HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10}
+#: float32: exact float32 convolutions; tf32: the backend's default matmul precision
+#: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
+#: activations and kernels with float32 Grams and losses.
+PRECISIONS = ("float32", "tf32", "bfloat16")
+#: auto: plain JAX off a CPU; on a CPU the plug-in of :mod:`jaxstyle.kernels`
+#: (measured faster there); direct: plain JAX everywhere; winograd: Winograd F(2x2, 3x3)
+#: for blocks 3-5 at any size, CPU only, float32/tf32.
+CONVOLUTIONS = ("auto", "direct", "winograd")
+#: Output size and iterations when none are given: the paper's 512 px on a GPU/TPU;
+#: minutes, not hours, on a CPU.
+RUN_DEFAULTS = {
+    "accelerator": {"size": 512, "iterations": 500},
+    "cpu": {"size": 128, "iterations": 100},
+}
+
+
+def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+
+
+def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
+    if isinstance(value, Mapping):
+        items = tuple((str(k), float(v)) for k, v in value.items())
+    elif isinstance(value, str):
+        names = [s for s in value.split(",") if s]
+        items = tuple((n, 1.0 / len(names)) for n in names) if names else ()
+    else:
+        items = tuple((str(k), float(v)) for k, v in value)
+    try:
+        check_layers([k for k, _ in items])
+    except ValueError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    return items
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyper-parameters of one stylisation; frozen and validated when made.
+
+    Attributes:
+        content_layers: ``(layer, weight)`` pairs, a ``{layer: weight}`` dict, or a
+            comma-separated string (equal weights summing to 1). Paper: ``relu4_2``.
+        style_layers: the same for style; paper: ``relu1_1..relu5_1``, ``w_l = 1/5``.
+        weighting: ``"authors"`` (default: the authors' code's size-independent
+            weighting) or ``"paper"`` (the literal equations); see :data:`WEIGHTINGS`.
+        ratio: content weight over style weight, ``alpha / beta``, applied after
+            ``weighting``; smaller paints more. ``None`` takes :data:`DEFAULT_RATIOS`.
+            With ``"paper"`` it is the paper's alpha/beta (Fig. 3: 1e-3, 8e-4, 5e-3,
+            5e-4; Fig. 7: 1e-2). Used as ``alpha = ratio, beta = 1`` unless both
+            weights below are given.
+        content_weight: explicit ``alpha`` (needs ``style_weight`` too).
+        style_weight: explicit ``beta``.
+        tv_weight: weight of an optional total-variation term on the [0, 1] RGB image
+            (not in the paper; 0 turns it off).
+        init: ``"noise"`` (seeded white noise), ``"content"`` or ``"style"``.
+        noise_std: std of the white noise around the preprocessing's mean colour, in
+            [0, 1] pixel units.
+        iterations: L-BFGS iterations.
+        optimizer: see :data:`OPTIMIZERS`.
+        linesearch: see :data:`LINESEARCHES`; ``None`` takes the optimizer's default.
+            With ``"none"`` each iteration costs exactly one evaluation.
+        history_size: L-BFGS memory (pairs of past steps); ``None`` takes
+            :data:`HISTORY_SIZES`, less for a big batch. Memory: ``2 * history_size *
+            H * W * 3`` float32 per image.
+        precision: see :data:`PRECISIONS`.
+        convolution: see :data:`CONVOLUTIONS`.
+        pooling: ``"avg"`` (paper) or ``"max"``.
+        style_scale: ``None`` resizes the style image to the content's exact size
+            (the paper); a number resizes its long side to that multiple of the
+            content's long side, keeping its aspect ratio.
+        chunk_size: iterations between progress updates and callbacks.
+
+    Example:
+        >>> Config(ratio=1e-3, weighting="paper").alpha
+        0.001
+        >>> Config(init="photo")
+        Traceback (most recent call last):
+        ...
+        jaxstyle.errors.ConfigError: init must be one of noise, content, style, got 'photo'
+    """
+
+    content_layers: Any = DEFAULT_CONTENT_LAYERS
+    style_layers: Any = DEFAULT_STYLE_LAYERS
+    weighting: str = "authors"
+    ratio: float | None = None
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float = 0.0
+    init: str = "noise"
+    noise_std: float = 0.1
+    iterations: int = 500
+    optimizer: str = "auto"
+    linesearch: str | None = None
+    history_size: int | None = None
+    precision: str = "float32"
+    convolution: str = "auto"
+    pooling: str = "avg"
+    style_scale: float | None = None
+    chunk_size: int = 50
+
+    def __post_init__(self) -> None:
+        content = _layer_weights(self.content_layers, "content layers")
+        style = _layer_weights(self.style_layers, "style layers")
+        object.__setattr__(self, "content_layers", content)
+        object.__setattr__(self, "style_layers", style)
+        if not content and not style:
+            raise ConfigError("at least one content or style layer is needed")
+        _choice("weighting", self.weighting, WEIGHTINGS)
+        if self.ratio is None:
+            object.__setattr__(self, "ratio", DEFAULT_RATIOS[self.weighting])
+        _choice("init", self.init, INITS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        offered = (
+            tuple(dict.fromkeys(s for v in LINESEARCHES.values() for s in v))
+            if self.optimizer == "auto"
+            else LINESEARCHES[self.optimizer]
+        )
+        if self.linesearch is not None and self.linesearch not in offered:
+            raise ConfigError(
+                f"optimizer {self.optimizer!r} offers linesearch {', '.join(offered)}, "
+                f"got {self.linesearch!r}"
+            )
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("convolution", self.convolution, CONVOLUTIONS)
+        if self.convolution == "winograd" and self.precision == "bfloat16":
+            raise ConfigError(
+                "convolution 'winograd' is float32 only; use precision float32 or tf32, "
+                "or convolution 'auto' with bfloat16"
+            )
+        _choice("pooling", self.pooling, ("avg", "max"))
+        if self.iterations < 0:
+            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
+        if self.chunk_size <= 0 or (self.history_size is not None and self.history_size <= 0):
+            raise ConfigError("chunk_size and history_size must be positive")
+        if (self.content_weight is None) != (self.style_weight is None):
+            raise ConfigError("give both content_weight and style_weight, or neither")
+        if self.style_scale is not None and not self.style_scale > 0:
+            raise ConfigError(f"style_scale must be positive, got {self.style_scale}")
+        for name in ("ratio", "tv_weight", "noise_std"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+
+    @property
+    def alpha(self) -> float:
+        return self.ratio if self.content_weight is None else self.content_weight
+
+    @property
+    def beta(self) -> float:
+        return 1.0 if self.style_weight is None else self.style_weight
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer the objective reads, in network order."""
+        used = {k for k, _ in self.content_layers} | {k for k, _ in self.style_layers}
+        return tuple(name for name in LAYERS if name in used)
+
+
+def accelerator(backend: str) -> bool:
+    """Whether ``backend`` (``jax.default_backend()``) is a GPU or TPU."""
+    return backend in ("gpu", "cuda", "rocm", "tpu")
+
+
+def resolve(config: Config, backend: str) -> Config:
+    """``config`` with its backend-dependent choices made for ``backend``.
+
+    ``optimizer="auto"`` becomes ``"lbfgs"`` on a CPU and ``"jaxopt"`` on a GPU/TPU;
+    ``linesearch=None`` the optimizer's default. Asking for Winograd off a CPU is an
+    error: its kernels are written for XLA:CPU and were never measured elsewhere.
+
+    Example:
+        >>> resolve(Config(), "cpu").optimizer, resolve(Config(), "gpu").linesearch
+        ('lbfgs', 'zoom')
+        >>> resolve(Config(convolution="winograd"), "tpu")
+        Traceback (most recent call last):
+        ...
+        jaxstyle.errors.ConfigError: convolution 'winograd' is a CPU kernel, and this backend is tpu; use 'auto' or 'direct'
+    """
+    if config.convolution == "winograd" and backend != "cpu":
+        raise ConfigError(
+            f"convolution 'winograd' is a CPU kernel, and this backend is {backend}; "
+            "use 'auto' or 'direct'"
+        )
+    optimizer = config.optimizer
+    if optimizer == "auto":
+        optimizer = "jaxopt" if accelerator(backend) else "lbfgs"
+    return dataclasses.replace(
+        config,
+        optimizer=optimizer,
+        linesearch=config.linesearch or LINESEARCHES[optimizer][0],
+    )

@@ -1,0 +1,132 @@
+"""VGG19's layer names and the arithmetic of their shapes; no arrays, no JAX.
+
+Layer names follow the Caffe/VGG convention the style-transfer literature uses:
+``conv{b}_{i}`` is the convolution's output before the ReLU, ``relu{b}_{i}`` after
+it, ``pool{b}`` the pooled output of block ``b``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jaxstyle.errors import WeightsError
+
+#: Channel width of each of the five blocks of VGG19.
+VGG19_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
+#: Convolutions per block in VGG19.
+VGG19_DEPTHS: tuple[int, ...] = (2, 2, 4, 4, 4)
+
+CONV_LAYERS: tuple[str, ...] = tuple(
+    f"conv{b + 1}_{i + 1}" for b, depth in enumerate(VGG19_DEPTHS) for i in range(depth)
+)
+
+
+def _layer_sequence() -> tuple[str, ...]:
+    names: list[str] = []
+    for b, depth in enumerate(VGG19_DEPTHS):
+        for i in range(depth):
+            names += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
+        names.append(f"pool{b + 1}")
+    return tuple(names)
+
+
+#: Every named activation, in the order the network computes them.
+LAYERS: tuple[str, ...] = _layer_sequence()
+
+
+def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
+    """Returns ``layers`` as a tuple, raising ``ValueError`` naming any unknown layer."""
+    unknown = [name for name in layers if name not in LAYERS]
+    if unknown:
+        raise ValueError(
+            f"unknown VGG19 layer {unknown[0]!r}; known layers are conv1_1..conv5_4, "
+            "relu1_1..relu5_4 and pool1..pool5"
+        )
+    return tuple(layers)
+
+
+def block_of(layer: str) -> int:
+    """The block (1-5) that computes ``layer``.
+
+    Example:
+        >>> block_of("conv1_1"), block_of("relu3_2"), block_of("pool4")
+        (1, 3, 4)
+    """
+    check_layers([layer])
+    return int(layer.removeprefix("pool")[0] if layer.startswith("pool") else layer[4])
+
+
+def held_layers(blocks: int) -> tuple[str, ...]:
+    """The convolutions of VGG19's first ``blocks`` blocks, in network order.
+
+    Example:
+        >>> held_layers(2)
+        ('conv1_1', 'conv1_2', 'conv2_1', 'conv2_2')
+    """
+    return tuple(name for name in CONV_LAYERS if int(name[4]) <= blocks)
+
+
+def check_depth(layers: Sequence[str], blocks: int) -> None:
+    """Raises :class:`~jaxstyle.errors.WeightsError` if a layer lies past ``blocks`` blocks.
+
+    A weights file may hold only VGG19's first blocks (see :func:`blocks_of`); a layer
+    past them is an error, never a layer computed from missing weights.
+
+    Example:
+        >>> check_depth(["relu1_1", "relu3_1"], 3)
+        >>> check_depth(["relu4_2"], 3)
+        Traceback (most recent call last):
+        ...
+        jaxstyle.errors.WeightsError: layer relu4_2 needs block 4 of VGG19, but these weights hold blocks 1-3 only (conv1_1 ... conv3_4); use layers up to relu3_4
+    """
+    for name in layers:
+        if block_of(name) > blocks:
+            last = f"conv{blocks}_{VGG19_DEPTHS[blocks - 1]}"
+            raise WeightsError(
+                f"layer {name} needs block {block_of(name)} of VGG19, but these weights hold "
+                f"blocks 1-{blocks} only (conv1_1 ... {last}); use layers up to "
+                f"{last.replace('conv', 'relu')}"
+            )
+
+
+def min_size(layers: Sequence[str]) -> int:
+    """Smallest image side (pixels) for which every layer in ``layers`` is non-empty.
+
+    Each pooling before a layer halves (floors) the side, so a layer after ``k``
+    pools needs ``2**k`` pixels.
+
+    Example:
+        >>> min_size(["relu1_1"]), min_size(["relu5_1"]), min_size(["pool5"])
+        (1, 16, 32)
+    """
+    deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=0)
+    pools = sum(1 for name in LAYERS[: deepest + 1] if name.startswith("pool"))
+    return 2**pools
+
+
+def layer_hw(hw: tuple[int, int], layer: str) -> tuple[int, int]:
+    """Spatial size of ``layer``'s response to an ``(H, W)`` input.
+
+    Convolutions keep the size ('same' padding); each 2x2 stride-2 pooling up to and
+    including ``layer`` floors it by half.
+
+    Example:
+        >>> layer_hw((96, 129), "relu1_1"), layer_hw((96, 129), "relu3_1"), layer_hw((96, 129), "pool3")
+        ((96, 129), (24, 32), (12, 16))
+    """
+    pools = sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
+    h, w = hw
+    for _ in range(pools):
+        h, w = h // 2, w // 2
+    return h, w
+
+
+def convs_reached(layers: Sequence[str]) -> tuple[str, ...]:
+    """The convolutions computed to reach every layer in ``layers``, in network order.
+
+    Example:
+        >>> convs_reached(["relu2_1", "conv1_2"])
+        ('conv1_1', 'conv1_2', 'conv2_1')
+    """
+    deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=-1)
+    return tuple(c for c in CONV_LAYERS if LAYERS.index(c) <= deepest)

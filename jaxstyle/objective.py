@@ -1,0 +1,263 @@
+"""The loss of one image: Eq. 7 of the paper, its targets, and the types that shape it.
+
+Two types keep what shapes the compiled program apart from what only feeds it:
+
+- :class:`Spec` is static (hashable, a ``jit`` static argument): which layers, the
+  weighting, pooling, precision, whether there is a TV term, an optional CPU
+  convolution plug-in.
+- :class:`Weights` is traced (arrays): alpha, beta, the TV weight and every layer's
+  ``w_l``. Changing a weight never recompiles, and a batch stacks them.
+
+The image being optimised lives in the network's input space (after
+:class:`~jaxstyle.preprocess.Preprocess`), as in Gatys' and jcjohnson's code, so the
+loss the optimiser sees is exactly Eq. 7 on the network's input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxstyle import losses
+from jaxstyle.config import Config
+from jaxstyle.layers import LAYERS, layer_hw
+from jaxstyle.preprocess import Preprocess
+from jaxstyle.vgg import Params, features
+
+Array = jax.Array
+#: An extra loss term: ``(rgb image (H, W, 3) in [0, 1], {layer: (H_l, W_l, C_l)}) ->
+#: float32 scalar``, added to Eq. 7. Pure JAX; hashable (a module-level function).
+ExtraLoss = Callable[[Array, Mapping[str, Array]], Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """The static structure of the objective (a ``jit`` static argument).
+
+    Attributes:
+        content_layers: layers of the content term, in network order.
+        style_layers: layers of the style term, in network order.
+        weighting: ``"authors"`` or ``"paper"`` (:data:`~jaxstyle.config.WEIGHTINGS`).
+        pooling: ``"avg"`` or ``"max"``.
+        precision: ``"float32"``, ``"tf32"`` or ``"bfloat16"``.
+        tv: whether the objective has a total-variation term.
+        extra_layers: more layers computed for an extra loss term.
+        kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) or ``None``.
+    """
+
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = tuple(f"relu{b}_1" for b in range(1, 6))
+    weighting: str = "authors"
+    pooling: str = "avg"
+    precision: str = "float32"
+    tv: bool = False
+    extra_layers: tuple[str, ...] = ()
+    kernels: Any = None
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer the objective computes, in network order."""
+        used = {*self.content_layers, *self.style_layers, *self.extra_layers}
+        return tuple(name for name in LAYERS if name in used)
+
+    def network(self) -> dict[str, Any]:
+        """:func:`~jaxstyle.vgg.features` keyword arguments for this spec."""
+        precision = jax.lax.Precision.HIGHEST if self.precision == "float32" else None
+        dtype = jnp.bfloat16 if self.precision == "bfloat16" else None
+        return {"pooling": self.pooling, "precision": precision, "dtype": dtype}
+
+
+def spec_of(config: Config, **fields: Any) -> Spec:
+    """The :class:`Spec` of one config (``fields`` override, e.g. ``kernels``).
+
+    Example:
+        >>> spec_of(Config(style_layers="relu1_1,relu2_1")).style_layers
+        ('relu1_1', 'relu2_1')
+    """
+    return Spec(
+        content_layers=tuple(k for k, _ in config.content_layers),
+        style_layers=tuple(k for k, _ in config.style_layers),
+        weighting=config.weighting,
+        pooling=config.pooling,
+        precision=config.precision,
+        tv=config.tv_weight > 0,
+        **fields,
+    )
+
+
+class Weights(NamedTuple):
+    """The loss weights as traced float32 arrays (a batch adds a leading ``(B,)`` axis).
+
+    A layer of the spec that an item does not use has weight 0.
+
+    Attributes:
+        alpha: content weight (Eq. 7).
+        beta: style weight (Eq. 7).
+        tv: total-variation weight.
+        content: layer -> ``w_l`` of the content term.
+        style: layer -> ``w_l`` of the style term (Eq. 5).
+    """
+
+    alpha: Array
+    beta: Array
+    tv: Array
+    content: dict[str, Array]
+    style: dict[str, Array]
+
+
+def weights_of(config: Config, spec: Spec | None = None) -> Weights:
+    """``config``'s weights over ``spec``'s layers (default: its own).
+
+    Example:
+        >>> w = weights_of(Config(ratio=1e-2, style_layers="relu1_1"), Spec())
+        >>> round(float(w.alpha), 6), float(w.style["relu1_1"]), float(w.style["relu2_1"])
+        (0.01, 1.0, 0.0)
+    """
+    spec = spec_of(config) if spec is None else spec
+    content, style = dict(config.content_layers), dict(config.style_layers)
+
+    def f32(v: float) -> Array:
+        return jnp.asarray(v, jnp.float32)
+
+    return Weights(
+        f32(config.alpha),
+        f32(config.beta),
+        f32(config.tv_weight),
+        {k: f32(content.get(k, 0.0)) for k in spec.content_layers},
+        {k: f32(style.get(k, 0.0)) for k in spec.style_layers},
+    )
+
+
+class Targets(NamedTuple):
+    """What the generated image is pulled towards, computed once per stylisation.
+
+    Attributes:
+        content: layer -> ``(H, W, C)`` response ``P`` of the content image.
+        style: layer -> ``(C, C)`` Gram matrix ``A`` of the style image, per position
+            of the content's (see :func:`make_targets`).
+    """
+
+    content: dict[str, Array]
+    style: dict[str, Array]
+
+
+def make_targets(
+    params: Params, content: Array, style: Array, spec: Spec, preprocess: Preprocess
+) -> Targets:
+    """Content responses and style Grams of one pair of RGB images in [0, 1].
+
+    Args:
+        content: ``(H, W, 3)``.
+        style: ``(H', W', 3)``, already resized.
+
+    Returns:
+        :class:`Targets`. Grams are compared per position: a style of another size
+        than the content has its Gram scaled by ``M_l / M'_l`` (the content's
+        positions at that layer over the style's), so the target asks for the style's
+        statistics, not for activations of another scale. At the same size the Gram
+        is exactly ``A``.
+    """
+    net = spec.network()
+    if content.shape == style.shape:  # one pass over both: half the program to compile
+        both = features(params, preprocess.apply(jnp.stack([content, style])), spec.layers, **net)
+        fc = {k: both[k][0] for k in spec.content_layers}
+        fs = {k: both[k][1] for k in spec.style_layers}
+    else:
+        fc = features(params, preprocess.apply(content), spec.content_layers, **net)
+        fs = features(params, preprocess.apply(style), spec.style_layers, **net)
+
+    def target_gram(k: str) -> Array:
+        m = math.prod(layer_hw(content.shape[:2], k))
+        m_style = math.prod(fs[k].shape[:2])
+        g = losses.gram(fs[k])
+        return g if m == m_style else g * jnp.float32(m / m_style)
+
+    return Targets(
+        {k: fc[k] for k in spec.content_layers}, {k: target_gram(k) for k in spec.style_layers}
+    )
+
+
+def loss_terms(
+    x: Array,
+    params: Params,
+    targets: Targets,
+    weights: Weights,
+    spec: Spec,
+    preprocess: Preprocess,
+    *,
+    prepared: Any = None,
+    extra: ExtraLoss | None = None,
+) -> tuple[Array, dict[str, Any]]:
+    """Eq. 7 at the network-input image ``x`` ``(H, W, 3)``, with its parts.
+
+    ``total = alpha * sum_c w_c f_c L_c + beta * sum_l w_l f_l E_l (+ tv * TV)
+    (+ extra)``, ``f = 1`` for ``spec.weighting="paper"`` and the authors' factors
+    (:func:`~jaxstyle.losses.authors_content_factor`,
+    :func:`~jaxstyle.losses.authors_style_factor`) for ``"authors"``.
+
+    Args:
+        prepared: the arrays ``spec.kernels.prepare(params)`` made, when it has kernels.
+        extra: an :data:`ExtraLoss`, added unweighted.
+
+    Returns:
+        ``(total, terms)`` with ``terms = {"content": L_content, "style": {layer: E_l},
+        "tv": TV, "extra": extra term}``, every entry a float32 scalar, none weighted.
+    """
+    feats = features(
+        params, x, spec.layers, **spec.network(), kernels=spec.kernels, prepared=prepared
+    )
+    gram = losses.gram if spec.kernels is None else spec.kernels.gram
+    content = losses.weighted_content_loss(feats, targets.content, weights.content)
+    per_layer = {
+        k: losses.style_layer_loss(feats[k], targets.style[k], gram) for k in spec.style_layers
+    }
+    content_term, sw = content, weights.style
+    if spec.weighting == "authors":  # static factors of the shapes, on traced weights
+        cw = {k: v * losses.authors_content_factor(feats[k]) for k, v in weights.content.items()}
+        content_term = losses.weighted_content_loss(feats, targets.content, cw)
+        sw = {k: v * losses.authors_style_factor(feats[k]) for k, v in sw.items()}
+    style = sum((sw[k] * per_layer[k] for k in spec.style_layers), jnp.zeros((), jnp.float32))
+    total = losses.total_loss(content_term, style, weights.alpha, weights.beta)
+    zero = jnp.zeros((), jnp.float32)
+    tv = losses.tv_loss(preprocess.invert(x)) if spec.tv else zero
+    added = jnp.asarray(extra(preprocess.invert(x), feats), jnp.float32) if extra else zero
+    total = total + weights.tv * tv + added
+    return total, {"content": content, "style": per_layer, "tv": tv, "extra": added}
+
+
+def objective(
+    params: Params,
+    targets: Targets,
+    weights: Weights,
+    spec: Spec,
+    preprocess: Preprocess,
+    *,
+    extra: ExtraLoss | None = None,
+) -> Callable[[Array], tuple[Array, dict[str, Any]]]:
+    """``x -> (L_total, terms)`` with everything else closed over, plain JAX.
+
+    Differentiable in every mode (``jax.grad``, ``jax.jvp``, Hessian-vector products)
+    for a spec without kernels, as :func:`spec_of` makes it.
+
+    Example:
+        >>> from jaxstyle.preprocess import TORCHVISION
+        >>> from jaxstyle.vgg import init_params
+        >>> p, c = init_params(jax.random.key(0), (4, 8, 8, 8, 8)), Config()
+        >>> img = jnp.full((32, 32, 3), 0.5)
+        >>> spec = spec_of(c)
+        >>> f = objective(p, make_targets(p, img, img, spec, TORCHVISION), weights_of(c), spec, TORCHVISION)
+        >>> x = TORCHVISION.apply(img)
+        >>> value, tangent = jax.jvp(lambda x: f(x)[0], (x,), (jnp.ones_like(x),))
+        >>> bool(abs(value) < 1e-6), bool(abs(tangent) < 1e-6)  # the content is its own target
+        (True, True)
+    """
+
+    def f(x: Array) -> tuple[Array, dict[str, Any]]:
+        return loss_terms(x, params, targets, weights, spec, preprocess, extra=extra)
+
+    return f

@@ -1,0 +1,343 @@
+"""L-BFGS on any ``x -> (loss, aux)``: three solvers behind one small interface.
+
+- ``lbfgs`` (:mod:`jaxstyle.lbfgs`): torch.optim.LBFGS's algorithm, stepped from
+  Python; one compiled program per loss+gradient evaluation, the only place the loss
+  is compiled. The CPU default.
+- ``optax`` (``optax.lbfgs``) and ``jaxopt`` (``jaxopt.LBFGS``): line search and
+  update compiled into one program, run ``chunk`` iterations at a time in a
+  ``lax.fori_loop`` on the device: no host round trip per evaluation. jaxopt is the
+  GPU/TPU default. On a CPU they are stepped one compiled iteration at a time instead,
+  as XLA:CPU runs convolutions inside a while loop about 2x slower (jax-ml/jax#12868).
+
+Every solver works on a batch ``(B, ...)``: the per-item function is ``jax.vmap``-ed
+here, in one place, and each item has its own line search and memory. A step whose
+loss or image is not finite leaves that item where it was, and it stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle import lbfgs
+from jaxstyle.config import HISTORY_SIZES, LINESEARCHES
+
+Array = jax.Array
+#: One item's loss: ``(x, shared, item) -> (loss, aux)``; ``shared`` is the same for
+#: every item of a batch (the params), ``item`` has a leading batch axis (targets,
+#: weights). Must be hashable: it is a ``jit`` static argument.
+Fun = Callable[[Array, Any, Any], tuple[Array, Any]]
+#: The L-BFGS memory of a batch is kept under this many bytes when the history size
+#: is left to the default (:func:`history_size`).
+HISTORY_BYTES = 2 * 2**30
+
+
+@dataclasses.dataclass(frozen=True)
+class Solver:
+    """Which L-BFGS, with which line search and memory (static).
+
+    Example:
+        >>> Solver("jaxopt").linesearch
+        'zoom'
+    """
+
+    optimizer: str = "lbfgs"
+    linesearch: str | None = None
+    history_size: int = 10
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in LINESEARCHES:
+            raise ValueError(f"optimizer must be one of {', '.join(LINESEARCHES)}")
+        if self.linesearch is None:
+            object.__setattr__(self, "linesearch", LINESEARCHES[self.optimizer][0])
+        if self.linesearch not in LINESEARCHES[self.optimizer]:
+            raise ValueError(f"{self.optimizer} offers {', '.join(LINESEARCHES[self.optimizer])}")
+
+
+def history_size(optimizer: str, requested: int | None, batch: int, hw: tuple[int, int]) -> int:
+    """The L-BFGS memory of a run: ``requested``, or the default within :data:`HISTORY_BYTES`.
+
+    A pair of past steps costs ``2 * batch * H * W * 3`` float32. Fig. 4's grid (20
+    images) at 512x512 would hold 12.6 GB with lbfgs's 100 pairs, more than a 16 GB
+    GPU has beside the activations (about 0.5 GB per image at 512x512 for VGG19 up to
+    relu5_1 with its gradient); within 2 GiB it keeps 17.
+
+    Example:
+        >>> history_size("lbfgs", None, 1, (512, 512)), history_size("lbfgs", None, 20, (512, 512))
+        (100, 17)
+    """
+    if requested is not None:
+        return requested
+    per_pair = 2 * batch * hw[0] * hw[1] * 3 * 4
+    return max(1, min(HISTORY_SIZES[optimizer], HISTORY_BYTES // per_pair))
+
+
+class _Inner(NamedTuple):
+    init: Callable[[Array], Any]
+    step: Callable[[Array, Any], tuple[Array, Any, Array, Any, Array]]
+
+
+def _device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Solver) -> _Inner:
+    """optax's or jaxopt's L-BFGS on one item: ``step(x, s) -> (x, s, loss, aux, evals)``."""
+    if solver.optimizer == "jaxopt":
+        import jaxopt
+
+        opt = jaxopt.LBFGS(
+            fun=fun,
+            has_aux=True,
+            maxiter=1,  # update() never reads it; stylize counts the iterations
+            tol=0.0,
+            history_size=solver.history_size,
+            linesearch=solver.linesearch,
+            # jaxopt caps every step at 1 by default, and the first direction is -g:
+            # with an O(1) loss on 0-255 pixels that step moves nothing. Backtracking
+            # keeps the cap (it only shrinks from it, so the cap is its first trial).
+            max_stepsize=1.0 if solver.linesearch == "backtracking" else 1e9,
+        )
+
+        def jaxopt_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+            before = s.num_fun_eval
+            x, s = opt.update(x, s)
+            return x, s, s.value, s.aux, s.num_fun_eval - before
+
+        return _Inner(opt.init_state, jaxopt_step)
+
+    import optax
+
+    def value(x: Array) -> Array:
+        return fun(x)[0]
+
+    if solver.linesearch == "none":  # torch's unit steps, the first capped at length 1
+        plain = optax.lbfgs(learning_rate=1.0, memory_size=solver.history_size, linesearch=None)
+
+        def plain_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+            (v, aux), g = jax.value_and_grad(fun, has_aux=True)(x)
+            updates, s = plain.update(g, s, x)
+            return optax.apply_updates(x, updates), s, v, aux, jnp.ones((), jnp.int32)
+
+        return _Inner(plain.init, plain_step)
+    if solver.linesearch == "backtracking":
+        search = optax.scale_by_backtracking_linesearch(max_backtracking_steps=20, store_grad=True)
+    else:
+        search = optax.scale_by_zoom_linesearch(20, initial_guess_strategy="one")
+    opt = optax.lbfgs(memory_size=solver.history_size, linesearch=search)
+
+    def optax_init(x: Array) -> Any:
+        # Seeding the line search's stored value and gradient lets every step read them
+        # back instead of value_and_grad_from_state, whose lax.cond would put a second
+        # copy of the network in the step (and under vmap run both branches).
+        v, g = jax.value_and_grad(value)(x)
+        return optax.tree.set(opt.init(x), value=v, grad=g)
+
+    def optax_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+        v, g = optax.tree.get(s, "value"), optax.tree.get(s, "grad")
+        updates, s = opt.update(g, s, x, value=v, grad=g, value_fn=value)
+        x = optax.apply_updates(x, updates)
+        new_value, aux = fun(x)  # optax keeps no aux: one more forward pass
+        steps = optax.tree.get(s, "num_linesearch_steps")
+        return x, s, new_value, aux, jnp.asarray(steps, jnp.int32)
+
+    return _Inner(optax_init, optax_step)
+
+
+class State(NamedTuple):
+    """A device solver's carry: images ``(B, ...)``, solver states, stopped flags ``(B,)``."""
+
+    x: Array
+    inner: Any
+    stopped: Array
+
+
+def _bind(fun: Fun, shared: Any, item: Any) -> Callable[[Array], tuple[Array, Any]]:
+    return lambda x: fun(x, shared, item)
+
+
+@functools.partial(jax.jit, static_argnames=("fun", "solver"))
+def init_state(x0: Array, shared: Any, items: Any, fun: Fun, solver: Solver) -> State:
+    """The device solver's state at ``x0`` ``(B, ...)`` (optax or jaxopt)."""
+
+    def one(x: Array, item: Any) -> Any:
+        return _device_solver(_bind(fun, shared, item), solver).init(x)
+
+    inner = jax.vmap(one)(x0, items)
+    return State(x0, inner, jnp.zeros(x0.shape[:1], bool))
+
+
+def _missing(dtype: Any) -> Any:
+    """What a record holds for a stopped item: NaN, or 0 for integers."""
+    return jnp.nan if jnp.issubdtype(dtype, jnp.inexact) else 0
+
+
+def _step(state: State, shared: Any, items: Any, fun: Fun, solver: Solver) -> tuple[State, Any]:
+    def one(x: Array, s: Any, stopped: Array, item: Any) -> tuple[Array, Any, Array, Any]:
+        new_x, new_s, value, aux, evals = _device_solver(_bind(fun, shared, item), solver).step(
+            x, s
+        )
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped
+        keep = functools.partial(jnp.where, ok)
+        new_s = jax.tree.map(keep, new_s, s)
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        record = {
+            "value": jnp.where(ok, value, nan),
+            "aux": jax.tree.map(lambda a: jnp.where(ok, a, _missing(a.dtype)), aux),
+            "evaluations": jnp.where(ok, evals, 0).astype(jnp.int32),
+        }
+        return jnp.where(ok, new_x, x), new_s, ~ok, record
+
+    x, inner, stopped, record = jax.vmap(one)(state.x, state.inner, state.stopped, items)
+    return State(x, inner, stopped), record
+
+
+@functools.partial(jax.jit, static_argnames=("fun", "solver"), donate_argnames=("state",))
+def run_step(state: State, shared: Any, items: Any, fun: Fun, solver: Solver) -> tuple[State, Any]:
+    """One iteration of every item, compiled without a loop (how a CPU runs them)."""
+    return _step(state, shared, items, fun, solver)
+
+
+@functools.partial(jax.jit, static_argnames=("fun", "solver", "chunk"), donate_argnames=("state",))
+def run_chunk(
+    state: State, shared: Any, items: Any, steps: Array, fun: Fun, solver: Solver, chunk: int
+) -> tuple[State, Any]:
+    """``steps`` (<= ``chunk``, traced) iterations in one ``lax.fori_loop`` on the device.
+
+    Returns the state and ``chunk`` records, the first ``steps`` filled.
+    """
+    shapes = jax.eval_shape(lambda s: _step(s, shared, items, fun, solver)[1], state)
+    empty = jax.tree.map(lambda a: jnp.full((chunk, *a.shape), _missing(a.dtype), a.dtype), shapes)
+
+    def body(i: Array, carry: tuple[State, Any]) -> tuple[State, Any]:
+        st, hist = carry
+        st, record = _step(st, shared, items, fun, solver)
+        return st, jax.tree.map(lambda h, r: h.at[i].set(r), hist, record)
+
+    return jax.lax.fori_loop(0, steps, body, (state, empty))
+
+
+@functools.partial(jax.jit, static_argnames=("fun",))
+def probe(
+    x: Array, d: Array, t: Array, shared: Any, items: Any, fun: Fun
+) -> tuple[Array, Array, Array, Array, Any]:
+    """:data:`jaxstyle.lbfgs.Probe` of ``fun``: loss and gradient at ``x + t d``, per item."""
+
+    def one(x: Array, d: Array, t: Array, item: Any) -> tuple[Array, Array, Array, Array, Any]:
+        xt = x + t * d
+        (value, aux), grad = jax.value_and_grad(fun, has_aux=True)(xt, shared, item)
+        return xt, value, grad, jnp.vdot(grad, d, precision=jax.lax.Precision.HIGHEST), aux
+
+    return jax.vmap(one)(x, d, t, items)
+
+
+def _placed_like(x: Array, tree: Any) -> Array:
+    # A committed and an uncommitted argument compile two programs: the first probe
+    # takes x0, every later one a probe's output, committed where the params are.
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and leaf.committed and len(leaf.devices()) == 1:
+            return jax.device_put(x, next(iter(leaf.devices())))
+    return x
+
+
+def iterate(
+    fun: Fun,
+    x0: Array,
+    shared: Any,
+    items: Any,
+    solver: Solver,
+    iterations: int,
+    *,
+    chunk: int = 50,
+    host: bool | None = None,
+) -> Iterator[tuple[Array, dict[str, Any]]]:
+    """Runs ``iterations`` of ``solver`` on a batch, yielding after every ``chunk``.
+
+    Args:
+        x0: ``(B, ...)`` starting points; ``items`` has the same leading axis.
+        host: step optax/jaxopt from Python (default: on a CPU).
+
+    Yields:
+        ``(x, records)``: the ``(B, ...)`` iterate and numpy records of the chunk's
+        iterations, ``{"value": (n, B), "aux": aux with (n, B) leaves,
+        "evaluations": (n, B)}`` (NaN and 0 once an item stopped on a failed step).
+    """
+    host = jax.default_backend() == "cpu" if host is None else host
+    if solver.optimizer == "lbfgs":
+        run = functools.partial(probe, shared=shared, items=items, fun=fun)
+        x0 = _placed_like(x0, (shared, items))
+        steps: Iterator[Any] = lbfgs.minimize(
+            run, x0, iterations, history_size=solver.history_size, linesearch=solver.linesearch
+        )
+        records: list[dict[str, Any]] = []
+        for i, step in enumerate(steps, 1):
+            records.append(
+                {
+                    "value": step.value,
+                    "aux": step.aux,
+                    "evaluations": step.evaluations.astype(np.int32),
+                }
+            )
+            if i % chunk == 0 or i == iterations:
+                yield step.x, _stack(records)
+                records = []
+        return
+    state = init_state(x0, shared, items, fun, solver)
+    done = 0
+    while done < iterations:
+        n = min(chunk, iterations - done)
+        if host:
+            out = []
+            for _ in range(n):
+                state, record = run_step(state, shared, items, fun, solver)
+                out.append(record)
+            hist = _stack(out)
+        else:
+            state, hist = run_chunk(state, shared, items, jnp.int32(n), fun, solver, chunk)
+            hist = jax.tree.map(lambda h, n=n: np.asarray(h)[:n], hist)
+        done += n
+        yield state.x, hist
+
+
+def _stack(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return jax.tree.map(lambda *r: np.stack([np.asarray(v) for v in r]), *records)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    fun: Callable[[Array], tuple[Array, Any]]
+
+    def __call__(self, x: Array, shared: Any, item: Any) -> tuple[Array, Any]:
+        return self.fun(x)
+
+
+def minimize(
+    fun: Callable[[Array], tuple[Array, Any]],
+    x0: Array,
+    iterations: int,
+    solver: Solver = Solver(),
+) -> tuple[Array, dict[str, Any]]:
+    """L-BFGS on one ``fun: x -> (loss, aux)`` from ``x0``, for ``iterations``.
+
+    Returns:
+        The last iterate and ``{"value": (T,), "aux": (T, ...) leaves,
+        "evaluations": (T,)}`` as numpy arrays.
+
+    Example:
+        >>> def f(x):
+        ...     return jnp.sum((x - 3.0) ** 2), {"first": x[0]}
+        >>> x, hist = minimize(f, jnp.zeros(4), 5, Solver("jaxopt"))
+        >>> [round(float(v), 4) for v in x], hist["value"].shape
+        ([3.0, 3.0, 3.0, 3.0], (5,))
+    """
+    out: list[dict[str, Any]] = []
+    x = x0[None]
+    for x_now, hist in iterate(_Plain(fun), x, None, None, solver, iterations):
+        x = x_now
+        out.append(hist)
+    if not out:
+        return x0, {}
+    merged = jax.tree.map(lambda *h: np.concatenate(h)[:, 0], *out)
+    return x[0], merged

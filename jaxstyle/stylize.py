@@ -1,0 +1,355 @@
+"""``stylize``: one image or a batch, written once for one image and vmapped.
+
+A single image is a batch of one. The per-image pieces (targets, start, loss) are
+written for one image; :mod:`jaxstyle.solvers` vmaps the loss, and the targets are
+vmapped here, so that a batch is the same program with a leading axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle import kernels as cpu
+from jaxstyle.config import Config, resolve
+from jaxstyle.errors import ConfigError
+from jaxstyle.image import initial_image, resize, style_size
+from jaxstyle.layers import LAYERS, check_depth, min_size
+from jaxstyle.objective import (
+    ExtraLoss,
+    Spec,
+    Targets,
+    Weights,
+    loss_terms,
+    make_targets,
+    weights_of,
+)
+from jaxstyle.preprocess import Preprocess
+from jaxstyle.solvers import Solver, history_size, iterate
+from jaxstyle.vgg import Params, blocks_of
+
+Array = jax.Array
+
+#: Config fields that may differ between the items of a batch (they are traced or only
+#: shape the start); every other field shapes the compiled program and must agree.
+PER_ITEM_FIELDS = (
+    "content_layers",
+    "style_layers",
+    "ratio",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "init",
+    "noise_std",
+)
+
+
+class History(NamedTuple):
+    """Per-iteration record of the loss, float32 numpy arrays ``(T,)`` (``(B, T)`` a batch).
+
+    ``total`` is Eq. 7 (plus any extra term); ``content`` is ``L_content``
+    (unweighted); ``style[layer]`` is ``E_l`` (unweighted by ``w_l`` and beta); ``tv``
+    and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations
+    the iteration's line search used.
+    """
+
+    total: np.ndarray
+    content: np.ndarray
+    style: dict[str, np.ndarray]
+    tv: np.ndarray
+    extra: np.ndarray
+    evaluations: np.ndarray
+
+
+class Result(NamedTuple):
+    """What :func:`stylize` returns: the ``(H, W, 3)`` image in [0, 1] and its :class:`History`."""
+
+    image: np.ndarray
+    history: History
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """Eq. 7 as a solver's :data:`~jaxstyle.solvers.Fun`: ``(x, (params, prepared), (targets, weights))``."""
+
+    spec: Spec
+    preprocess: Preprocess
+    extra: ExtraLoss | None = None
+
+    def __call__(self, x: Array, shared: Any, item: Any) -> tuple[Array, dict[str, Any]]:
+        (params, prepared), (targets, weights) = shared, item
+        return loss_terms(
+            x,
+            params,
+            targets,
+            weights,
+            self.spec,
+            self.preprocess,
+            prepared=prepared,
+            extra=self.extra,
+        )
+
+
+def batch_spec(configs: Sequence[Config], extra_layers: tuple[str, ...] = ()) -> Spec:
+    """The one :class:`Spec` of a batch: the union of its layers, in network order.
+
+    Raises:
+        ConfigError: if the configs differ in a field outside :data:`PER_ITEM_FIELDS`.
+    """
+    for field in dataclasses.fields(Config):
+        values = {getattr(c, field.name) for c in configs}
+        if field.name not in PER_ITEM_FIELDS and len(values) > 1:
+            raise ConfigError(
+                f"every config in a batch needs the same {field.name}, got "
+                + ", ".join(sorted(map(repr, values)))
+            )
+
+    def union(attr: str) -> tuple[str, ...]:
+        used = {k for c in configs for k, _ in getattr(c, attr)}
+        return tuple(k for k in LAYERS if k in used)
+
+    first = configs[0]
+    return Spec(
+        content_layers=union("content_layers"),
+        style_layers=union("style_layers"),
+        weighting=first.weighting,
+        pooling=first.pooling,
+        precision=first.precision,
+        tv=any(c.tv_weight > 0 for c in configs),
+        extra_layers=tuple(extra_layers),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "preprocess"))
+def _targets(
+    params: Params, content: Array, style: Array, spec: Spec, preprocess: Preprocess
+) -> Targets:
+    return jax.vmap(lambda c, s: make_targets(params, c, s, spec, preprocess))(content, style)
+
+
+def _is_key_batch(key: Array) -> bool:
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key.ndim == 1
+    return key.ndim == 2  # raw uint32 keys: (2,) is one key, (B, 2) a batch
+
+
+def _batch_size(sizes: dict[str, int]) -> int | None:
+    if len(set(sizes.values())) > 1:
+        raise ConfigError(
+            "batch sizes disagree: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
+        )
+    return next(iter(sizes.values()), None)
+
+
+def _image(a: Any, name: str) -> Array:
+    a = jnp.asarray(a, jnp.float32)
+    if a.ndim not in (3, 4) or a.shape[-1] != 3 or min(a.shape[-3:-1]) < 1:
+        raise ConfigError(f"{name} image must have shape (H, W, 3), got {a.shape}")
+    return a
+
+
+def stylize(
+    content: Array | np.ndarray,
+    style: Array | np.ndarray,
+    params: Params,
+    preprocess: Preprocess,
+    config: Config | Sequence[Config] | None = None,
+    *,
+    key: Array | None = None,
+    init_image: Array | np.ndarray | None = None,
+    extra_loss: ExtraLoss | None = None,
+    extra_layers: Sequence[str] = (),
+    callback: Callable[[int, np.ndarray, History], None] | None = None,
+    progress: bool = False,
+) -> Result:
+    """Paints ``content`` in the style of ``style`` (Gatys et al. 2016), one image or a batch.
+
+    A batch is given by any of: a ``(B, H, W, 3)`` content, a ``(B, H', W', 3)`` style,
+    a sequence of ``B`` configs, ``B`` stacked keys or a ``(B, H, W, 3)`` start;
+    unbatched arguments are shared by every item. The batch runs as one compiled,
+    vmapped program. Configs may differ per item in :data:`PER_ITEM_FIELDS`.
+
+    Args:
+        content: ``(H, W, 3)`` or ``(B, H, W, 3)`` RGB float in [0, 1]; the output has
+            its size.
+        style: ``(H', W', 3)`` or ``(B, H', W', 3)`` RGB in [0, 1]; resized per
+            ``config.style_scale``.
+        params: VGG19 params (:func:`jaxstyle.load_weights`).
+        preprocess: the params' input convention (``meta.preprocess``).
+        config: hyper-parameters, or one per item (default ``Config()``).
+        key: PRNG key for ``init="noise"``: one (every item starts from the same
+            noise) or ``B`` stacked keys.
+        init_image: an RGB start in [0, 1] of the content's shape, instead of ``init``.
+        extra_loss: an :data:`~jaxstyle.objective.ExtraLoss` added to Eq. 7, given
+            the RGB image and the activations of the loss's layers and ``extra_layers``.
+        callback: called every ``config.chunk_size`` iterations with ``(iterations
+            done, image, history so far)``.
+        progress: show a tqdm progress bar with the current loss.
+
+    Returns:
+        :class:`Result` with the ``(H, W, 3)`` image clipped to [0, 1] and ``(T,)``
+        histories; for a batch, ``(B, H, W, 3)`` and ``(B, T)``.
+
+    Example:
+        >>> from jaxstyle.preprocess import TORCHVISION
+        >>> from jaxstyle.vgg import init_params
+        >>> params = init_params(jax.random.key(0), widths=(4, 8, 8, 8, 8))
+        >>> img = jnp.full((16, 16, 3), 0.5)
+        >>> out = stylize(img, img, params, TORCHVISION, Config(iterations=2), key=jax.random.key(1))
+        >>> out.image.shape, out.history.total.shape
+        ((16, 16, 3), (2,))
+        >>> grid = [Config(iterations=2, ratio=r) for r in (1e-4, 1e-2)]
+        >>> stylize(img, img, params, TORCHVISION, grid, key=jax.random.key(1)).image.shape
+        (2, 16, 16, 3)
+    """
+    config = Config() if config is None else config
+    content, style = _image(content, "content"), _image(style, "style")
+    start = None if init_image is None else _image(init_image, "init_image")
+    if not isinstance(config, Config) and (
+        not config or not all(isinstance(c, Config) for c in config)
+    ):
+        raise ConfigError("config must be a Config or a non-empty sequence of Configs")
+    sizes = {
+        n: a.shape[0]
+        for n, a in (("content", content), ("style", style), ("init_image", start))
+        if a is not None and a.ndim == 4
+    }
+    if not isinstance(config, Config):
+        sizes["config"] = len(config)
+    if key is not None and _is_key_batch(key):
+        sizes["key"] = key.shape[0]
+    n = _batch_size(sizes)
+    b = n or 1
+    backend = jax.default_backend()
+    configs = [
+        resolve(c, backend) for c in ([config] * b if isinstance(config, Config) else config)
+    ]
+    spec = batch_spec(configs, tuple(extra_layers))
+    check_depth(spec.layers, blocks_of(params))
+    first = configs[0]
+    hw = content.shape[-3:-1]
+    if start is not None and start.shape[-3:-1] != hw:
+        raise ConfigError(f"init_image must have the content's size {hw}, got {start.shape[-3:-1]}")
+
+    def each(a: Array) -> Array:
+        return a if a.ndim == 4 else jnp.broadcast_to(a, (b, *a.shape))
+
+    content = each(content)
+    style = each(resize(style, *style_size(hw, style.shape[-3:-1], first.style_scale)))
+    need = min_size(spec.layers)
+    for name, img in (("content", content), ("style", style)):
+        if min(img.shape[1:3]) < need:
+            raise ConfigError(
+                f"the {name} image is {img.shape[2]}x{img.shape[1]} px; layer "
+                f"{spec.layers[-1]} needs at least {need} px on each side"
+            )
+    targets: Targets = _targets(params, content, style, spec, preprocess)
+    weights: Weights = jax.tree.map(
+        lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
+    )
+    keys = [None if key is None else (key[i] if _is_key_batch(key) else key) for i in range(b)]
+    if start is not None:
+        x0 = preprocess.apply(each(start))
+    else:
+        x0 = jnp.stack(
+            [
+                initial_image(content[i], style[i], c.init, preprocess, k, c.noise_std)
+                for i, (c, k) in enumerate(zip(configs, keys, strict=True))
+            ]
+        )
+    plugin = cpu.choose(
+        first.convolution,
+        backend,
+        spec.layers,
+        hw,
+        precision=first.precision,
+        optimizer=first.optimizer,
+    )
+    prepared = None if plugin is None else plugin.prepare(params)
+    loss = Loss(dataclasses.replace(spec, kernels=plugin), preprocess, extra_loss)
+    solver = Solver(
+        first.optimizer, first.linesearch, history_size(first.optimizer, first.history_size, b, hw)
+    )
+    return _run(
+        loss, x0, (params, prepared), (targets, weights), solver, first, n, callback, progress
+    )
+
+
+def _run(
+    loss: Loss,
+    x0: Array,
+    shared: Any,
+    items: Any,
+    solver: Solver,
+    config: Config,
+    batch: int | None,
+    callback: Callable[[int, np.ndarray, History], None] | None,
+    progress: bool,
+) -> Result:
+    unbatch = functools.partial(_unbatch, batched=batch is not None)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.iterations, unit="it", dynamic_ncols=True)
+    chunks: list[dict[str, Any]] = []
+    x, done = x0, 0
+    try:
+        steps = iterate(loss, x0, shared, items, solver, config.iterations, chunk=config.chunk_size)
+        for x, records in steps:
+            chunks.append(records)
+            n = len(records["value"])
+            done += n
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix(loss=f"{float(np.max(records['value'][-1])):.4g}")
+            if callback is not None:
+                callback(
+                    done,
+                    unbatch(_to_image(x, loss.preprocess)),
+                    unbatch(_history(chunks, loss.spec, x0.shape[0])),
+                )
+    finally:
+        if bar is not None:
+            bar.close()
+    return Result(
+        unbatch(_to_image(x, loss.preprocess)), unbatch(_history(chunks, loss.spec, x0.shape[0]))
+    )
+
+
+def _unbatch(tree: Any, batched: bool) -> Any:
+    return tree if batched else jax.tree.map(lambda a: a[0], tree)
+
+
+def _to_image(x: Array, preprocess: Preprocess) -> np.ndarray:
+    return np.asarray(jnp.clip(preprocess.invert(x), 0.0, 1.0), np.float32)
+
+
+def _history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
+    if not chunks:
+        empty = np.zeros((b, 0), np.float32)
+        return History(
+            empty,
+            empty,
+            {k: empty for k in spec.style_layers},
+            empty,
+            empty,
+            np.zeros((b, 0), np.int32),
+        )
+    # Records are (T, B); the History is (B, T).
+    merged = jax.tree.map(lambda *xs: np.moveaxis(np.concatenate(xs), 0, -1), *chunks)
+    aux = merged["aux"]
+    return History(
+        merged["value"],
+        aux["content"],
+        aux["style"],
+        aux["tv"],
+        aux["extra"],
+        merged["evaluations"],
+    )
