@@ -158,12 +158,12 @@ def _bind(fun: Fun, shared: Any, item: Any) -> Callable[[Array], tuple[Array, An
     return lambda x: fun(x, shared, item)
 
 
-@functools.partial(jax.jit, static_argnames=("fun", "solver"))
-def init_state(x0: Array, shared: Any, items: Any, fun: Fun, solver: Solver) -> State:
+@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"))
+def init_state(x0: Array, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -> State:
     """The device solver's state at ``x0`` ``(B, ...)`` (optax or jaxopt)."""
 
     def one(x: Array, item: Any) -> Any:
-        return _device_solver(_bind(fun, shared, item), solver).init(x)
+        return _device_solver(_bind(loss_fn, shared, item), solver).init(x)
 
     inner = jax.vmap(one)(x0, items)
     return State(x0, inner, jnp.zeros(x0.shape[:1], bool))
@@ -174,9 +174,9 @@ def _missing(dtype: Any) -> Any:
     return jnp.nan if jnp.issubdtype(dtype, jnp.inexact) else 0
 
 
-def _step(state: State, shared: Any, items: Any, fun: Fun, solver: Solver) -> tuple[State, Any]:
+def _step(state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -> tuple[State, Any]:
     def one(x: Array, s: Any, stopped: Array, item: Any) -> tuple[Array, Any, Array, Any]:
-        new_x, new_s, value, aux, evals = _device_solver(_bind(fun, shared, item), solver).step(
+        new_x, new_s, value, aux, evals = _device_solver(_bind(loss_fn, shared, item), solver).step(
             x, s
         )
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped
@@ -194,40 +194,44 @@ def _step(state: State, shared: Any, items: Any, fun: Fun, solver: Solver) -> tu
     return State(x, inner, stopped), record
 
 
-@functools.partial(jax.jit, static_argnames=("fun", "solver"), donate_argnames=("state",))
-def run_step(state: State, shared: Any, items: Any, fun: Fun, solver: Solver) -> tuple[State, Any]:
+@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
+def run_step(
+    state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver
+) -> tuple[State, Any]:
     """One iteration of every item, compiled without a loop (how a CPU runs them)."""
-    return _step(state, shared, items, fun, solver)
+    return _step(state, shared, items, loss_fn, solver)
 
 
-@functools.partial(jax.jit, static_argnames=("fun", "solver", "chunk"), donate_argnames=("state",))
+@functools.partial(
+    jax.jit, static_argnames=("loss_fn", "solver", "chunk"), donate_argnames=("state",)
+)
 def run_chunk(
-    state: State, shared: Any, items: Any, steps: Array, fun: Fun, solver: Solver, chunk: int
+    state: State, shared: Any, items: Any, steps: Array, loss_fn: Fun, solver: Solver, chunk: int
 ) -> tuple[State, Any]:
     """``steps`` (<= ``chunk``, traced) iterations in one ``lax.fori_loop`` on the device.
 
     Returns the state and ``chunk`` records, the first ``steps`` filled.
     """
-    shapes = jax.eval_shape(lambda s: _step(s, shared, items, fun, solver)[1], state)
+    shapes = jax.eval_shape(lambda s: _step(s, shared, items, loss_fn, solver)[1], state)
     empty = jax.tree.map(lambda a: jnp.full((chunk, *a.shape), _missing(a.dtype), a.dtype), shapes)
 
     def body(i: Array, carry: tuple[State, Any]) -> tuple[State, Any]:
         st, hist = carry
-        st, record = _step(st, shared, items, fun, solver)
+        st, record = _step(st, shared, items, loss_fn, solver)
         return st, jax.tree.map(lambda h, r: h.at[i].set(r), hist, record)
 
     return jax.lax.fori_loop(0, steps, body, (state, empty))
 
 
-@functools.partial(jax.jit, static_argnames=("fun",))
+@functools.partial(jax.jit, static_argnames=("loss_fn",))
 def probe(
-    x: Array, d: Array, t: Array, shared: Any, items: Any, fun: Fun
+    x: Array, d: Array, t: Array, shared: Any, items: Any, loss_fn: Fun
 ) -> tuple[Array, Array, Array, Array, Any]:
-    """:data:`jaxstyle.lbfgs.Probe` of ``fun``: loss and gradient at ``x + t d``, per item."""
+    """:data:`jaxstyle.lbfgs.Probe` of ``loss_fn``: loss and gradient at ``x + t d``, per item."""
 
     def one(x: Array, d: Array, t: Array, item: Any) -> tuple[Array, Array, Array, Array, Any]:
         xt = x + t * d
-        (value, aux), grad = jax.value_and_grad(fun, has_aux=True)(xt, shared, item)
+        (value, aux), grad = jax.value_and_grad(loss_fn, has_aux=True)(xt, shared, item)
         return xt, value, grad, jnp.vdot(grad, d, precision=jax.lax.Precision.HIGHEST), aux
 
     return jax.vmap(one)(x, d, t, items)
@@ -266,7 +270,7 @@ def iterate(
     """
     host = jax.default_backend() == "cpu" if host is None else host
     if solver.optimizer == "lbfgs":
-        run = functools.partial(probe, shared=shared, items=items, fun=fun)
+        run = functools.partial(probe, shared=shared, items=items, loss_fn=fun)
         x0 = _placed_like(x0, (shared, items))
         steps: Iterator[Any] = lbfgs.minimize(
             run, x0, iterations, history_size=solver.history_size, linesearch=solver.linesearch
