@@ -8,6 +8,7 @@ from jaxstyle.cache import enable_compilation_cache, setup
 from jaxstyle.config import RUN_DEFAULTS, Config, resolve
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
+from jaxstyle.history import History, Result
 from jaxstyle.image import bundled, initial_image, load_image, resize, save_image
 from jaxstyle.layers import LAYERS
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
@@ -23,7 +24,7 @@ from jaxstyle.objective import (
 )
 from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
 from jaxstyle.solvers import Solver, minimize
-from jaxstyle.stylize import History, Result, stylize
+from jaxstyle.stylize import stylize
 from jaxstyle.vgg import VGG19, features, init_params
 from jaxstyle.weights import WeightsMeta, load_weights, save_weights
 

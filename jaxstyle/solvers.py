@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import lbfgs
+from jaxstyle.adapters import device_solver
 from jaxstyle.config import HISTORY_SIZES, LINESEARCHES
 
 Array = jax.Array
@@ -78,74 +79,6 @@ def history_size(optimizer: str, requested: int | None, batch: int, hw: tuple[in
     return max(1, min(HISTORY_SIZES[optimizer], HISTORY_BYTES // per_pair))
 
 
-class _Inner(NamedTuple):
-    init: Callable[[Array], Any]
-    step: Callable[[Array, Any], tuple[Array, Any, Array, Any, Array]]
-
-
-def _device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Solver) -> _Inner:
-    """optax's or jaxopt's L-BFGS on one item: ``step(x, s) -> (x, s, loss, aux, evals)``."""
-    if solver.optimizer == "jaxopt":
-        import jaxopt
-
-        opt = jaxopt.LBFGS(
-            fun=fun,
-            has_aux=True,
-            maxiter=1,  # update() never reads it; stylize counts the iterations
-            tol=0.0,
-            history_size=solver.history_size,
-            linesearch=solver.linesearch,
-            # jaxopt caps every step at 1 by default, and the first direction is -g:
-            # with an O(1) loss on 0-255 pixels that step moves nothing. Backtracking
-            # keeps the cap (it only shrinks from it, so the cap is its first trial).
-            max_stepsize=1.0 if solver.linesearch == "backtracking" else 1e9,
-        )
-
-        def jaxopt_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
-            before = s.num_fun_eval
-            x, s = opt.update(x, s)
-            return x, s, s.value, s.aux, s.num_fun_eval - before
-
-        return _Inner(opt.init_state, jaxopt_step)
-
-    import optax
-
-    def value(x: Array) -> Array:
-        return fun(x)[0]
-
-    if solver.linesearch == "none":  # torch's unit steps, the first capped at length 1
-        plain = optax.lbfgs(learning_rate=1.0, memory_size=solver.history_size, linesearch=None)
-
-        def plain_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
-            (v, aux), g = jax.value_and_grad(fun, has_aux=True)(x)
-            updates, s = plain.update(g, s, x)
-            return optax.apply_updates(x, updates), s, v, aux, jnp.ones((), jnp.int32)
-
-        return _Inner(plain.init, plain_step)
-    if solver.linesearch == "backtracking":
-        search = optax.scale_by_backtracking_linesearch(max_backtracking_steps=20, store_grad=True)
-    else:
-        search = optax.scale_by_zoom_linesearch(20, initial_guess_strategy="one")
-    opt = optax.lbfgs(memory_size=solver.history_size, linesearch=search)
-
-    def optax_init(x: Array) -> Any:
-        # Seeding the line search's stored value and gradient lets every step read them
-        # back instead of value_and_grad_from_state, whose lax.cond would put a second
-        # copy of the network in the step (and under vmap run both branches).
-        v, g = jax.value_and_grad(value)(x)
-        return optax.tree.set(opt.init(x), value=v, grad=g)
-
-    def optax_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
-        v, g = optax.tree.get(s, "value"), optax.tree.get(s, "grad")
-        updates, s = opt.update(g, s, x, value=v, grad=g, value_fn=value)
-        x = optax.apply_updates(x, updates)
-        new_value, aux = fun(x)  # optax keeps no aux: one more forward pass
-        steps = optax.tree.get(s, "num_linesearch_steps")
-        return x, s, new_value, aux, jnp.asarray(steps, jnp.int32)
-
-    return _Inner(optax_init, optax_step)
-
-
 class State(NamedTuple):
     """A device solver's carry: images ``(B, ...)``, solver states, stopped flags ``(B,)``."""
 
@@ -163,7 +96,7 @@ def init_state(x0: Array, shared: Any, items: Any, loss_fn: Fun, solver: Solver)
     """The device solver's state at ``x0`` ``(B, ...)`` (optax or jaxopt)."""
 
     def one(x: Array, item: Any) -> Any:
-        return _device_solver(_bind(loss_fn, shared, item), solver).init(x)
+        return device_solver(_bind(loss_fn, shared, item), solver).init(x)
 
     inner = jax.vmap(one)(x0, items)
     return State(x0, inner, jnp.zeros(x0.shape[:1], bool))
@@ -176,7 +109,7 @@ def _missing(dtype: Any) -> Any:
 
 def _step(state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -> tuple[State, Any]:
     def one(x: Array, s: Any, stopped: Array, item: Any) -> tuple[Array, Any, Array, Any]:
-        new_x, new_s, value, aux, evals = _device_solver(_bind(loss_fn, shared, item), solver).step(
+        new_x, new_s, value, aux, evals = device_solver(_bind(loss_fn, shared, item), solver).step(
             x, s
         )
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped

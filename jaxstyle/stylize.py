@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,7 @@ import numpy as np
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
+from jaxstyle.history import History, Result, history, to_image, unbatch
 from jaxstyle.image import initial_image, resize, style_size
 from jaxstyle.layers import LAYERS, check_depth, min_size
 from jaxstyle.objective import (
@@ -48,30 +49,6 @@ PER_ITEM_FIELDS = (
     "init",
     "noise_std",
 )
-
-
-class History(NamedTuple):
-    """Per-iteration record of the loss, float32 numpy arrays ``(T,)`` (``(B, T)`` a batch).
-
-    ``total`` is Eq. 7 (plus any extra term); ``content`` is ``L_content``
-    (unweighted); ``style[layer]`` is ``E_l`` (unweighted by ``w_l`` and beta); ``tv``
-    and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations
-    the iteration's line search used.
-    """
-
-    total: np.ndarray
-    content: np.ndarray
-    style: dict[str, np.ndarray]
-    tv: np.ndarray
-    extra: np.ndarray
-    evaluations: np.ndarray
-
-
-class Result(NamedTuple):
-    """What :func:`stylize` returns: the ``(H, W, 3)`` image in [0, 1] and its :class:`History`."""
-
-    image: np.ndarray
-    history: History
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +269,7 @@ def _run(
     callback: Callable[[int, np.ndarray, History], None] | None,
     progress: bool,
 ) -> Result:
-    unbatch = functools.partial(_unbatch, batched=batch is not None)
+    one = functools.partial(unbatch, batched=batch is not None)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -312,44 +289,10 @@ def _run(
             if callback is not None:
                 callback(
                     done,
-                    unbatch(_to_image(x, loss.preprocess)),
-                    unbatch(_history(chunks, loss.spec, x0.shape[0])),
+                    one(to_image(x, loss.preprocess)),
+                    one(history(chunks, loss.spec, x0.shape[0])),
                 )
     finally:
         if bar is not None:
             bar.close()
-    return Result(
-        unbatch(_to_image(x, loss.preprocess)), unbatch(_history(chunks, loss.spec, x0.shape[0]))
-    )
-
-
-def _unbatch(tree: Any, batched: bool) -> Any:
-    return tree if batched else jax.tree.map(lambda a: a[0], tree)
-
-
-def _to_image(x: Array, preprocess: Preprocess) -> np.ndarray:
-    return np.asarray(jnp.clip(preprocess.invert(x), 0.0, 1.0), np.float32)
-
-
-def _history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
-    if not chunks:
-        empty = np.zeros((b, 0), np.float32)
-        return History(
-            empty,
-            empty,
-            {k: empty for k in spec.style_layers},
-            empty,
-            empty,
-            np.zeros((b, 0), np.int32),
-        )
-    # Records are (T, B); the History is (B, T).
-    merged = jax.tree.map(lambda *xs: np.moveaxis(np.concatenate(xs), 0, -1), *chunks)
-    aux = merged["aux"]
-    return History(
-        merged["value"],
-        aux["content"],
-        aux["style"],
-        aux["tv"],
-        aux["extra"],
-        merged["evaluations"],
-    )
+    return Result(one(to_image(x, loss.preprocess)), one(history(chunks, loss.spec, x0.shape[0])))

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from jaxstyle import lbfgs
+from jaxstyle import linesearch as ls
 
 C1, C2 = 1e-4, 0.9
 
 
-def _run_search(search: lbfgs.Search, phi) -> tuple[float, int]:
+def _run_search(search: ls.Search, phi) -> tuple[float, int]:
     t, evals = next(search), 0
     while True:
         evals += 1
@@ -42,7 +43,7 @@ FUNCTIONS = {
 def test_strong_wolfe_meets_its_conditions(name, t0):
     phi = FUNCTIONS[name]
     f0, g0 = phi(0.0)
-    t, evals = _run_search(lbfgs.strong_wolfe(f0, g0, t0), phi)
+    t, evals = _run_search(ls.strong_wolfe(f0, g0, t0), phi)
     f, g = phi(t)
     assert t > 0 and evals <= 25
     assert f <= f0 + C1 * t * g0 + 1e-6 * abs(f0)  # sufficient decrease, up to rounding
@@ -52,7 +53,7 @@ def test_strong_wolfe_meets_its_conditions(name, t0):
 
 def test_strong_wolfe_returns_zero_when_nothing_decreases():
     phi = lambda t: (1.0 + t, -1.0)  # claims descent, yet rises  # noqa: E731
-    t, evals = _run_search(lbfgs.strong_wolfe(1.0, -1.0, 1.0, max_evals=10), phi)
+    t, evals = _run_search(ls.strong_wolfe(1.0, -1.0, 1.0, max_evals=10), phi)
     assert t == 0.0 and evals == 10
 
 
@@ -64,10 +65,10 @@ def test_strong_wolfe_grows_a_step_lost_in_rounding():
 
     f0, g0 = 1e6, -1.0
     assert phi(1e-3)[0] > f0  # the first trial rounds up
-    t, evals = _run_search(lbfgs.strong_wolfe(f0, g0, 1e-3), phi)
+    t, evals = _run_search(ls.strong_wolfe(f0, g0, 1e-3), phi)
     assert t > 1e-3 and phi(t)[0] < f0 and evals <= 25
     # Without the allowance it shrinks the step and gives up: the run would stop.
-    assert _run_search(lbfgs.strong_wolfe(f0, g0, 1e-3, eps=0.0), phi)[0] == 0.0
+    assert _run_search(ls.strong_wolfe(f0, g0, 1e-3, eps=0.0), phi)[0] == 0.0
 
 
 def test_strong_wolfe_extrapolates_where_the_loss_moves_by_rounding_only():
@@ -80,15 +81,15 @@ def test_strong_wolfe_extrapolates_where_the_loss_moves_by_rounding_only():
 
     f0, g0 = phi(0.0)
     assert phi(1.0)[0] == f0  # the first trial moves the float32 loss by nothing
-    t, evals = _run_search(lbfgs.strong_wolfe(f0, g0, 1.0), phi)
+    t, evals = _run_search(ls.strong_wolfe(f0, g0, 1.0), phi)
     assert abs(phi(t)[1]) <= -C2 * g0 and phi(t)[0] < f0, t
     assert evals <= 12
 
 
 def test_fixed_step_halves_only_while_non_finite():
-    assert _run_search(lbfgs.fixed_step(1.0), lambda t: (5.0, 1.0)) == (1.0, 1)
+    assert _run_search(ls.fixed_step(1.0), lambda t: (5.0, 1.0)) == (1.0, 1)
     wall = lambda t: (1.0, 0.0) if t <= 0.3 else (math.nan, math.nan)  # noqa: E731
-    assert _run_search(lbfgs.fixed_step(1.0), wall) == (0.25, 3)
+    assert _run_search(ls.fixed_step(1.0), wall) == (0.25, 3)
 
 
 def _rosenbrock(x):

@@ -14,7 +14,8 @@ from jaxstyle import image as img
 from jaxstyle.cli.args import add_weighting, nonneg_float, positive_int, run_defaults
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
-from jaxstyle.stylize import History, stylize
+from jaxstyle.history import History
+from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
 
 

@@ -11,10 +11,11 @@ import numpy as np
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.figures.specs import Figure
+from jaxstyle.history import History
 from jaxstyle.image import bundled, load_image, resize
 from jaxstyle.layers import min_size
 from jaxstyle.preprocess import Preprocess
-from jaxstyle.stylize import History, stylize
+from jaxstyle.stylize import stylize
 from jaxstyle.vgg import Params
 
 

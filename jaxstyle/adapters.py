@@ -1,0 +1,85 @@
+"""optax's and jaxopt's L-BFGS on one item, behind :mod:`jaxstyle.solvers`' interface.
+
+Both compile the line search and the update into the step; the solvers module vmaps
+the step over a batch and runs it on the device (or, on a CPU, one step per call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class Inner(NamedTuple):
+    """One item's solver: ``init(x) -> s``, ``step(x, s) -> (x, s, loss, aux, evaluations)``."""
+
+    init: Callable[[Array], Any]
+    step: Callable[[Array, Any], tuple[Array, Any, Array, Any, Array]]
+
+
+def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Any) -> Inner:
+    """optax's or jaxopt's L-BFGS on ``fun`` for a :class:`jaxstyle.solvers.Solver` ``solver``."""
+    if solver.optimizer == "jaxopt":
+        import jaxopt
+
+        opt = jaxopt.LBFGS(
+            fun=fun,
+            has_aux=True,
+            maxiter=1,  # update() never reads it; stylize counts the iterations
+            tol=0.0,
+            history_size=solver.history_size,
+            linesearch=solver.linesearch,
+            # jaxopt caps every step at 1 by default, and the first direction is -g:
+            # with an O(1) loss on 0-255 pixels that step moves nothing. Backtracking
+            # keeps the cap (it only shrinks from it, so the cap is its first trial).
+            max_stepsize=1.0 if solver.linesearch == "backtracking" else 1e9,
+        )
+
+        def jaxopt_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+            before = s.num_fun_eval
+            x, s = opt.update(x, s)
+            return x, s, s.value, s.aux, s.num_fun_eval - before
+
+        return Inner(opt.init_state, jaxopt_step)
+
+    import optax
+
+    def value(x: Array) -> Array:
+        return fun(x)[0]
+
+    if solver.linesearch == "none":  # torch's unit steps, the first capped at length 1
+        plain = optax.lbfgs(learning_rate=1.0, memory_size=solver.history_size, linesearch=None)
+
+        def plain_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+            (v, aux), g = jax.value_and_grad(fun, has_aux=True)(x)
+            updates, s = plain.update(g, s, x)
+            return optax.apply_updates(x, updates), s, v, aux, jnp.ones((), jnp.int32)
+
+        return Inner(plain.init, plain_step)
+    if solver.linesearch == "backtracking":
+        search = optax.scale_by_backtracking_linesearch(max_backtracking_steps=20, store_grad=True)
+    else:
+        search = optax.scale_by_zoom_linesearch(20, initial_guess_strategy="one")
+    opt = optax.lbfgs(memory_size=solver.history_size, linesearch=search)
+
+    def optax_init(x: Array) -> Any:
+        # Seeding the line search's stored value and gradient lets every step read them
+        # back instead of value_and_grad_from_state, whose lax.cond would put a second
+        # copy of the network in the step (and under vmap run both branches).
+        v, g = jax.value_and_grad(value)(x)
+        return optax.tree.set(opt.init(x), value=v, grad=g)
+
+    def optax_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+        v, g = optax.tree.get(s, "value"), optax.tree.get(s, "grad")
+        updates, s = opt.update(g, s, x, value=v, grad=g, value_fn=value)
+        x = optax.apply_updates(x, updates)
+        new_value, aux = fun(x)  # optax keeps no aux: one more forward pass
+        steps = optax.tree.get(s, "num_linesearch_steps")
+        return x, s, new_value, aux, jnp.asarray(steps, jnp.int32)
+
+    return Inner(optax_init, optax_step)

@@ -1,0 +1,71 @@
+"""What a run returns: the image, and the loss per iteration (:class:`History`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle.objective import Spec
+from jaxstyle.preprocess import Preprocess
+
+Array = jax.Array
+
+
+class History(NamedTuple):
+    """Per-iteration record of the loss, float32 numpy arrays ``(T,)`` (``(B, T)`` a batch).
+
+    ``total`` is Eq. 7 (plus any extra term); ``content`` is ``L_content``
+    (unweighted); ``style[layer]`` is ``E_l`` (unweighted by ``w_l`` and beta); ``tv``
+    and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations
+    the iteration's line search used.
+    """
+
+    total: np.ndarray
+    content: np.ndarray
+    style: dict[str, np.ndarray]
+    tv: np.ndarray
+    extra: np.ndarray
+    evaluations: np.ndarray
+
+
+class Result(NamedTuple):
+    """What :func:`stylize` returns: the ``(H, W, 3)`` image in [0, 1] and its :class:`History`."""
+
+    image: np.ndarray
+    history: History
+
+
+def unbatch(tree: Any, batched: bool) -> Any:
+    return tree if batched else jax.tree.map(lambda a: a[0], tree)
+
+
+def to_image(x: Array, preprocess: Preprocess) -> np.ndarray:
+    return np.asarray(jnp.clip(preprocess.invert(x), 0.0, 1.0), np.float32)
+
+
+def history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
+    if not chunks:
+        empty = np.zeros((b, 0), np.float32)
+        return History(
+            empty,
+            empty,
+            {k: empty for k in spec.style_layers},
+            empty,
+            empty,
+            np.zeros((b, 0), np.int32),
+        )
+    # Records are (T, B); the History is (B, T).
+    merged = jax.tree.map(lambda *xs: np.moveaxis(np.concatenate(xs), 0, -1), *chunks)
+    aux = merged["aux"]
+    return History(
+        merged["value"],
+        aux["content"],
+        aux["style"],
+        aux["tv"],
+        aux["extra"],
+        merged["evaluations"],
+    )
