@@ -72,20 +72,32 @@ class Spec:
         return {"pooling": self.pooling, "precision": precision, "dtype": dtype}
 
 
-def spec_of(config: Config, **fields: Any) -> Spec:
-    """The :class:`Spec` of one config (``fields`` override, e.g. ``kernels``).
+def spec_of(*configs: Config, **fields: Any) -> Spec:
+    """The :class:`Spec` of one config, or of a batch of them (``fields`` override).
+
+    A batch's layer sets are the union of its items', in network order; weighting,
+    pooling and precision are the first config's (:func:`jaxstyle.stylize` checks
+    that they agree).
 
     Example:
         >>> spec_of(Config(style_layers="relu1_1,relu2_1")).style_layers
         ('relu1_1', 'relu2_1')
+        >>> spec_of(Config(style_layers="relu3_1"), Config(style_layers="relu1_1")).style_layers
+        ('relu1_1', 'relu3_1')
     """
+
+    def union(attr: str) -> tuple[str, ...]:
+        used = {k for c in configs for k, _ in getattr(c, attr)}
+        return tuple(k for k in LAYERS if k in used)
+
+    first = configs[0]
     return Spec(
-        content_layers=tuple(k for k, _ in config.content_layers),
-        style_layers=tuple(k for k, _ in config.style_layers),
-        weighting=config.weighting,
-        pooling=config.pooling,
-        precision=config.precision,
-        tv=config.tv_weight > 0,
+        content_layers=union("content_layers"),
+        style_layers=union("style_layers"),
+        weighting=first.weighting,
+        pooling=first.pooling,
+        precision=first.precision,
+        tv=any(c.tv_weight > 0 for c in configs),
         **fields,
     )
 

@@ -21,7 +21,7 @@ from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
 from jaxstyle.history import History, Result, history, to_image, unbatch
 from jaxstyle.image import initial_image, resize, style_size
-from jaxstyle.layers import LAYERS, check_depth, min_size
+from jaxstyle.layers import check_depth, min_size
 from jaxstyle.objective import (
     ExtraLoss,
     Spec,
@@ -29,6 +29,7 @@ from jaxstyle.objective import (
     Weights,
     loss_terms,
     make_targets,
+    spec_of,
     weights_of,
 )
 from jaxstyle.preprocess import Preprocess
@@ -74,7 +75,7 @@ class Loss:
 
 
 def batch_spec(configs: Sequence[Config], extra_layers: tuple[str, ...] = ()) -> Spec:
-    """The one :class:`Spec` of a batch: the union of its layers, in network order.
+    """The one :class:`Spec` of a batch (:func:`~jaxstyle.objective.spec_of`), its configs checked.
 
     Raises:
         ConfigError: if the configs differ in a field outside :data:`PER_ITEM_FIELDS`.
@@ -87,20 +88,7 @@ def batch_spec(configs: Sequence[Config], extra_layers: tuple[str, ...] = ()) ->
                 + ", ".join(sorted(map(repr, values)))
             )
 
-    def union(attr: str) -> tuple[str, ...]:
-        used = {k for c in configs for k, _ in getattr(c, attr)}
-        return tuple(k for k in LAYERS if k in used)
-
-    first = configs[0]
-    return Spec(
-        content_layers=union("content_layers"),
-        style_layers=union("style_layers"),
-        weighting=first.weighting,
-        pooling=first.pooling,
-        precision=first.precision,
-        tv=any(c.tv_weight > 0 for c in configs),
-        extra_layers=tuple(extra_layers),
-    )
+    return spec_of(*configs, extra_layers=tuple(extra_layers))
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "preprocess"))

@@ -144,8 +144,6 @@ def run(args: argparse.Namespace) -> int:
     for source in (content_path, style_path):
         if source.exists() and output.exists() and output.resolve() == source.resolve():
             raise ImageError(f"refusing to overwrite the input image {source}")
-    if args.style_scale is not None and args.style_scale == 0:
-        raise ConfigError("--style-scale must be positive")
 
     defaults = run_defaults()
     size = args.size or defaults["size"]
