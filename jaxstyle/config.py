@@ -23,7 +23,22 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
     (f"relu{b}_1", 0.2) for b in range(1, 6)
 )
 
-INITS = ("noise", "content", "style")
+#: noise: seeded white noise; content / style: the photo / the painting; image: a
+#: given start (``stylize(init_image=...)``, ``--init-image``).
+INITS = ("noise", "content", "style", "image")
+#: style: the paper (the style's colours); luminance: Gatys et al. 2017's
+#: luminance-only transfer; match: the style's colours matched to the content's before
+#: transfer; swap: the result's luminance with the content's chroma (jcjohnson's
+#: ``-original_colors``). See :mod:`jaxstyle.color`.
+COLORS = ("style", "luminance", "match", "swap")
+#: The three variants of the authors' ``match_color`` (:func:`jaxstyle.color.match_color`).
+COLOR_MATCHES = ("pca", "chol", "sym")
+#: simple: a mask resized as the features are pooled; inside: a unit counts only if its
+#: receptive field lies inside the region (:mod:`jaxstyle.guides`).
+MASK_MODES = ("simple", "inside")
+#: gram: the paper's Eq. 4; wasserstein: the 2-Wasserstein distance between Gaussian
+#: fits of the features (:mod:`jaxstyle.wasserstein`).
+STYLE_LOSSES = ("gram", "wasserstein")
 #: How the loss terms are weighted before ``ratio`` (see :mod:`jaxstyle.losses`).
 #: authors: the authors' own code, content ``2/(N_c M_c)`` and each style layer
 #: ``4e3/N_l^2`` times its ``w_l``, so that a ratio means the same at every image size
@@ -37,7 +52,9 @@ DEFAULT_RATIOS = {"authors": 2e-2, "paper": 1e-3}
 #: one compiled program per evaluation; optax / jaxopt: their L-BFGS, line search
 #: included, compiled into one program that runs on the device. auto: lbfgs on a CPU,
 #: jaxopt on a GPU/TPU (no host round trip per evaluation; see README, "Solvers").
-OPTIMIZERS = ("auto", "lbfgs", "optax", "jaxopt")
+#: adam: optax's Adam on the pixels, one evaluation per iteration, no history; for long
+#: or memory-light runs (README, "Solvers").
+OPTIMIZERS = ("auto", "lbfgs", "optax", "jaxopt", "adam")
 #: Line searches each optimiser offers, its default first; "none" is a fixed unit step
 #: after a first step capped at unit length, as torch.optim.LBFGS without
 #: ``line_search_fn``.
@@ -45,10 +62,13 @@ LINESEARCHES = {
     "lbfgs": ("strong-wolfe", "none"),
     "optax": ("zoom", "backtracking", "none"),
     "jaxopt": ("zoom", "backtracking", "hager-zhang"),
+    "adam": ("none",),
 }
 #: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
 #: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solvers.history_size`).
-HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10}
+HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}
+#: Adam's step size when none is given, in [0, 1] pixel units (README, "Solvers").
+DEFAULT_LEARNING_RATE = 0.02
 #: float32: exact float32 convolutions; tf32: the backend's default matmul precision
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
 #: activations and kernels with float32 Grams and losses.
@@ -70,19 +90,59 @@ def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
 
 
+def _parse_layers(text: str, what: str) -> tuple[tuple[str, float], ...]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    weighted = [":" in n for n in names]
+    if any(weighted) and not all(weighted):
+        raise ConfigError(f"{what}: give every layer a weight (name:weight) or none, got {text!r}")
+    if not any(weighted):
+        return tuple((n, 1.0 / len(names)) for n in names)
+    items = []
+    for n in names:
+        name, _, weight = n.partition(":")
+        try:
+            items.append((name.strip(), float(weight)))
+        except ValueError:
+            raise ConfigError(
+                f"{what}: weight of {name.strip()} must be a number, got {weight!r}"
+            ) from None
+    return tuple(items)
+
+
 def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
     if isinstance(value, Mapping):
         items = tuple((str(k), float(v)) for k, v in value.items())
     elif isinstance(value, str):
-        names = [s for s in value.split(",") if s]
-        items = tuple((n, 1.0 / len(names)) for n in names) if names else ()
+        items = _parse_layers(value, what)
     else:
         items = tuple((str(k), float(v)) for k, v in value)
     try:
         check_layers([k for k, _ in items])
     except ValueError as e:
         raise ConfigError(f"{what}: {e}") from None
+    if len({k for k, _ in items}) != len(items):
+        raise ConfigError(f"{what}: a layer is named twice in {[k for k, _ in items]}")
+    for k, w in items:
+        if not (math.isfinite(w) and w >= 0):
+            raise ConfigError(f"{what}: weight of {k} must be a finite number >= 0, got {w}")
     return items
+
+
+def _blend(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    try:
+        weights = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"style blend weights must be numbers, got {value!r}") from None
+    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError(
+            f"style blend weights must be finite, >= 0 and not all 0, got {list(weights)}"
+        )
+    total = sum(weights)
+    return tuple(w / total for w in weights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +181,17 @@ class Config:
             (the paper); a number resizes its long side to that multiple of the
             content's long side, keeping its aspect ratio.
         chunk_size: iterations between progress updates and callbacks.
+        colors: colour control, see :data:`COLORS` (default ``"style"``, the paper).
+        color_match: ``"pca"``, ``"chol"`` or ``"sym"`` for ``colors="match"``.
+        style_blend_weights: one weight per style image when several are given,
+            normalised to sum 1 (``None``: equal). The style targets are the blended
+            Gram matrices (or, for the Wasserstein loss, the moments of the mixture).
+        mask_mode: how a region's mask reaches each layer, see :data:`MASK_MODES`.
+        style_loss: see :data:`STYLE_LOSSES`.
+        photorealism: weight of Luan et al.'s matting-Laplacian regulariser
+            (:mod:`jaxstyle.matting`), as ``photorealism * L_m / (H W)``; 0 turns it off.
+        learning_rate: Adam's step size in [0, 1] pixel units (``optimizer="adam"``);
+            ``None`` takes :data:`DEFAULT_LEARNING_RATE`.
 
     Example:
         >>> Config(ratio=1e-3, weighting="paper").alpha
@@ -149,6 +220,13 @@ class Config:
     pooling: str = "avg"
     style_scale: float | None = None
     chunk_size: int = 50
+    colors: str = "style"
+    color_match: str = "pca"
+    style_blend_weights: Any = None
+    mask_mode: str = "simple"
+    style_loss: str = "gram"
+    photorealism: float = 0.0
+    learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         content = _layer_weights(self.content_layers, "content layers")
@@ -188,7 +266,18 @@ class Config:
             raise ConfigError("give both content_weight and style_weight, or neither")
         if self.style_scale is not None and not self.style_scale > 0:
             raise ConfigError(f"style_scale must be positive, got {self.style_scale}")
-        for name in ("ratio", "tv_weight", "noise_std"):
+        _choice("colors", self.colors, COLORS)
+        _choice("color_match", self.color_match, COLOR_MATCHES)
+        _choice("mask_mode", self.mask_mode, MASK_MODES)
+        _choice("style_loss", self.style_loss, STYLE_LOSSES)
+        object.__setattr__(self, "style_blend_weights", _blend(self.style_blend_weights))
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATE)
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
+            raise ConfigError(
+                f"learning_rate must be in (0, 1] pixel units, got {self.learning_rate}"
+            )
+        for name in ("ratio", "tv_weight", "noise_std", "photorealism"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value}")

@@ -14,7 +14,22 @@ from jaxstyle.errors import ConfigError
         ({"content_layers": "relu9_9"}, "unknown VGG19 layer"),
         ({"style_layers": {"conv1_1": 1.0, "bogus": 1.0}}, "unknown VGG19 layer"),
         ({"init": "zeros"}, "init must be"),
-        ({"optimizer": "adam"}, "optimizer must be"),
+        ({"optimizer": "sgd"}, "optimizer must be"),
+        ({"style_layers": "relu1_1:0.5,relu3_1"}, "give every layer a weight"),
+        ({"style_layers": "relu1_1:big"}, "must be a number"),
+        ({"style_layers": "relu1_1:-1"}, "finite number >= 0"),
+        ({"style_layers": "relu1_1,relu1_1"}, "named twice"),
+        ({"style_blend_weights": "3,-1"}, "blend weights"),
+        ({"style_blend_weights": [0, 0]}, "not all 0"),
+        ({"style_blend_weights": "a,b"}, "must be numbers"),
+        ({"colors": "sepia"}, "colors must be one of"),
+        ({"color_match": "lab"}, "color_match must be one of"),
+        ({"mask_mode": "outside"}, "mask_mode must be one of"),
+        ({"style_loss": "mmd"}, "style_loss must be one of"),
+        ({"photorealism": -1.0}, "photorealism"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": 5.0}, "learning_rate"),
+        ({"optimizer": "adam", "linesearch": "zoom"}, "offers linesearch"),
         ({"iterations": -1}, "iterations"),
         ({"ratio": float("nan")}, "ratio"),
         ({"content_weight": 1.0}, "both"),
@@ -43,6 +58,26 @@ def test_layers_and_weights():
     explicit = Config(content_weight=5.0, style_weight=100.0)
     assert (explicit.alpha, explicit.beta) == (5.0, 100.0)
     hash(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("relu1_1:0.5,relu3_1:0.25", (("relu1_1", 0.5), ("relu3_1", 0.25))),
+        ("relu1_1, relu2_1", (("relu1_1", 0.5), ("relu2_1", 0.5))),
+        ("relu4_2:2", (("relu4_2", 2.0),)),
+    ],
+)
+def test_layer_weights_on_the_command_line(text, want):
+    assert Config(style_layers=text).style_layers == want
+    assert Config(content_layers=text).content_layers == want
+
+
+@pytest.mark.parametrize(
+    ("given", "want"), [("3,1", (0.75, 0.25)), ([1, 1, 2], (0.25, 0.25, 0.5)), (None, None)]
+)
+def test_blend_weights_are_normalised(given, want):
+    assert Config(style_blend_weights=given).style_blend_weights == want
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,22 @@
-"""Image loading (modes, EXIF), resizing, and atomic, input-safe saving."""
+"""Image loading (modes, EXIF), resizing, and atomic, input-safe saving (8/16-bit, ICC)."""
 
 from __future__ import annotations
 
+import builtins
+import io
 import os
 
 import numpy as np
 import pytest
-from PIL import Image
+import tifffile
+from PIL import Image, ImageCms
+from test_imagefile import MIX, gradient, read_png16, read_tiff, write_icc
 
 from jaxstyle import image
 from jaxstyle.errors import ImageError
+
+#: (suffix, bit depth) of every kind of file save_image writes.
+KINDS = [(".png", 8), (".jpg", 8), (".tif", 8), (".png", 16), (".tif", 16)]
 
 
 def _write(path, arr, mode=None, **save):
@@ -112,20 +119,6 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path):
     assert os.listdir(out.parent) == ["o.png"]
 
 
-def test_failed_save_keeps_old_file(tmp_path, monkeypatch):
-    out = tmp_path / "o.png"
-    out.write_bytes(b"old")
-
-    def boom(*a, **k):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(Image.Image, "save", boom)
-    with pytest.raises(ImageError, match="No space left"):
-        image.save_image(out, np.zeros((2, 2, 3), np.float32))
-    assert out.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["o.png"]
-
-
 def test_refuses_to_overwrite_input(tmp_path):
     src = _write(tmp_path / "in.png", np.zeros((2, 2, 3), np.uint8))
     before = src.read_bytes()
@@ -137,3 +130,118 @@ def test_refuses_to_overwrite_input(tmp_path):
 def test_bad_suffix(tmp_path):
     with pytest.raises(ImageError, match=r"\.png"):
         image.save_image(tmp_path / "o.gif", np.zeros((2, 2, 3), np.float32))
+
+
+def _read_pillow(path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+def _embedded(path) -> bytes | None:
+    if path.suffix == ".tif":
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages[0].tags.get(34675)
+            return None if tag is None else bytes(tag.value)
+    with Image.open(path) as img:
+        return img.info.get("icc_profile")
+
+
+@pytest.mark.parametrize(("suffix", "bits"), KINDS)
+def test_icc_profile_embedded(tmp_path, suffix, bits):
+    from test_imagefile import _srgb_colorants, srgb_encode
+
+    icc = write_icc(_srgb_colorants() @ MIX, 2.0)
+    # Smooth colours inside that (narrower) space: its values t, shown as sRGB.
+    y, x = np.mgrid[0:16, 0:64] / 63.0
+    t = 0.2 + 0.6 * np.stack([x, 1.0 - x, y], axis=-1)
+    srgb = srgb_encode(np.einsum("ij,hwj->hwi", MIX, t**2.0))
+    out = tmp_path / f"o{suffix}"
+    image.save_image(out, srgb, icc_profile=icc, bit_depth=bits)
+    srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    embedded = _embedded(out)
+    if bits == 8:
+        assert embedded == icc
+    else:  # LittleCMS's sRGB (the 128-byte header holds the time it was made)
+        assert embedded is not None and embedded[128:] == srgb_icc[128:]
+    read = {".tif": read_tiff, ".png": read_png16 if bits == 16 else _read_pillow}
+    stored = read.get(suffix, _read_pillow)(out) / (2**bits - 1)
+    atol = 5 / 255 if suffix == ".jpg" else 2 / 255
+    # 8-bit: the pixels are in the profile's space; 16-bit: still sRGB (and say so).
+    np.testing.assert_allclose(stored, t if bits == 8 else srgb, atol=atol if bits == 8 else 1e-4)
+    np.testing.assert_allclose(image.load_image(out), srgb, atol=atol)  # back to sRGB on load
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "suffix", "match"),
+    [
+        ({"jpeg_quality": 0}, ".jpg", "quality"),
+        ({"jpeg_quality": 101}, ".jpg", "quality"),
+        ({"jpeg_quality": 90.5}, ".jpg", "quality"),
+        ({"jpeg_quality": True}, ".jpg", "quality"),
+        ({"bit_depth": 16}, ".jpg", "JPEG holds 8 bits"),
+        ({"bit_depth": 12}, ".png", "bit depth"),
+        ({"icc_profile": b"junk"}, ".png", "ICC"),
+        ({"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()},
+         ".tif", "RGB ICC"),
+    ],
+)  # fmt: skip
+def test_bad_save_options(tmp_path, kwargs, suffix, match):
+    out = tmp_path / f"o{suffix}"
+    with pytest.raises(ImageError, match=match) as err:
+        image.save_image(out, np.zeros((2, 2, 3), np.float32), **kwargs)
+    assert "\n" not in str(err.value) and not out.exists()
+
+
+def test_jpeg_quality(tmp_path):
+    img = gradient(64, 64)
+    sizes, errors = [], []
+    for quality in (1, 50, 95, 100):
+        image.save_image(tmp_path / "o.jpg", img, jpeg_quality=quality)
+        sizes.append((tmp_path / "o.jpg").stat().st_size)
+        errors.append(np.abs(image.load_image(tmp_path / "o.jpg") - img).mean())
+    assert sizes == sorted(sizes) and errors == sorted(errors, reverse=True)
+    assert errors[2] < 1 / 255  # 95, full-resolution colour (4:4:4)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (4, 4, 4), (0, 4, 3)])
+def test_bad_shape(tmp_path, shape):
+    with pytest.raises(ImageError, match=r"\(H, W, 3\)"):
+        image.save_image(tmp_path / "o.png", np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_quantize_rounds_half_up_and_clips(bits):
+    peak = 2**bits - 1
+    values = np.array([-1.0, 0.0, 0.49 / peak, 0.5 / peak, 1.49 / peak, 0.5, 1.0, 2.0])
+    want = [0, 0, 0, 1, 1, (peak + 1) // 2, peak, peak]
+    np.testing.assert_array_equal(image.quantize(values, bits), want)
+
+
+@pytest.mark.parametrize(("suffix", "bits"), KINDS)
+def test_failed_save_keeps_old_file(tmp_path, monkeypatch, suffix, bits):
+    """The disk fills after 64 bytes, inside each real encoder: the old file stays, no temp."""
+    out = tmp_path / f"o{suffix}"
+    out.write_bytes(b"old")
+
+    class FullDisk(io.FileIO):
+        def write(self, b) -> int:
+            if self.tell() + len(b) > 64:
+                raise OSError(28, "No space left on device")
+            return super().write(b)
+
+        def fileno(self) -> int:  # so Pillow writes through write(), not straight to the fd
+            raise io.UnsupportedOperation("fileno")
+
+    real_open = builtins.open
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        if ".tmp" in str(file) and "b" in mode and ("w" in mode or "+" in mode):
+            return FullDisk(file, mode.replace("b", "").replace("+", "") + "+")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(ImageError, match="No space left"):
+        image.save_image(out, gradient(16, 64), bit_depth=bits)
+    monkeypatch.undo()
+    assert out.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == [out.name]

@@ -1,0 +1,260 @@
+"""Image files: reading as colour-managed sRGB floats, ICC profiles, masks; the encoders.
+
+:func:`jaxstyle.image.save_image` writes with the encoders here; :mod:`jaxstyle.image`
+re-exports the readers.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from jaxstyle.errors import ImageError
+
+T = TypeVar("T")
+_CMS_ERRORS = (OSError, ValueError, TypeError, ImageCms.PyCMSError)
+
+
+def bundled(name: str) -> Path:
+    """Path of a bundled image, e.g. ``"tubingen.jpg"`` (the list is in ``assets/NOTICE.md``)."""
+    return Path(str(resources.files("jaxstyle") / "assets" / name))
+
+
+@functools.cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _profile(data: bytes | None) -> ImageCms.ImageCmsProfile | None:
+    """The ICC profile in ``data``; ``None`` if absent or unreadable."""
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(data)) if data else None
+    except _CMS_ERRORS:
+        return None
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """``img`` converted from its embedded RGB, gray or CMYK profile to sRGB (alpha kept)."""
+    src = _profile(img.info.get("icc_profile"))
+    if src is None:
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    colour = {"RGB": ("RGB", "RGBA"), "GRAY": ("L", "LA"), "CMYK": ("CMYK",)}
+    modes = colour.get(src.profile.xcolor_space.strip(), ())
+    if img.mode not in modes:
+        return img  # a profile that does not describe these pixels: taken as sRGB
+    alpha = img.getchannel("A") if img.mode.endswith("A") else None
+    base = img.convert(modes[0])
+    try:
+        out = ImageCms.profileToProfile(base, src, _srgb(), outputMode="RGB")
+    except _CMS_ERRORS:
+        return img  # lcms cannot apply it: taken as sRGB, as viewers do
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out
+
+
+def _to_rgb_float(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.repeat(np.asarray(img, np.float32)[..., None] / 65535.0, 3, axis=-1)
+    if img.mode == "I":
+        arr = np.asarray(img, np.float32)
+        # 16-bit PNGs decode as mode "I" holding 0..65535.
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        return np.repeat(np.clip(arr / peak, 0, 1)[..., None], 3, axis=-1)
+    if img.mode == "F":
+        return np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, axis=-1)
+    img = _to_srgb(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent pixels become white, as an image viewer shows them.
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("RGB"), np.float32) / 255.0
+
+
+def _to_gray_float(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _to_rgb_float(img)[..., 0]
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        la = np.asarray(img.convert("RGBA").convert("LA"), np.float32) / 255.0
+        return la[..., 0] * la[..., 1]  # composited on black: transparent = outside
+    return np.asarray(img.convert("RGB").convert("L"), np.float32) / 255.0
+
+
+def _read(path: str | os.PathLike[str], get: Callable[[Image.Image], T]) -> T:
+    """``get(image)`` of the file at ``path``, EXIF orientation applied; errors -> ImageError."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"image not found: {path}")
+    if not path.is_file():
+        raise ImageError(f"not a file: {path}")
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.width == 0 or img.height == 0:
+                raise ImageError(f"image has zero size: {path}")
+            return get(img)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"cannot read image {path}: {e}") from None
+
+
+def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
+    """Reads an image as ``(H, W, 3)`` float32 sRGB in [0, 1].
+
+    EXIF orientation is applied; grayscale, palette, RGBA (composited on white),
+    CMYK and 16-bit grayscale images are converted. An embedded ICC profile
+    (RGB, gray or CMYK, matching the pixels) is converted to sRGB with LittleCMS
+    (``PIL.ImageCms``), so a style stored in Adobe RGB or ProPhoto is not misread;
+    a profile that cannot be read is ignored (pixels taken as sRGB, as viewers do).
+
+    Args:
+        path: image file.
+        size: if given, resize so the long side is ``size`` pixels (aspect kept).
+
+    Raises:
+        ImageError: missing, unreadable, not an image, or zero-size.
+
+    Example:
+        >>> load_image(bundled("tubingen.jpg"), size=64).shape
+        (48, 64, 3)
+    """
+    arr = _read(path, _to_rgb_float)
+    return resize_long_side(arr, size) if size is not None else arr
+
+
+def icc_profile(path: str | os.PathLike[str]) -> bytes | None:
+    """The RGB ICC profile embedded in an image file, for ``save_image(icc_profile=...)``.
+
+    ``None`` without one, or if it is unreadable or not RGB (a gray or CMYK
+    profile cannot describe the RGB output).
+
+    Example:
+        >>> icc_profile(bundled("tubingen.jpg")) is None
+        True
+    """
+    data = _read(path, lambda img: img.info.get("icc_profile"))
+    prof = _profile(data)
+    return data if prof is not None and prof.profile.xcolor_space == "RGB " else None
+
+
+def load_mask(path: str | os.PathLike[str], hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Reads a region mask as ``(H, W)`` float32 weights in [0, 1]: white = in the region.
+
+    Grey levels are weights as stored (128 -> 0.502, not linearised); RGB and
+    palette masks use their Rec. 601 luma (Pillow's ``convert("L")``), 1-bit and
+    16-bit masks their levels. Alpha is composited on black: transparent = outside
+    the region. EXIF orientation is applied; ICC profiles are ignored (weights,
+    not colours).
+
+    Args:
+        path: image file.
+        hw: if given, ``(H, W)`` to resize to with Pillow's bilinear filter, which
+            is antialiased when shrinking and, unlike Lanczos, never overshoots.
+
+    Raises:
+        ImageError: as :func:`load_image`, or ``hw`` is not two positive ints.
+
+    Example:
+        >>> load_mask(bundled("tubingen.jpg"), hw=(3, 4)).shape
+        (3, 4)
+    """
+    if hw is not None and (
+        len(hw) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) for n in hw)
+    ):
+        raise ImageError(f"mask size must be (height, width) in pixels, got {hw!r}")
+    if hw is not None and min(hw) <= 0:
+        raise ImageError(f"mask size must be positive, got {hw!r}")
+    arr = _read(path, _to_gray_float)
+    if hw is not None and arr.shape != tuple(hw):
+        resized = Image.fromarray(arr).resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+        arr = np.asarray(resized, np.float32)
+    return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
+    """Resizes ``(H, W, 3)`` so that ``max(H, W) == size`` (Lanczos, aspect kept).
+
+    Example:
+        >>> resize_long_side(np.zeros((150, 200, 3), np.float32), 64).shape
+        (48, 64, 3)
+    """
+    if size <= 0:
+        raise ImageError(f"size must be a positive number of pixels, got {size}")
+    h, w = image.shape[:2]
+    if max(h, w) == size:
+        return image
+    scale = size / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    channels = [
+        np.asarray(
+            Image.fromarray(image[..., c].astype(np.float32)).resize(
+                (new_w, new_h), Image.Resampling.LANCZOS
+            )
+        )
+        for c in range(image.shape[-1])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def quantize(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Float in [0, 1] -> uint8 or uint16: ``floor(value * (2**bit_depth - 1) + 0.5)``, clipped.
+
+    Example:
+        >>> quantize(np.array([0.0, 0.5, 1.0, 2.0]), 16)
+        array([    0, 32768, 65535, 65535], dtype=uint16)
+    """
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    scaled = np.clip(np.asarray(image, np.float64), 0.0, 1.0) * (2.0**bit_depth - 1.0)
+    return np.floor(scaled + 0.5).astype(dtype)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` float in [0, 1] -> uint8, rounding to nearest (``quantize(image, 8)``)."""
+    return quantize(image, 8)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _write_png16(path: str, rgb: np.ndarray, icc: bytes | None) -> None:
+    """Writes ``(H, W, 3)`` uint16 as a 16-bit RGB PNG (stdlib zlib, rows Sub-filtered)."""
+    h, w, _ = rgb.shape
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # depth 16, colour type 2 (RGB)
+    z = zlib.compressobj(6)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr))
+        if icc:
+            f.write(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
+        for top in range(0, h, 256):  # IDAT per block: bounded memory, chunks < 2**31
+            raw = rgb[top : top + 256].astype(">u2").view(np.uint8).reshape(-1, w * 6)
+            rows = np.empty((raw.shape[0], 1 + w * 6), np.uint8)
+            rows[:, 0] = 1  # filter type Sub: each byte minus the one 6 bytes (a pixel) left
+            rows[:, 1:7] = raw[:, :6]
+            np.subtract(raw[:, 6:], raw[:, :-6], out=rows[:, 7:])
+            f.write(_png_chunk(b"IDAT", z.compress(rows.tobytes())))
+        f.write(_png_chunk(b"IDAT", z.flush()) + _png_chunk(b"IEND", b""))
+
+
+def _write_tiff(path: str, rgb: np.ndarray, icc: bytes | None) -> None:
+    import tifffile  # only TIFF outputs need it (and its import takes a while)
+
+    tags = [(34675, 7, len(icc), icc, True)] if icc else []  # 34675: InterColorProfile
+    tifffile.imwrite(
+        path, rgb, photometric="rgb", compression="zlib", predictor=True, extratags=tags
+    )
