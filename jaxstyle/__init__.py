@@ -4,12 +4,22 @@ Importing it changes nothing outside it: call :func:`setup` for the persistent
 compilation cache and the XLA:CPU flags (the ``jaxstyle`` command does).
 """
 
+from jaxstyle import color
 from jaxstyle.cache import enable_compilation_cache, setup
-from jaxstyle.config import RUN_DEFAULTS, Config, resolve
+from jaxstyle.config import COLORS, RUN_DEFAULTS, Config, resolve
+from jaxstyle.controls import MaskWarning
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
 from jaxstyle.history import History, Result
-from jaxstyle.image import bundled, initial_image, load_image, resize, save_image
+from jaxstyle.image import (
+    bundled,
+    icc_profile,
+    initial_image,
+    load_image,
+    load_mask,
+    resize,
+    save_image,
+)
 from jaxstyle.layers import LAYERS
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
 from jaxstyle.objective import (
@@ -32,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CAFFE",
+    "COLORS",
     "GATYS",
     "LAYERS",
     "RUN_DEFAULTS",
@@ -42,6 +53,7 @@ __all__ = [
     "History",
     "ImageError",
     "JaxstyleError",
+    "MaskWarning",
     "Preprocess",
     "Result",
     "Solver",
@@ -52,13 +64,16 @@ __all__ = [
     "WeightsMeta",
     "__version__",
     "bundled",
+    "color",
     "content_loss",
     "enable_compilation_cache",
     "features",
     "gram",
+    "icc_profile",
     "init_params",
     "initial_image",
     "load_image",
+    "load_mask",
     "load_weights",
     "loss_terms",
     "make_targets",

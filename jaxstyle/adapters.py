@@ -1,6 +1,6 @@
-"""optax's and jaxopt's L-BFGS on one item, behind :mod:`jaxstyle.solvers`' interface.
+"""optax's and jaxopt's L-BFGS, and optax's Adam, on one item, behind :mod:`jaxstyle.solvers`.
 
-Both compile the line search and the update into the step; the solvers module vmaps
+They compile the line search (if any) and the update into the step; the solvers module vmaps
 the step over a batch and runs it on the device (or, on a CPU, one step per call).
 """
 
@@ -22,8 +22,33 @@ class Inner(NamedTuple):
     step: Callable[[Array, Any], tuple[Array, Any, Array, Any, Array]]
 
 
+def adam(fun: Callable[[Array], tuple[Array, Any]], learning_rate: Any) -> Inner:
+    """``optax.adam`` on ``fun``; ``learning_rate`` a number or one per channel (last axis).
+
+    Each step evaluates ``fun`` once, at the iterate it moves from: the value a step
+    records is its starting point's.
+    """
+    import optax
+
+    rate = jnp.asarray(learning_rate, jnp.float32)
+    # Adam's step is scale-free per coordinate: a per-channel rate is the plain rate
+    # times that channel's factor, applied after optax.adam(1).
+    opt = optax.adam(1.0)
+
+    def adam_step(x: Array, s: Any) -> tuple[Array, Any, Array, Any, Array]:
+        (v, aux), g = jax.value_and_grad(fun, has_aux=True)(x)
+        with jax.numpy_dtype_promotion("standard"):  # optax: python float ** int32 count
+            updates, s = opt.update(g, s, x)
+        scale = rate.reshape((1,) * (x.ndim - 1) + rate.shape) if rate.ndim else rate
+        return x + updates * scale, s, v, aux, jnp.ones((), jnp.int32)
+
+    return Inner(opt.init, adam_step)
+
+
 def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Any) -> Inner:
-    """optax's or jaxopt's L-BFGS on ``fun`` for a :class:`jaxstyle.solvers.Solver` ``solver``."""
+    """The solver a :class:`jaxstyle.solvers.Solver` names (not lbfgs) on ``fun``."""
+    if solver.optimizer == "adam":
+        return adam(fun, solver.learning_rate)
     if solver.optimizer == "jaxopt":
         import jaxopt
 

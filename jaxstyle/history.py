@@ -19,8 +19,8 @@ class History(NamedTuple):
     """Per-iteration record of the loss, float32 numpy arrays ``(T,)`` (``(B, T)`` a batch).
 
     ``total`` is Eq. 7 (plus any extra term); ``content`` is ``L_content``
-    (unweighted); ``style[layer]`` is ``E_l`` (unweighted by ``w_l`` and beta); ``tv``
-    and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations
+    (unweighted); ``style[layer]`` is ``E_l`` (unweighted by ``w_l`` and beta); ``tv``,
+    ``photo`` (the matting loss per pixel) and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations
     the iteration's line search used.
     """
 
@@ -30,6 +30,7 @@ class History(NamedTuple):
     tv: np.ndarray
     extra: np.ndarray
     evaluations: np.ndarray
+    photo: np.ndarray
 
 
 class Result(NamedTuple):
@@ -57,6 +58,7 @@ def history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
             empty,
             empty,
             np.zeros((b, 0), np.int32),
+            empty,
         )
     # Records are (T, B); the History is (B, T).
     merged = jax.tree.map(lambda *xs: np.moveaxis(np.concatenate(xs), 0, -1), *chunks)
@@ -68,4 +70,5 @@ def history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
         aux["tv"],
         aux["extra"],
         merged["evaluations"],
+        aux["photo"],
     )

@@ -16,18 +16,30 @@ loss the optimiser sees is exactly Eq. 7 on the network's input.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxstyle import losses
+from jaxstyle import losses, matting, wasserstein
 from jaxstyle.config import Config
-from jaxstyle.layers import LAYERS, layer_hw
+from jaxstyle.layers import LAYERS
 from jaxstyle.preprocess import Preprocess
+from jaxstyle.targets import Targets, make_targets
 from jaxstyle.vgg import Params, features
+
+__all__ = [
+    "ExtraLoss",
+    "Spec",
+    "Targets",
+    "Weights",
+    "loss_terms",
+    "make_targets",
+    "objective",
+    "spec_of",
+    "weights_of",
+]
 
 Array = jax.Array
 #: An extra loss term: ``(rgb image (H, W, 3) in [0, 1], {layer: (H_l, W_l, C_l)}) ->
@@ -46,6 +58,12 @@ class Spec:
         pooling: ``"avg"`` or ``"max"``.
         precision: ``"float32"``, ``"tf32"`` or ``"bfloat16"``.
         tv: whether the objective has a total-variation term.
+        style_loss: ``"gram"`` (Eq. 4) or ``"wasserstein"``.
+        regions: number of masked regions (Gatys et al. 2017 spatial control), 0 for
+            none: each style layer's loss is the mean over regions of Eq. 4 on the
+            guided Grams.
+        mask_mode: ``"simple"`` or ``"inside"`` (:mod:`jaxstyle.guides`).
+        photorealism: whether the objective has the matting-Laplacian term.
         extra_layers: more layers computed for an extra loss term.
         kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) or ``None``.
     """
@@ -56,6 +74,10 @@ class Spec:
     pooling: str = "avg"
     precision: str = "float32"
     tv: bool = False
+    style_loss: str = "gram"
+    regions: int = 0
+    mask_mode: str = "simple"
+    photorealism: bool = False
     extra_layers: tuple[str, ...] = ()
     kernels: Any = None
 
@@ -98,6 +120,9 @@ def spec_of(*configs: Config, **fields: Any) -> Spec:
         pooling=first.pooling,
         precision=first.precision,
         tv=any(c.tv_weight > 0 for c in configs),
+        style_loss=first.style_loss,
+        mask_mode=first.mask_mode,
+        photorealism=any(c.photorealism > 0 for c in configs),
         **fields,
     )
 
@@ -113,6 +138,7 @@ class Weights(NamedTuple):
         tv: total-variation weight.
         content: layer -> ``w_l`` of the content term.
         style: layer -> ``w_l`` of the style term (Eq. 5).
+        photo: weight of the photorealism term.
     """
 
     alpha: Array
@@ -120,6 +146,7 @@ class Weights(NamedTuple):
     tv: Array
     content: dict[str, Array]
     style: dict[str, Array]
+    photo: Array
 
 
 def weights_of(config: Config, spec: Spec | None = None) -> Weights:
@@ -142,55 +169,7 @@ def weights_of(config: Config, spec: Spec | None = None) -> Weights:
         f32(config.tv_weight),
         {k: f32(content.get(k, 0.0)) for k in spec.content_layers},
         {k: f32(style.get(k, 0.0)) for k in spec.style_layers},
-    )
-
-
-class Targets(NamedTuple):
-    """What the generated image is pulled towards, computed once per stylisation.
-
-    Attributes:
-        content: layer -> ``(H, W, C)`` response ``P`` of the content image.
-        style: layer -> ``(C, C)`` Gram matrix ``A`` of the style image, per position
-            of the content's (see :func:`make_targets`).
-    """
-
-    content: dict[str, Array]
-    style: dict[str, Array]
-
-
-def make_targets(
-    params: Params, content: Array, style: Array, spec: Spec, preprocess: Preprocess
-) -> Targets:
-    """Content responses and style Grams of one pair of RGB images in [0, 1].
-
-    Args:
-        content: ``(H, W, 3)``.
-        style: ``(H', W', 3)``, already resized.
-
-    Returns:
-        :class:`Targets`. Grams are compared per position: a style of another size
-        than the content has its Gram scaled by ``M_l / M'_l`` (the content's
-        positions at that layer over the style's), so the target asks for the style's
-        statistics, not for activations of another scale. At the same size the Gram
-        is exactly ``A``.
-    """
-    net = spec.network()
-    if content.shape == style.shape:  # one pass over both: half the program to compile
-        both = features(params, preprocess.apply(jnp.stack([content, style])), spec.layers, **net)
-        fc = {k: both[k][0] for k in spec.content_layers}
-        fs = {k: both[k][1] for k in spec.style_layers}
-    else:
-        fc = features(params, preprocess.apply(content), spec.content_layers, **net)
-        fs = features(params, preprocess.apply(style), spec.style_layers, **net)
-
-    def target_gram(k: str) -> Array:
-        m = math.prod(layer_hw(content.shape[:2], k))
-        m_style = math.prod(fs[k].shape[:2])
-        g = losses.gram(fs[k])
-        return g if m == m_style else g * jnp.float32(m / m_style)
-
-    return Targets(
-        {k: fc[k] for k in spec.content_layers}, {k: target_gram(k) for k in spec.style_layers}
+        f32(config.photorealism),
     )
 
 
@@ -208,9 +187,13 @@ def loss_terms(
     """Eq. 7 at the network-input image ``x`` ``(H, W, 3)``, with its parts.
 
     ``total = alpha * sum_c w_c f_c L_c + beta * sum_l w_l f_l E_l (+ tv * TV)
-    (+ extra)``, ``f = 1`` for ``spec.weighting="paper"`` and the authors' factors
-    (:func:`~jaxstyle.losses.authors_content_factor`,
-    :func:`~jaxstyle.losses.authors_style_factor`) for ``"authors"``.
+    (+ photo * L_m / (H W)) (+ extra)``, ``f = 1`` for ``spec.weighting="paper"`` and
+    the authors' factors (:func:`~jaxstyle.losses.authors_content_factor`,
+    :func:`~jaxstyle.losses.authors_style_factor`, or
+    :func:`~jaxstyle.wasserstein.authors_factor` for the Wasserstein loss) for
+    ``"authors"``. With regions, ``E_l`` is the mean over the ``R`` regions of Eq. 4
+    on the guided Grams ``(F o T_r)(F o T_r)^T`` (Gatys et al. 2017); ``L_m`` is the
+    matting Laplacian's quadratic form on the RGB image (:mod:`jaxstyle.matting`).
 
     Args:
         prepared: the arrays ``spec.kernels.prepare(params)`` made, when it has kernels.
@@ -218,28 +201,51 @@ def loss_terms(
 
     Returns:
         ``(total, terms)`` with ``terms = {"content": L_content, "style": {layer: E_l},
-        "tv": TV, "extra": extra term}``, every entry a float32 scalar, none weighted.
+        "tv": TV, "photo": L_m / (H W), "extra": extra term}``, every entry a float32
+        scalar, none weighted.
     """
     feats = features(
         params, x, spec.layers, **spec.network(), kernels=spec.kernels, prepared=prepared
     )
-    gram = losses.gram if spec.kernels is None else spec.kernels.gram
+    per_layer = {k: _style_layer(feats[k], targets, k, spec) for k in spec.style_layers}
     content = losses.weighted_content_loss(feats, targets.content, weights.content)
-    per_layer = {
-        k: losses.style_layer_loss(feats[k], targets.style[k], gram) for k in spec.style_layers
-    }
     content_term, sw = content, weights.style
     if spec.weighting == "authors":  # static factors of the shapes, on traced weights
         cw = {k: v * losses.authors_content_factor(feats[k]) for k, v in weights.content.items()}
         content_term = losses.weighted_content_loss(feats, targets.content, cw)
-        sw = {k: v * losses.authors_style_factor(feats[k]) for k, v in sw.items()}
+        factor = (
+            wasserstein.authors_factor
+            if spec.style_loss == "wasserstein"
+            else losses.authors_style_factor
+        )
+        sw = {k: v * factor(feats[k]) for k, v in sw.items()}
     style = sum((sw[k] * per_layer[k] for k in spec.style_layers), jnp.zeros((), jnp.float32))
     total = losses.total_loss(content_term, style, weights.alpha, weights.beta)
     zero = jnp.zeros((), jnp.float32)
-    tv = losses.tv_loss(preprocess.invert(x)) if spec.tv else zero
-    added = jnp.asarray(extra(preprocess.invert(x), feats), jnp.float32) if extra else zero
-    total = total + weights.tv * tv + added
-    return total, {"content": content, "style": per_layer, "tv": tv, "extra": added}
+    rgb = preprocess.invert(x)
+    tv = losses.tv_loss(rgb) if spec.tv else zero
+    photo = zero
+    if spec.photorealism:
+        photo = matting.matting_loss(rgb, targets.matting) / float(x.shape[0] * x.shape[1])
+    added = jnp.asarray(extra(rgb, feats), jnp.float32) if extra else zero
+    total = total + weights.tv * tv + weights.photo * photo + added
+    terms = {"content": content, "style": per_layer, "tv": tv, "photo": photo, "extra": added}
+    return total, terms
+
+
+def _style_layer(f: Array, targets: Targets, k: str, spec: Spec) -> Array:
+    """``E_l`` of one layer: Eq. 4, its mean over regions, or the Wasserstein loss."""
+    gram = losses.gram if spec.kernels is None else spec.kernels.gram
+    if spec.style_loss == "wasserstein":
+        return wasserstein.wasserstein_layer_loss(f, targets.style[k])
+    if not spec.regions:
+        return losses.style_layer_loss(f, targets.style[k], gram)
+    guides, grams = targets.guides[k], targets.style[k]  # (R, H_l, W_l), (R, C, C)
+    parts = [
+        losses.style_layer_loss(f * guides[r][..., None], grams[r], gram)
+        for r in range(spec.regions)
+    ]
+    return sum(parts[1:], parts[0]) / float(spec.regions)
 
 
 def objective(

@@ -1,4 +1,4 @@
-"""L-BFGS on any ``x -> (loss, aux)``: three solvers behind one small interface.
+"""L-BFGS (or Adam) on any ``x -> (loss, aux)``: four solvers behind one small interface.
 
 - ``lbfgs`` (:mod:`jaxstyle.lbfgs`): torch.optim.LBFGS's algorithm, stepped from
   Python; one compiled program per loss+gradient evaluation, the only place the loss
@@ -6,7 +6,8 @@
 - ``optax`` (``optax.lbfgs``) and ``jaxopt`` (``jaxopt.LBFGS``): line search and
   update compiled into one program, run ``chunk`` iterations at a time in a
   ``lax.fori_loop`` on the device: no host round trip per evaluation. jaxopt is the
-  GPU/TPU default. On a CPU they are stepped one compiled iteration at a time instead,
+  GPU/TPU default. ``adam`` (``optax.adam``) runs the same way, one evaluation per
+  iteration and no history. On a CPU they are stepped one compiled iteration at a time instead,
   as XLA:CPU runs convolutions inside a while loop about 2x slower (jax-ml/jax#12868).
 
 Every solver works on a batch ``(B, ...)``: the per-item function is ``jax.vmap``-ed
@@ -41,7 +42,15 @@ HISTORY_BYTES = 2 * 2**30
 
 @dataclasses.dataclass(frozen=True)
 class Solver:
-    """Which L-BFGS, with which line search and memory (static).
+    """Which solver, with which line search and memory (static).
+
+    Attributes:
+        optimizer: ``"lbfgs"``, ``"optax"``, ``"jaxopt"`` or ``"adam"``.
+        linesearch: one of :data:`~jaxstyle.config.LINESEARCHES` for the optimizer.
+        history_size: L-BFGS memory in pairs (unused by Adam).
+        learning_rate: Adam's step size in ``x``'s units: a number, or a tuple with
+            one per channel (``x``'s last axis). :func:`jaxstyle.stylize` passes
+            ``Config.learning_rate`` in pixel units through the preprocessing's scale.
 
     Example:
         >>> Solver("jaxopt").linesearch
@@ -51,6 +60,7 @@ class Solver:
     optimizer: str = "lbfgs"
     linesearch: str | None = None
     history_size: int = 10
+    learning_rate: float | tuple[float, ...] = 1e-3
 
     def __post_init__(self) -> None:
         if self.optimizer not in LINESEARCHES:

@@ -16,24 +16,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle import controls
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
-from jaxstyle.history import History, Result, history, to_image, unbatch
-from jaxstyle.image import initial_image, resize, style_size
+from jaxstyle.history import History, Result, history, unbatch
+from jaxstyle.image import initial_image
 from jaxstyle.layers import check_depth, min_size
-from jaxstyle.objective import (
-    ExtraLoss,
-    Spec,
-    Targets,
-    Weights,
-    loss_terms,
-    make_targets,
-    spec_of,
-    weights_of,
-)
+from jaxstyle.objective import ExtraLoss, Spec, Weights, loss_terms, spec_of, weights_of
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.solvers import Solver, history_size, iterate
+from jaxstyle.targets import Targets, make_targets
 from jaxstyle.vgg import Params, blocks_of
 
 Array = jax.Array
@@ -49,6 +42,10 @@ PER_ITEM_FIELDS = (
     "tv_weight",
     "init",
     "noise_std",
+    "colors",
+    "color_match",
+    "style_blend_weights",
+    "photorealism",
 )
 
 
@@ -74,7 +71,9 @@ class Loss:
         )
 
 
-def batch_spec(configs: Sequence[Config], extra_layers: tuple[str, ...] = ()) -> Spec:
+def batch_spec(
+    configs: Sequence[Config], extra_layers: tuple[str, ...] = (), regions: int = 0
+) -> Spec:
     """The one :class:`Spec` of a batch (:func:`~jaxstyle.objective.spec_of`), its configs checked.
 
     Raises:
@@ -88,14 +87,26 @@ def batch_spec(configs: Sequence[Config], extra_layers: tuple[str, ...] = ()) ->
                 + ", ".join(sorted(map(repr, values)))
             )
 
-    return spec_of(*configs, extra_layers=tuple(extra_layers))
+    return spec_of(*configs, extra_layers=tuple(extra_layers), regions=regions)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "preprocess"))
 def _targets(
-    params: Params, content: Array, style: Array, spec: Spec, preprocess: Preprocess
+    params: Params, inputs: controls.Inputs, spec: Spec, preprocess: Preprocess
 ) -> Targets:
-    return jax.vmap(lambda c, s: make_targets(params, c, s, spec, preprocess))(content, style)
+    def one(content: Array, styles: Any, blend: Array, cg: Any, sg: Any) -> Targets:
+        return make_targets(
+            params,
+            content,
+            styles,
+            spec,
+            preprocess,
+            blend=blend,
+            content_guides=cg,
+            style_guides=sg,
+        )
+
+    return jax.vmap(one)(*inputs)
 
 
 def _is_key_batch(key: Array) -> bool:
@@ -121,13 +132,15 @@ def _image(a: Any, name: str) -> Array:
 
 def stylize(
     content: Array | np.ndarray,
-    style: Array | np.ndarray,
+    style: Array | np.ndarray | Sequence[Array | np.ndarray],
     params: Params,
     preprocess: Preprocess,
     config: Config | Sequence[Config] | None = None,
     *,
     key: Array | None = None,
     init_image: Array | np.ndarray | None = None,
+    masks: Any = None,
+    style_masks: Any = None,
     extra_loss: ExtraLoss | None = None,
     extra_layers: Sequence[str] = (),
     callback: Callable[[int, np.ndarray, History], None] | None = None,
@@ -143,14 +156,21 @@ def stylize(
     Args:
         content: ``(H, W, 3)`` or ``(B, H, W, 3)`` RGB float in [0, 1]; the output has
             its size.
-        style: ``(H', W', 3)`` or ``(B, H', W', 3)`` RGB in [0, 1]; resized per
-            ``config.style_scale``.
+        style: ``(H', W', 3)`` or ``(B, H', W', 3)`` RGB in [0, 1], or a list of
+            ``S`` such images (each its own size): blended by
+            ``config.style_blend_weights``, or one per region with ``masks``. Each is
+            resized per ``config.style_scale``.
         params: VGG19 params (:func:`jaxstyle.load_weights`).
         preprocess: the params' input convention (``meta.preprocess``).
         config: hyper-parameters, or one per item (default ``Config()``).
         key: PRNG key for ``init="noise"``: one (every item starts from the same
             noise) or ``B`` stacked keys.
-        init_image: an RGB start in [0, 1] of the content's shape, instead of ``init``.
+        init_image: an RGB start in [0, 1] of the content's shape (``init="image"``;
+            given, it is the start whatever ``init`` says).
+        masks: one content mask per style, ``(H, W)`` or ``(B, H, W)`` in [0, 1] (an
+            ``(S, H, W)`` array or a list), white where that style paints; resized to
+            the content. Gatys et al. 2017's spatial control (:mod:`jaxstyle.guides`).
+        style_masks: one mask per style image, where its statistics are taken from.
         extra_loss: an :data:`~jaxstyle.objective.ExtraLoss` added to Eq. 7, given
             the RGB image and the activations of the loss's layers and ``extra_layers``.
         callback: called every ``config.chunk_size`` iterations with ``(iterations
@@ -174,7 +194,11 @@ def stylize(
         (2, 16, 16, 3)
     """
     config = Config() if config is None else config
-    content, style = _image(content, "content"), _image(style, "style")
+    content = _image(content, "content")
+    several = isinstance(style, list | tuple)
+    if several and not style:
+        raise ConfigError("give at least one style image")
+    styles = [_image(s, "style") for s in style] if several else [_image(style, "style")]
     start = None if init_image is None else _image(init_image, "init_image")
     if not isinstance(config, Config) and (
         not config or not all(isinstance(c, Config) for c in config)
@@ -182,7 +206,7 @@ def stylize(
         raise ConfigError("config must be a Config or a non-empty sequence of Configs")
     sizes = {
         n: a.shape[0]
-        for n, a in (("content", content), ("style", style), ("init_image", start))
+        for n, a in (("content", content), ("init_image", start), *(("style", s) for s in styles))
         if a is not None and a.ndim == 4
     }
     if not isinstance(config, Config):
@@ -195,36 +219,37 @@ def stylize(
     configs = [
         resolve(c, backend) for c in ([config] * b if isinstance(config, Config) else config)
     ]
-    spec = batch_spec(configs, tuple(extra_layers))
+    regions = 0 if masks is None else len(styles)
+    spec = batch_spec(configs, tuple(extra_layers), regions)
     check_depth(spec.layers, blocks_of(params))
     first = configs[0]
     hw = content.shape[-3:-1]
     if start is not None and start.shape[-3:-1] != hw:
         raise ConfigError(f"init_image must have the content's size {hw}, got {start.shape[-3:-1]}")
-
-    def each(a: Array) -> Array:
-        return a if a.ndim == 4 else jnp.broadcast_to(a, (b, *a.shape))
-
-    content = each(content)
-    style = each(resize(style, *style_size(hw, style.shape[-3:-1], first.style_scale)))
+    if start is None and any(c.init == "image" for c in configs):
+        raise ConfigError("init='image' needs an init_image")
+    original = content if content.ndim == 4 else jnp.broadcast_to(content, (b, *content.shape))
+    inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
     need = min_size(spec.layers)
-    for name, img in (("content", content), ("style", style)):
+    for name, img in (("content", inputs.content), *(("style", s) for s in inputs.styles)):
         if min(img.shape[1:3]) < need:
             raise ConfigError(
                 f"the {name} image is {img.shape[2]}x{img.shape[1]} px; layer "
                 f"{spec.layers[-1]} needs at least {need} px on each side"
             )
-    targets: Targets = _targets(params, content, style, spec, preprocess)
+    targets: Targets = _targets(params, inputs, spec, preprocess)
     weights: Weights = jax.tree.map(
         lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
     )
     keys = [None if key is None else (key[i] if _is_key_batch(key) else key) for i in range(b)]
     if start is not None:
-        x0 = preprocess.apply(each(start))
+        x0 = preprocess.apply(start if start.ndim == 4 else jnp.broadcast_to(start, (b, *hw, 3)))
     else:
         x0 = jnp.stack(
             [
-                initial_image(content[i], style[i], c.init, preprocess, k, c.noise_std)
+                initial_image(
+                    inputs.content[i], inputs.styles[0][i], c.init, preprocess, k, c.noise_std
+                )
                 for i, (c, k) in enumerate(zip(configs, keys, strict=True))
             ]
         )
@@ -238,11 +263,29 @@ def stylize(
     )
     prepared = None if plugin is None else plugin.prepare(params)
     loss = Loss(dataclasses.replace(spec, kernels=plugin), preprocess, extra_loss)
+    # Adam's rate in pixel units: d(net)/d(rgb) is scale / std, per network channel.
+    rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
     solver = Solver(
-        first.optimizer, first.linesearch, history_size(first.optimizer, first.history_size, b, hw)
+        first.optimizer,
+        first.linesearch,
+        history_size(first.optimizer, first.history_size, b, hw),
+        rate,
     )
+
+    def image(x: Array) -> np.ndarray:
+        return np.asarray(controls.finish(preprocess.invert(x), original, configs), np.float32)
+
     return _run(
-        loss, x0, (params, prepared), (targets, weights), solver, first, n, callback, progress
+        loss,
+        x0,
+        (params, prepared),
+        (targets, weights),
+        solver,
+        first,
+        n,
+        image,
+        callback,
+        progress,
     )
 
 
@@ -254,6 +297,7 @@ def _run(
     solver: Solver,
     config: Config,
     batch: int | None,
+    image: Callable[[Array], np.ndarray],
     callback: Callable[[int, np.ndarray, History], None] | None,
     progress: bool,
 ) -> Result:
@@ -277,10 +321,10 @@ def _run(
             if callback is not None:
                 callback(
                     done,
-                    one(to_image(x, loss.preprocess)),
+                    one(image(x)),
                     one(history(chunks, loss.spec, x0.shape[0])),
                 )
     finally:
         if bar is not None:
             bar.close()
-    return Result(one(to_image(x, loss.preprocess)), one(history(chunks, loss.spec, x0.shape[0])))
+    return Result(one(image(x)), one(history(chunks, loss.spec, x0.shape[0])))

@@ -98,9 +98,10 @@ def test_fig5_to_7_specs():
         ("style", 0),
         *[("noise", s) for s in range(4)],
     ]
-    (fig7,) = figures.figure(7, TINY).results
+    fig7, photoreal = figures.figure(7, TINY).results
     assert (fig7.style, fig7.config.init) == ("beach_city.jpg", "content")
     assert fig7.config.ratio == pytest.approx(0.2)
+    assert (fig7.config.photorealism, photoreal.config.photorealism) == (0.0, 3.0)
     assert figures.figure(7).content == "golden_gate.jpg"
 
 

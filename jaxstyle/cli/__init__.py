@@ -7,6 +7,7 @@ and exit code 2; no traceback, no output file.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 
 from jaxstyle import __version__
@@ -14,6 +15,7 @@ from jaxstyle.cache import setup
 from jaxstyle.cli import figures, stylize, weights
 from jaxstyle.cli.args import EXIT_USAGE, Parser
 from jaxstyle.cli.stylize import save_chunk
+from jaxstyle.controls import MaskWarning
 from jaxstyle.errors import JaxstyleError
 
 __all__ = ["build_parser", "main", "save_chunk"]
@@ -32,6 +34,10 @@ def build_parser() -> Parser:
     return parser
 
 
+def _warning_line(message: Warning | str, *_: object, **__: object) -> None:
+    sys.stderr.write(f"jaxstyle: warning: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -40,7 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     setup()  # before the first JAX computation: the compilation cache and CPU flags
     try:
-        return int(args.run(args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", MaskWarning)  # the user is told, in one line
+            warnings.showwarning = _warning_line  # restored on return
+            return int(args.run(args))
     except JaxstyleError as e:
         sys.stderr.write(f"jaxstyle: error: {e}\n")
         return EXIT_USAGE

@@ -26,7 +26,11 @@ def add(sub: argparse._SubParsersAction) -> None:
         "grid) and DIR/figN_<panel>.png. Needs matplotlib (pip install 'jaxstyle[figures]').",
     )
     p.add_argument(
-        "numbers", nargs="+", metavar="FIGURE", help=f"{', '.join(map(str, FIGURES))} or all"
+        "numbers",
+        nargs="+",
+        metavar="FIGURE",
+        help=f"{', '.join(map(str, FIGURES))}, all, or controls (the controls gallery: "
+        "colour modes, blended styles, regions)",
     )
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument(
@@ -59,7 +63,12 @@ def add(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from jaxstyle import figures as figs
 
-    numbers = figs.parse_numbers(args.numbers)
+    gallery = "controls" in args.numbers
+    numbers = (
+        figs.parse_numbers([n for n in args.numbers if n != "controls"])
+        if len(args.numbers) > gallery
+        else ()
+    )
     figs.require_matplotlib()
     out = Path(args.output)
     if out.exists() and not out.is_dir():
@@ -79,6 +88,17 @@ def run(args: argparse.Namespace) -> int:
         f"{cfg.resolve(base, jax.default_backend()).optimizer}, {args.weighting} weighting, "
         f"weights: {meta.source}{held}"
     )
+    if gallery:
+        from jaxstyle.figures import controls
+
+        result = controls.gallery(
+            params, meta.preprocess, base, size=size, blocks=blocks, progress=not args.quiet
+        )
+        paths = controls.save(result, out, note=note)
+        if not args.quiet:
+            print(
+                f"controls: wrote {paths[0]} and {len(paths) - 1} images ({result.seconds:.1f} s)"
+            )
     for spec in specs:
         n = spec.number
         result = figs.run(spec, params, meta.preprocess, size=size, progress=not args.quiet)

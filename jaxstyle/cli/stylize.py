@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import config as cfg
@@ -27,7 +29,12 @@ def add(sub: argparse._SubParsersAction) -> None:
         "With no CONTENT/STYLE, the bundled Tuebingen photo and Starry Night are used.",
     )
     p.add_argument("content", nargs="?", help="content photo (default: bundled Tuebingen)")
-    p.add_argument("style", nargs="?", help="style painting (default: bundled Starry Night)")
+    p.add_argument(
+        "style",
+        nargs="?",
+        help="style painting, or several as STYLE1,STYLE2,... blended or one per mask "
+        "(default: bundled Starry Night)",
+    )
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg)")
     p.add_argument(
         "--size",
@@ -52,7 +59,48 @@ def add(sub: argparse._SubParsersAction) -> None:
         + ", ".join(f"{v:g} with --weighting {k}" for k, v in cfg.DEFAULT_RATIOS.items())
         + ")",
     )
-    p.add_argument("--init", choices=cfg.INITS, default="noise")
+    p.add_argument("--init", choices=cfg.INITS, default="noise", help="start (image: --init-image)")
+    p.add_argument("--init-image", help="start image for --init image, resized to the output")
+    p.add_argument(
+        "--colors",
+        choices=cfg.COLORS,
+        default=cfg.Config.colors,
+        help="style: the painting's colours (default); luminance: luminance-only transfer; "
+        "match: the style's colours matched to the photo first; swap: the result's "
+        "luminance with the photo's colours",
+    )
+    p.add_argument(
+        "--color-match",
+        choices=cfg.COLOR_MATCHES,
+        default=cfg.Config.color_match,
+        help="the colour map of --colors match (default pca)",
+    )
+    p.add_argument(
+        "--style-blend-weights", help="one weight per style image, e.g. 3,1 (default equal)"
+    )
+    p.add_argument(
+        "--masks", help="M1.png,M2.png,...: one content mask per style image (white = region)"
+    )
+    p.add_argument("--style-masks", help="S1.png,...: where each style's statistics are taken from")
+    p.add_argument(
+        "--mask-mode",
+        choices=cfg.MASK_MODES,
+        default=cfg.Config.mask_mode,
+        help="simple: masks pooled as the features (default); inside: only units whose "
+        "receptive field lies inside the region",
+    )
+    p.add_argument(
+        "--style-loss",
+        choices=cfg.STYLE_LOSSES,
+        default=cfg.Config.style_loss,
+        help="gram: the paper's (default); wasserstein: 2-Wasserstein distance of Gaussian fits",
+    )
+    p.add_argument(
+        "--photorealism",
+        type=nonneg_float,
+        default=0.0,
+        help="weight of the matting-Laplacian photorealism term (Luan et al. 2017; default 0)",
+    )
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for --init noise (default 0)")
     p.add_argument(
         "--weights",
@@ -65,7 +113,13 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--optimizer",
         choices=cfg.OPTIMIZERS,
         default=cfg.Config.optimizer,
-        help="auto (default): lbfgs on a CPU, jaxopt on a GPU/TPU",
+        help="auto (default): lbfgs on a CPU, jaxopt on a GPU/TPU; adam: optax's Adam",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=nonneg_float,
+        default=None,
+        help=f"Adam's step in [0, 1] pixel units (default {cfg.DEFAULT_LEARNING_RATE})",
     )
     p.add_argument(
         "--linesearch",
@@ -94,11 +148,16 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="auto (default): plain JAX on GPU/TPU, the CPU kernels on a CPU; direct: "
         "plain JAX everywhere; winograd: blocks 3-5 as Winograd F(2x2,3x3), CPU only",
     )
-    p.add_argument("--content-layers", default="relu4_2", help="comma-separated (default relu4_2)")
+    p.add_argument(
+        "--content-layers",
+        default="relu4_2",
+        help="comma-separated, equal weights, or name:weight,... (default relu4_2)",
+    )
     p.add_argument(
         "--style-layers",
         default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-        help="comma-separated, equal weights (default relu1_1,...,relu5_1)",
+        help="comma-separated, equal weights, or name:weight,... e.g. relu1_1:0.5,relu3_1:0.5 "
+        "(default relu1_1,...,relu5_1)",
     )
     p.add_argument(
         "--style-scale",
@@ -109,6 +168,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tv-weight", type=nonneg_float, default=0.0, help="total variation weight")
     p.add_argument(
         "--save-every", type=positive_int, default=None, help="also save every N iterations"
+    )
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="bits per channel of the output (16: PNG and TIFF only)",
+    )
+    p.add_argument(
+        "--jpeg-quality", type=positive_int, default=95, help="JPEG quality, 1-100 (default 95)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -133,15 +202,36 @@ def _intermediate_path(output: Path, iteration: int) -> Path:
     return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
 
 
+def _paths(text: str | None) -> list[Path]:
+    return [Path(t) for t in (text or "").split(",") if t.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     if (args.content is None) != (args.style is None):
         raise ConfigError("give both CONTENT and STYLE, or neither for the bundled pair")
     content_path = Path(args.content) if args.content else img.bundled("tubingen.jpg")
-    style_path = Path(args.style) if args.style else img.bundled("starry_night.jpg")
+    style_paths = _paths(args.style) if args.style else [img.bundled("starry_night.jpg")]
+    if not style_paths:
+        raise ConfigError("give at least one STYLE image")
+    mask_paths, style_mask_paths = _paths(args.masks), _paths(args.style_masks)
+    if mask_paths and len(mask_paths) != len(style_paths):
+        raise ConfigError(
+            f"{len(mask_paths)} masks for {len(style_paths)} style images: give one per style"
+        )
+    if style_mask_paths and len(style_mask_paths) != len(style_paths):
+        raise ConfigError(
+            f"{len(style_mask_paths)} style masks for {len(style_paths)} style images"
+        )
+    if (args.init == "image") != (args.init_image is not None):
+        raise ConfigError("--init image and --init-image PATH go together")
     output = Path(args.output)
-    if output.suffix.lower() not in img.SAVE_FORMATS:
-        raise ImageError(f"output must end in .png, .jpg or .jpeg: {output}")
-    for source in (content_path, style_path):
+    icc = img.icc_profile(content_path) if content_path.is_file() else None
+    out = {"bit_depth": args.bit_depth, "icc_profile": icc, "jpeg_quality": args.jpeg_quality}
+    img.check_output(output, **out)  # bad output options fail before the run
+    inputs = [content_path, *style_paths, *mask_paths, *style_mask_paths]
+    if args.init_image:
+        inputs.append(Path(args.init_image))
+    for source in inputs:
         if source.exists() and output.exists() and output.resolve() == source.resolve():
             raise ImageError(f"refusing to overwrite the input image {source}")
 
@@ -164,29 +254,44 @@ def run(args: argparse.Namespace) -> int:
         style_scale=args.style_scale,
         tv_weight=args.tv_weight,
         chunk_size=save_chunk(args.save_every),
+        colors=args.colors,
+        color_match=args.color_match,
+        style_blend_weights=args.style_blend_weights,
+        mask_mode=args.mask_mode,
+        style_loss=args.style_loss,
+        photorealism=args.photorealism,
+        learning_rate=args.learning_rate,
     )
     content = img.load_image(content_path, size)
-    style = img.load_image(style_path)
+    hw = content.shape[:2]
+    styles = [img.load_image(p) for p in style_paths]
+    masks = [img.load_mask(p, hw) for p in mask_paths] or None
+    style_masks = [img.load_mask(p) for p in style_mask_paths] or None
+    start_image = None
+    if args.init_image:
+        start_image = img.resize(jnp.asarray(img.load_image(args.init_image)), *hw)
     params, meta = load_weights(resolve_weights(args.weights))
-
-    protect = (content_path, style_path)
+    save = functools.partial(img.save_image, protect=tuple(inputs), **out)
 
     def save_intermediate(done: int, image: np.ndarray, _history: History) -> None:
         if args.save_every and done % args.save_every == 0 and done < iterations:
-            img.save_image(_intermediate_path(output, done), image, protect=protect)
+            save(_intermediate_path(output, done), image)
 
     start = time.perf_counter()
     result = stylize(
         content,
-        style,
+        styles if len(styles) > 1 else styles[0],
         params,
         meta.preprocess,
         config,
         key=jax.random.key(args.seed),
+        init_image=start_image,
+        masks=masks,
+        style_masks=style_masks,
         callback=save_intermediate if args.save_every else None,
         progress=not args.quiet,
     )
-    img.save_image(output, result.image, protect=protect)
+    save(output, result.image)
     if not args.quiet:
         h, w = result.image.shape[:2]
         print(

@@ -1,0 +1,161 @@
+"""The controls of Gatys et al. (CVPR 2017) on a batch's inputs: styles, colours, masks.
+
+:func:`prepare` turns what a user gives :func:`jaxstyle.stylize` (a content batch,
+one or several style images, content and style masks, a config per item) into what
+the targets are computed from: the styles resized by the style-scale rule and
+colour-prepared, the regions' normalised guides per layer and the blend weights.
+:func:`finish` puts the colour mode's colours back on the results. Everything here
+runs once per stylisation, outside the compiled loss.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxstyle import color, guides
+from jaxstyle.config import Config
+from jaxstyle.errors import ConfigError
+from jaxstyle.image import resize, style_size
+
+Array = jax.Array
+
+
+class MaskWarning(UserWarning):
+    """A region's mask is empty at some layer: that layer's loss ignores the region."""
+
+
+class Inputs(NamedTuple):
+    """A batch's inputs to :func:`jaxstyle.targets.make_targets`, every leaf ``(B, ...)``.
+
+    Attributes:
+        content: ``(B, H, W, 3)`` colour-prepared content.
+        styles: ``S`` arrays ``(B, H'_s, W'_s, 3)``, resized and colour-prepared.
+        blend: ``(B, S)`` float32 blend weights summing to 1.
+        content_guides: layer -> ``(B, R, H_l, W_l)`` normalised guides, or ``None``.
+        style_guides: per style, layer -> ``(B, H'_l, W'_l)`` guides, or ``None``.
+    """
+
+    content: Array
+    styles: tuple[Array, ...]
+    blend: Array
+    content_guides: dict[str, Array] | None
+    style_guides: tuple[dict[str, Array], ...] | None
+
+
+def _masks(masks: Any, n: int, b: int, name: str) -> list[Array] | None:
+    """``n`` masks, each ``(B, H, W)`` float32 in [0, 1], from a sequence or an array."""
+    if masks is None:
+        return None
+    items = list(masks) if not hasattr(masks, "ndim") else None
+    if items is None:  # one array: (S, H, W) or (B, S, H, W)
+        a = jnp.asarray(masks, jnp.float32)
+        if a.ndim not in (3, 4):
+            raise ConfigError(f"{name} must be S masks (H, W): an (S, H, W) or (B, S, H, W) array")
+        items = [a[:, s] if a.ndim == 4 else a[s] for s in range(a.shape[-3])]
+    if len(items) != n:
+        raise ConfigError(f"{len(items)} {name} for {n} style image(s): give one per style")
+    out = []
+    for m in items:
+        m = jnp.asarray(m, jnp.float32)
+        if m.ndim not in (2, 3) or min(m.shape[-2:]) < 1:
+            raise ConfigError(f"each of the {name} must be (H, W) or (B, H, W), got {m.shape}")
+        out.append(jnp.clip(jnp.broadcast_to(m, (b, *m.shape[-2:])), 0.0, 1.0))
+    return out
+
+
+def _resized(m: Array, hw: tuple[int, int]) -> Array:
+    return resize(m[..., None], *hw)[..., 0]
+
+
+def _guides(mask: Array, hw: tuple[int, int], spec: Any, what: str) -> dict[str, Array]:
+    """Normalised ``(B, H_l, W_l)`` guides of a ``(B, H, W)`` mask resized to ``hw``."""
+    mode = spec.mask_mode
+    g = jax.vmap(lambda m: guides.guides(m, spec.style_layers, mode, spec.pooling))(
+        _resized(mask, hw)
+    )
+    empty = guides.empty_layers(g)
+    if empty:
+        warnings.warn(
+            f"{what} is empty at {', '.join(empty)} ({mode} mode): that region gets no style there",
+            MaskWarning,
+            stacklevel=4,
+        )
+    return g
+
+
+def prepare(
+    content: Array,
+    styles: Sequence[Array],
+    configs: Sequence[Config],
+    spec: Any,
+    masks: Any = None,
+    style_masks: Any = None,
+) -> Inputs:
+    """A batch's inputs, checked, resized, colour-prepared and guided.
+
+    Args:
+        content: ``(B, H, W, 3)``.
+        styles: ``S`` style images, each ``(H', W', 3)`` or ``(B, H', W', 3)``.
+        configs: ``B`` configs (colours, colour match, blend weights, style scale).
+        spec: the batch's :class:`~jaxstyle.objective.Spec` (layers, mask mode, pooling).
+        masks: ``S`` content masks ``(H, W)`` or ``(B, H, W)`` in [0, 1], one per style
+            (white = the region that style paints), or ``None``.
+        style_masks: ``S`` masks of the style images (where each style's statistics are
+            taken from), or ``None`` for the whole of each.
+
+    Raises:
+        ConfigError: a count that does not match the styles, blend weights of the wrong
+            length, masks with regions and the Wasserstein loss.
+    """
+    b, hw = content.shape[0], content.shape[1:3]
+    n = len(styles)
+    for c in configs:
+        if c.style_blend_weights is not None and len(c.style_blend_weights) != n:
+            raise ConfigError(
+                f"{len(c.style_blend_weights)} style blend weights for {n} style image(s)"
+            )
+    if masks is None and style_masks is not None:
+        raise ConfigError("style masks need content masks (one per style)")
+    content_masks = _masks(masks, n, b, "masks")
+    style_masks = _masks(style_masks, n, b, "style masks")
+    if content_masks is not None and any(c.style_blend_weights is not None for c in configs):
+        raise ConfigError("with masks each region takes its own style: drop the blend weights")
+    if content_masks is not None and spec.style_loss != "gram":
+        raise ConfigError("masks work with the Gram style loss; use style_loss='gram'")
+
+    def each(a: Array) -> Array:
+        return a if a.ndim == 4 else jnp.broadcast_to(a, (b, *a.shape))
+
+    scale = configs[0].style_scale
+    sized = [each(resize(s, *style_size(hw, s.shape[-3:-1], scale))) for s in styles]
+    prepared = [
+        [color.prepare(content[i], s[i], c.colors, c.color_match) for s in sized]
+        for i, c in enumerate(configs)
+    ]
+    new_content = jnp.stack([p[0][0] for p in prepared])
+    new_styles = tuple(jnp.stack([p[s][1] for p in prepared]) for s in range(n))
+    blend = jnp.asarray([c.style_blend_weights or (1.0 / n,) * n for c in configs], jnp.float32)
+    content_guides = style_guides = None
+    if content_masks is not None:
+        regions = [_guides(m, hw, spec, f"mask {r + 1}") for r, m in enumerate(content_masks)]
+        content_guides = {k: jnp.stack([g[k] for g in regions], axis=1) for k in spec.style_layers}
+    if style_masks is not None:
+        style_guides = tuple(
+            _guides(m, s.shape[1:3], spec, f"style mask {i + 1}")
+            for i, (m, s) in enumerate(zip(style_masks, sized, strict=True))
+        )
+    return Inputs(new_content, new_styles, blend, content_guides, style_guides)
+
+
+def finish(images: Array, content: Array, configs: Sequence[Config]) -> Array:
+    """The ``(B, H, W, 3)`` results in each item's colour mode, clipped to [0, 1].
+
+    ``content`` is the original ``(B, H, W, 3)`` content (before :func:`prepare`).
+    """
+    out = [color.finish(images[i], content[i], c.colors) for i, c in enumerate(configs)]
+    return jnp.clip(jnp.stack(out), 0.0, 1.0)
