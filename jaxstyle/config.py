@@ -199,7 +199,7 @@ class Config:
         >>> Config(init="photo")
         Traceback (most recent call last):
         ...
-        jaxstyle.errors.ConfigError: init must be one of noise, content, style, got 'photo'
+        jaxstyle.errors.ConfigError: init must be one of noise, content, style, image, got 'photo'
     """
 
     content_layers: Any = DEFAULT_CONTENT_LAYERS

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         result = controls.gallery(
             params, meta.preprocess, base, size=size, blocks=blocks, progress=not args.quiet
         )
-        paths = controls.save(result, out, note=note)
+        content_layer, style_layers = figs.paper_layers(blocks)
+        layers = f"; content {content_layer}, style {', '.join(style_layers)}"
+        paths = controls.save(result, out, note=note + layers)
         if not args.quiet:
             print(
                 f"controls: wrote {paths[0]} and {len(paths) - 1} images ({result.seconds:.1f} s)"
