@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.layers import LAYERS, check_layers
+from jaxstyle.layers import LAYERS, layer_weights
 
 #: The paper's layers: content at relu4_2, style at relu1_1 ... relu5_1 with w_l = 1/5.
 DEFAULT_CONTENT_LAYERS: tuple[tuple[str, float], ...] = (("relu4_2", 1.0),)
@@ -67,8 +66,9 @@ LINESEARCHES = {
 #: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
 #: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solvers.history_size`).
 HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}
-#: Adam's step size when none is given, in [0, 1] pixel units (README, "Solvers").
-DEFAULT_LEARNING_RATE = 0.02
+#: Adam's step size when none is given, in [0, 1] pixel units: of 0.02 and 0.05, the
+#: faster to L-BFGS's loss (benchmarks/results/cpu_adam.md; docs/controls.md, "Adam").
+DEFAULT_LEARNING_RATE = 0.05
 #: float32: exact float32 convolutions; tf32: the backend's default matmul precision
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
 #: activations and kernels with float32 Grams and losses.
@@ -90,42 +90,11 @@ def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
 
 
-def _parse_layers(text: str, what: str) -> tuple[tuple[str, float], ...]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    weighted = [":" in n for n in names]
-    if any(weighted) and not all(weighted):
-        raise ConfigError(f"{what}: give every layer a weight (name:weight) or none, got {text!r}")
-    if not any(weighted):
-        return tuple((n, 1.0 / len(names)) for n in names)
-    items = []
-    for n in names:
-        name, _, weight = n.partition(":")
-        try:
-            items.append((name.strip(), float(weight)))
-        except ValueError:
-            raise ConfigError(
-                f"{what}: weight of {name.strip()} must be a number, got {weight!r}"
-            ) from None
-    return tuple(items)
-
-
 def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
-    if isinstance(value, Mapping):
-        items = tuple((str(k), float(v)) for k, v in value.items())
-    elif isinstance(value, str):
-        items = _parse_layers(value, what)
-    else:
-        items = tuple((str(k), float(v)) for k, v in value)
     try:
-        check_layers([k for k, _ in items])
+        return layer_weights(value)
     except ValueError as e:
         raise ConfigError(f"{what}: {e}") from None
-    if len({k for k, _ in items}) != len(items):
-        raise ConfigError(f"{what}: a layer is named twice in {[k for k, _ in items]}")
-    for k, w in items:
-        if not (math.isfinite(w) and w >= 0):
-            raise ConfigError(f"{what}: weight of {k} must be a finite number >= 0, got {w}")
-    return items
 
 
 def _blend(value: Any) -> tuple[float, ...] | None:

@@ -7,7 +7,9 @@ it, ``pool{b}`` the pooled output of block ``b``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from jaxstyle.errors import WeightsError
 
@@ -43,6 +45,53 @@ def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
             "relu1_1..relu5_4 and pool1..pool5"
         )
     return tuple(layers)
+
+
+def layer_weights(value: Any) -> tuple[tuple[str, float], ...]:
+    """``(layer, weight)`` pairs from a dict, pairs, or a string, checked.
+
+    A string is comma-separated: plain names share weight 1 equally, ``name:weight``
+    gives each its own (all or none).
+
+    Raises:
+        ValueError: an unknown or repeated layer, a weight that is not a finite
+            number >= 0, or a list mixing weighted and plain names.
+
+    Example:
+        >>> layer_weights("relu1_1,relu2_1"), layer_weights("relu1_1:0.7,relu3_1:0.3")
+        ((('relu1_1', 0.5), ('relu2_1', 0.5)), (('relu1_1', 0.7), ('relu3_1', 0.3)))
+    """
+    if isinstance(value, Mapping):
+        items = tuple((str(k), float(v)) for k, v in value.items())
+    elif isinstance(value, str):
+        names = [t.strip() for t in value.split(",") if t.strip()]
+        weighted = [":" in n for n in names]
+        if any(weighted) and not all(weighted):
+            raise ValueError(f"give every layer a weight (name:weight) or none, got {value!r}")
+        pairs = [n.partition(":")[::2] for n in names]
+        if not any(weighted):
+            pairs = [(n, str(1.0 / len(names))) for n in names]
+        bad = [f"{k.strip()}:{w}" for k, w in pairs if not _is_number(w)]
+        if bad:
+            raise ValueError(f"the weight in {bad[0]!r} must be a number")
+        items = tuple((k.strip(), float(w)) for k, w in pairs)
+    else:
+        items = tuple((str(k), float(v)) for k, v in value)
+    check_layers([k for k, _ in items])
+    if len({k for k, _ in items}) != len(items):
+        raise ValueError(f"a layer is named twice in {[k for k, _ in items]}")
+    for k, w in items:
+        if not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"weight of {k} must be a finite number >= 0, got {w}")
+    return items
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def block_of(layer: str) -> int:

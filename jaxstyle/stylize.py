@@ -109,27 +109,6 @@ def _targets(
     return jax.vmap(one)(*inputs)
 
 
-def _is_key_batch(key: Array) -> bool:
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key.ndim == 1
-    return key.ndim == 2  # raw uint32 keys: (2,) is one key, (B, 2) a batch
-
-
-def _batch_size(sizes: dict[str, int]) -> int | None:
-    if len(set(sizes.values())) > 1:
-        raise ConfigError(
-            "batch sizes disagree: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
-        )
-    return next(iter(sizes.values()), None)
-
-
-def _image(a: Any, name: str) -> Array:
-    a = jnp.asarray(a, jnp.float32)
-    if a.ndim not in (3, 4) or a.shape[-1] != 3 or min(a.shape[-3:-1]) < 1:
-        raise ConfigError(f"{name} image must have shape (H, W, 3), got {a.shape}")
-    return a
-
-
 def stylize(
     content: Array | np.ndarray,
     style: Array | np.ndarray | Sequence[Array | np.ndarray],
@@ -193,42 +172,15 @@ def stylize(
         >>> stylize(img, img, params, TORCHVISION, grid, key=jax.random.key(1)).image.shape
         (2, 16, 16, 3)
     """
-    config = Config() if config is None else config
-    content = _image(content, "content")
-    several = isinstance(style, list | tuple)
-    if several and not style:
-        raise ConfigError("give at least one style image")
-    styles = [_image(s, "style") for s in style] if several else [_image(style, "style")]
-    start = None if init_image is None else _image(init_image, "init_image")
-    if not isinstance(config, Config) and (
-        not config or not all(isinstance(c, Config) for c in config)
-    ):
-        raise ConfigError("config must be a Config or a non-empty sequence of Configs")
-    sizes = {
-        n: a.shape[0]
-        for n, a in (("content", content), ("init_image", start), *(("style", s) for s in styles))
-        if a is not None and a.ndim == 4
-    }
-    if not isinstance(config, Config):
-        sizes["config"] = len(config)
-    if key is not None and _is_key_batch(key):
-        sizes["key"] = key.shape[0]
-    n = _batch_size(sizes)
-    b = n or 1
+    batch = controls.gather(content, style, init_image, config, key)
+    n, b, styles, start = batch.size, len(batch.configs), batch.styles, batch.start
     backend = jax.default_backend()
-    configs = [
-        resolve(c, backend) for c in ([config] * b if isinstance(config, Config) else config)
-    ]
+    configs = [resolve(c, backend) for c in batch.configs]
     regions = 0 if masks is None else len(styles)
     spec = batch_spec(configs, tuple(extra_layers), regions)
     check_depth(spec.layers, blocks_of(params))
-    first = configs[0]
-    hw = content.shape[-3:-1]
-    if start is not None and start.shape[-3:-1] != hw:
-        raise ConfigError(f"init_image must have the content's size {hw}, got {start.shape[-3:-1]}")
-    if start is None and any(c.init == "image" for c in configs):
-        raise ConfigError("init='image' needs an init_image")
-    original = content if content.ndim == 4 else jnp.broadcast_to(content, (b, *content.shape))
+    first, original = configs[0], batch.content
+    hw = original.shape[1:3]
     inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
     need = min_size(spec.layers)
     for name, img in (("content", inputs.content), *(("style", s) for s in inputs.styles)):
@@ -241,16 +193,15 @@ def stylize(
     weights: Weights = jax.tree.map(
         lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
     )
-    keys = [None if key is None else (key[i] if _is_key_batch(key) else key) for i in range(b)]
     if start is not None:
-        x0 = preprocess.apply(start if start.ndim == 4 else jnp.broadcast_to(start, (b, *hw, 3)))
+        x0 = preprocess.apply(start)
     else:
         x0 = jnp.stack(
             [
                 initial_image(
                     inputs.content[i], inputs.styles[0][i], c.init, preprocess, k, c.noise_std
                 )
-                for i, (c, k) in enumerate(zip(configs, keys, strict=True))
+                for i, (c, k) in enumerate(zip(configs, batch.keys, strict=True))
             ]
         )
     plugin = cpu.choose(

@@ -50,7 +50,7 @@ class Targets(NamedTuple):
 
 
 def _as_styles(style: Array | Sequence[Array]) -> tuple[Array, ...]:
-    return (style,) if isinstance(style, jax.Array | jnp.ndarray) else tuple(style)
+    return (jnp.asarray(style),) if hasattr(style, "ndim") else tuple(map(jnp.asarray, style))
 
 
 def make_targets(

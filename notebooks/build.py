@@ -430,7 +430,7 @@ of the features instead of Gram matrices; `optimizer="adam"` needs no L-BFGS mem
         new_code_cell(
             """shallow = js.Config(iterations=ITERATIONS, style_layers="relu1_1:0.7,relu2_1:0.3")
 w2 = js.Config(iterations=ITERATIONS, style_loss="wasserstein")
-adam = js.Config(iterations=ITERATIONS, optimizer="adam", learning_rate=0.02)
+adam = js.Config(iterations=ITERATIONS, optimizer="adam", learning_rate=0.05)
 runs = {
     name: js.stylize(content, starry, params, pre, c, key=key)
     for name, c in (("shallow layers", shallow), ("wasserstein", w2), ("adam", adam))

@@ -84,11 +84,11 @@ def test_sixteen_bit_output(d, suffix):
 @pytest.mark.parametrize(
     ("flags", "style", "message"),
     [
-        (("--masks", "top.png"), "a.jpg,b.png", "1 masks for 2 style images"),
+        (("--masks", "top.png"), "a.jpg,b.png", "1 masks for 2 style image"),
         (("--style-blend-weights", "1,-1"), "a.jpg,b.png", "blend weights must be finite"),
         (("--style-blend-weights", "1,2,3"), "a.jpg,b.png", "3 style blend weights for 2"),
         (("--style-layers", "relu1_1:x"), "a.jpg", "must be a number"),
-        (("--init", "image"), "a.jpg", "--init image and --init-image PATH go together"),
+        (("--init", "image"), "a.jpg", "init='image' needs an init_image"),
         (("--masks", "missing.png"), "a.jpg", "not found"),
         (("--bit-depth", "16"), "a.jpg", "JPEG holds 8 bits only"),
         (("--jpeg-quality", "101"), "a.jpg", "JPEG quality must be 1..100"),

@@ -25,7 +25,7 @@ def _shrunk(block: str) -> str:
 
 
 def test_every_change_finds_its_text():
-    assert len(BLOCKS) == 2, "README's Python examples changed: update test_readme.py"
+    assert len(BLOCKS) == 3, "README's Python examples changed: update test_readme.py"
     joined = "".join(BLOCKS)
     assert all(full in joined for full in SHRINK), SHRINK
     assert 'js.load_weights("vgg19-keras-normalised.npz")' in BLOCKS[0]
@@ -47,5 +47,10 @@ def test_python_api_examples_run(tmp_path, monkeypatch):
     *body, last = _shrunk(BLOCKS[1]).rstrip().splitlines()
     exec(compile("\n".join(body), "README.md (batch)", "exec"), scope)
     expression, comment = last.split("#")
-    assert comment.strip() == "(6, H, W, 3), (6, 300)"
-    assert eval(expression, scope) == ((6, h, w, 3), (6, ITERATIONS))
+    assert comment.strip() == "(4, H, W, 3), (4, 300)"
+    assert eval(expression, scope) == ((4, h, w, 3), (4, ITERATIONS))
+
+    # The controls example: two paintings blended, then one per masked region.
+    exec(compile(_shrunk(BLOCKS[2]), "README.md (controls)", "exec"), scope)
+    assert scope["out"].image.shape == scope["regions"].image.shape == (h, w, 3)
+    assert scope["regions"].history.total.shape == (ITERATIONS,)

@@ -60,7 +60,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         + ")",
     )
     p.add_argument("--init", choices=cfg.INITS, default="noise", help="start (image: --init-image)")
-    p.add_argument("--init-image", help="start image for --init image, resized to the output")
+    p.add_argument("--init-image", help="start image (implies --init image), resized to the output")
     p.add_argument(
         "--colors",
         choices=cfg.COLORS,
@@ -214,16 +214,6 @@ def run(args: argparse.Namespace) -> int:
     if not style_paths:
         raise ConfigError("give at least one STYLE image")
     mask_paths, style_mask_paths = _paths(args.masks), _paths(args.style_masks)
-    if mask_paths and len(mask_paths) != len(style_paths):
-        raise ConfigError(
-            f"{len(mask_paths)} masks for {len(style_paths)} style images: give one per style"
-        )
-    if style_mask_paths and len(style_mask_paths) != len(style_paths):
-        raise ConfigError(
-            f"{len(style_mask_paths)} style masks for {len(style_paths)} style images"
-        )
-    if (args.init == "image") != (args.init_image is not None):
-        raise ConfigError("--init image and --init-image PATH go together")
     output = Path(args.output)
     icc = img.icc_profile(content_path) if content_path.is_file() else None
     out = {"bit_depth": args.bit_depth, "icc_profile": icc, "jpeg_quality": args.jpeg_quality}
@@ -243,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         style_layers=args.style_layers,
         weighting=args.weighting,
         ratio=args.ratio,
-        init=args.init,
+        init="image" if args.init_image else args.init,
         iterations=iterations,
         optimizer=args.optimizer,
         linesearch=args.linesearch,
