@@ -127,11 +127,14 @@ def normalise(guide: Array) -> Array:
         >>> normalise(jnp.zeros((1, 2)))
         Array([[0., 0.]], dtype=float32)
     """
-    # sum / size, not jnp.mean (a multiply by 1/size): a guide of ones stays exactly 1.
-    ms = jnp.sum(guide * guide) / float(max(guide.size, 1))
-    nonzero = ms > 0
-    safe = jnp.where(nonzero, ms, jnp.ones_like(ms))
-    return jnp.where(nonzero, guide / jnp.sqrt(safe), jnp.zeros_like(guide))
+    # size / sum, a division by a computed value: XLA turns a division by a constant
+    # (jnp.mean, or sum / size) into a product with its rounded reciprocal on some
+    # versions, and a guide of ones must stay exactly 1.
+    ss = jnp.sum(guide * guide)
+    nonzero = ss > 0
+    safe = jnp.where(nonzero, ss, jnp.ones_like(ss))
+    scale = jnp.sqrt(jnp.asarray(max(guide.size, 1), ss.dtype) / safe)
+    return jnp.where(nonzero, guide * scale, jnp.zeros_like(guide))
 
 
 def guides(

@@ -158,6 +158,21 @@ def test_cli_all_figures_tiny(all_tiny, capsys):
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+def test_cli_controls_gallery_tiny(weights_file, tmp_path):
+    from jaxstyle.figures import controls
+
+    out = tmp_path / "gallery"
+    args = ["figures", "controls", "--tiny", "-o", str(out), "--weights", str(weights_file)]
+    assert cli.main([*args, "--quiet"]) == 0
+    h, w = figures.load_inputs(figures.figure(3), figures.TINY["size"])[0].shape[:2]
+    names = [name for name, _, _ in controls.BATCHED] + [controls.REGIONS[0]]
+    for name in names:
+        with Image.open(out / f"controls_{name}.png") as im:
+            assert im.size == (w, h)
+    with Image.open(out / "controls.png") as grid:
+        assert grid.width > 300
+
+
 def test_each_noise_panel_gets_its_own_key(all_tiny):
     out, _ = all_tiny
     noise = [np.asarray(Image.open(out / f"fig6_init_noise{s}.png"), np.int16) for s in range(4)]
