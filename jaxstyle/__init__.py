@@ -22,6 +22,7 @@ from jaxstyle.image import (
 )
 from jaxstyle.layers import LAYERS
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
+from jaxstyle.multiscale import coarse_to_fine
 from jaxstyle.objective import (
     Spec,
     Targets,
@@ -64,6 +65,7 @@ __all__ = [
     "WeightsMeta",
     "__version__",
     "bundled",
+    "coarse_to_fine",
     "color",
     "content_loss",
     "enable_compilation_cache",

@@ -233,6 +233,21 @@ def prepare(
     return Inputs(new_content, new_styles, blend, content_guides, style_guides)
 
 
+def start(images: Array, configs: Sequence[Config]) -> Array:
+    """Given ``(B, H, W, 3)`` starts in each item's colour space: a luminance run's is grey.
+
+    A luminance-only transfer optimises a grey image, so a start in colour (a coarser
+    stage's result, a user's image) becomes its luminance, replicated.
+    """
+    out = [
+        color.prepare(images[i], images[i], "luminance")[0]
+        if c.colors == "luminance"
+        else images[i]
+        for i, c in enumerate(configs)
+    ]
+    return jnp.stack(out)
+
+
 def finish(images: Array, content: Array, configs: Sequence[Config]) -> Array:
     """The ``(B, H, W, 3)`` results in each item's colour mode, clipped to [0, 1].
 

@@ -194,7 +194,7 @@ def stylize(
         lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
     )
     if start is not None:
-        x0 = preprocess.apply(start)
+        x0 = preprocess.apply(controls.start(start, configs))
     else:
         x0 = jnp.stack(
             [

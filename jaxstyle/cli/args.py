@@ -31,6 +31,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def counts(text: str) -> list[int]:
+    """``"500"`` or ``"500,200,200"``: positive whole numbers, comma-separated."""
+    values = [positive_int(t) for t in text.split(",") if t.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected whole numbers, got {text!r}")
+    return values
+
+
 def nonneg_float(text: str) -> float:
     try:
         value = float(text)

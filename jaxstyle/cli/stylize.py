@@ -13,10 +13,11 @@ import numpy as np
 
 from jaxstyle import config as cfg
 from jaxstyle import image as img
-from jaxstyle.cli.args import add_weighting, nonneg_float, positive_int, run_defaults
+from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int, run_defaults
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
+from jaxstyle.multiscale import coarse_to_fine, stage_iterations
 from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
 
@@ -43,8 +44,15 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--iterations",
-        type=positive_int,
-        help="L-BFGS iterations (default: 500 on GPU/TPU, 100 on CPU)",
+        type=counts,
+        help="iterations (default: 500 on GPU/TPU, 100 on CPU); with --scales one number "
+        "or one per scale, e.g. 500,200",
+    )
+    p.add_argument(
+        "--scales",
+        type=counts,
+        help="coarse to fine: long sides, e.g. 512,1024 (the last is the output size; "
+        "each stage starts from the previous result, upsampled)",
     )
     add_weighting(
         p,
@@ -226,15 +234,20 @@ def run(args: argparse.Namespace) -> int:
             raise ImageError(f"refusing to overwrite the input image {source}")
 
     defaults = run_defaults()
-    size = args.size or defaults["size"]
-    iterations = args.iterations or defaults["iterations"]
+    stages = stage_iterations(args.iterations or defaults["iterations"], len(args.scales or [0]))
+    if args.scales and args.size:
+        raise ConfigError("--size and --scales: the last scale is the output size")
+    if args.scales and args.save_every:
+        raise ConfigError("--save-every works without --scales only")
+    size = args.scales[-1] if args.scales else args.size or defaults["size"]
+    iterations = sum(stages)
     config = cfg.Config(
         content_layers=args.content_layers,
         style_layers=args.style_layers,
         weighting=args.weighting,
         ratio=args.ratio,
         init="image" if args.init_image else args.init,
-        iterations=iterations,
+        iterations=stages[-1],
         optimizer=args.optimizer,
         linesearch=args.linesearch,
         history_size=args.history_size,
@@ -268,19 +281,19 @@ def run(args: argparse.Namespace) -> int:
             save(_intermediate_path(output, done), image)
 
     start = time.perf_counter()
-    result = stylize(
-        content,
-        styles if len(styles) > 1 else styles[0],
-        params,
-        meta.preprocess,
-        config,
-        key=jax.random.key(args.seed),
-        init_image=start_image,
-        masks=masks,
-        style_masks=style_masks,
-        callback=save_intermediate if args.save_every else None,
-        progress=not args.quiet,
-    )
+    run_args = (content, styles if len(styles) > 1 else styles[0], params, meta.preprocess)
+    common = {
+        "key": jax.random.key(args.seed),
+        "init_image": start_image,
+        "masks": masks,
+        "style_masks": style_masks,
+        "progress": not args.quiet,
+    }
+    if args.scales:
+        result = coarse_to_fine(*run_args, config, args.scales, stages, **common)[-1]
+    else:
+        callback = save_intermediate if args.save_every else None
+        result = stylize(*run_args, config, callback=callback, **common)
     save(output, result.image)
     if not args.quiet:
         h, w = result.image.shape[:2]
