@@ -19,7 +19,6 @@ weighting and ratio.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -30,14 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.worker import environment
+from jaxstyle.cache import atomic_write
+
+ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"content_layers": "relu3_2", "style_layers": "relu1_1,relu2_1,relu3_1"}
 
 
-def _setup(raw: str, size: int):
+def real_inputs(raw: str, size: int):
+    """``(jaxstyle, params, preprocess, content, style)``: the real blocks 1-3 converted
+    once (cached in the temp dir) by the user's path, Tübingen at ``size``, Starry Night."""
     import jaxstyle as js
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import convert_real, read_keras_npz
+    sys.path.insert(0, str(ROOT / "tests"))
+    from keras_h5 import convert_real, read_keras_npz
 
     cache = Path(tempfile.gettempdir()) / "jaxstyle-bench-real"
     cache.mkdir(exist_ok=True)
@@ -53,7 +58,7 @@ def _setup(raw: str, size: int):
 def evaluations(args: argparse.Namespace) -> list[dict]:
     import jax
 
-    js, params, pre, content, style = _setup(args.raw, args.size)
+    js, params, pre, content, style = real_inputs(args.raw, args.size)
     rows = []
     for init, seeds in (("noise", list(range(args.seeds))), ("content", [0])):
         keys = jax.numpy.stack([jax.random.key(s) for s in seeds])
@@ -94,7 +99,7 @@ def seconds(args: argparse.Namespace) -> float:
     """One process: seconds per evaluation of ``args.optimizer`` after a warm-up chunk."""
     import jax
 
-    js, params, pre, content, style = _setup(args.raw, args.size)
+    js, params, pre, content, style = real_inputs(args.raw, args.size)
     opt = {"optimizer": args.optimizer, "chunk_size": 10}
     opt.update({"linesearch": "none"} if args.optimizer == "lbfgs" else {})
     marks = []
@@ -125,7 +130,7 @@ def main() -> None:
         print(json.dumps({"seconds_per_evaluation": seconds(args)}))
         return
     start = time.time()
-    load = os.getloadavg()
+    machine = environment(ROOT / "jaxstyle", jax_side=True)
     per_eval: dict[str, list[float]] = {"lbfgs": [], "adam": []}
     for _ in range(args.rounds):
         for opt in per_eval:  # alternated, each in a fresh process
@@ -152,33 +157,31 @@ def main() -> None:
             if r["adam_evaluations"] is None
             else r["adam_evaluations"] * sec["adam"] / (r["lbfgs_evaluations"] * sec["lbfgs"])
         )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     result = {
-        "machine": f"{os.cpu_count()} CPU cores",
-        "date": datetime.date.today().isoformat(),
-        "commit": commit,
+        "machine": machine,
         "size": args.size,
         "iterations": args.iterations,
         "adam_iterations": args.adam_iterations,
         "seconds_per_evaluation": per_eval,
         "rows": rows,
-        "load_start_end": [load[0], os.getloadavg()[0]],
+        "loadavg_end": list(os.getloadavg()),
         "wall_s": time.time() - start,
     }
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
-        Path(args.json).write_text(text + "\n")
-        Path(args.json).with_suffix(".md").write_text(markdown(result))
+        out = Path(args.json)
+        atomic_write(out, lambda t: Path(t).write_text(text + "\n"))
+        atomic_write(out.with_suffix(".md"), lambda t: Path(t).write_text(markdown(result)))
 
 
 def markdown(r: dict) -> str:
     """The result as a table: per start and rate, the spread over seeds."""
     sec = {k: float(np.median(v)) for k, v in r["seconds_per_evaluation"].items()}
+    m = r["machine"]
     lines = [
-        f"# Adam against L-BFGS ({r['machine']}, {r['date']}, commit {r['commit']})",
+        f"# Adam against L-BFGS ({m['cores']} cores, {m['cpu']}, {m['date'][:10]}, "
+        f"commit {m['jaxstyle_commit']}{' + uncommitted changes' if m['jaxstyle_dirty'] else ''})",
         "",
         f"Tübingen x Starry Night, {r['size']} px, real VGG19 blocks 1-3; L-BFGS (strong "
         f"Wolfe) {r['iterations']} iterations sets the target; Adam up to "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
 import subprocess
@@ -24,6 +23,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.worker import environment
+from jaxstyle.cache import atomic_write
+from jaxstyle.image import save_image
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = {"content_layers": "relu3_2", "style_layers": "relu1_1,relu2_1,relu3_1"}
 
@@ -35,9 +40,9 @@ class _Spent(Exception):
 def one(args: argparse.Namespace) -> dict:
     import jax
 
-    from benchmarks.adam import _setup
+    from benchmarks.adam import real_inputs
 
-    js, params, pre, content, style = _setup(args.raw, args.size)
+    js, params, pre, content, style = real_inputs(args.raw, args.size)
     key = jax.random.key(0)
     start = time.perf_counter()
     if args.job == "multi":
@@ -126,35 +131,26 @@ def main() -> None:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
-    load = os.getloadavg()[0]
+    machine = environment(ROOT / "jaxstyle", jax_side=True)
     multi = run("multi")
     single = run("single", multi["seconds"])
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     result = {
-        "machine": f"{os.cpu_count()} CPU cores",
-        "date": datetime.date.today().isoformat(),
-        "commit": commit,
+        "machine": machine,
         "size": args.size,
         "scales": args.scales,
         "stage_iterations": args.stage_iterations,
         "multi": multi,
         "single": single,
-        "load_start_end": [load, os.getloadavg()[0]],
+        "loadavg_end": list(os.getloadavg()),
     }
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
-        Path(args.json).write_text(text + "\n")
+        atomic_write(args.json, lambda t: Path(t).write_text(text + "\n"))
     if args.picture:
-        from PIL import Image
-
         a, b = (np.load(tmp / f"ms_{j}.npy") for j in ("single", "multi"))
         row = np.concatenate([a, np.ones((a.shape[0], 8, 3), np.float32), b], axis=1)
-        Image.fromarray((np.clip(row, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
-            args.picture, quality=88
-        )
+        save_image(args.picture, row, jpeg_quality=88)
 
 
 if __name__ == "__main__":

@@ -43,17 +43,14 @@ def run(raw_path: Path, iterations: int) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
     import torch_reference as ref
-    from keras_h5 import read_keras_npz, write_keras_h5
+    from keras_h5 import convert_real, read_keras_npz
     from PIL import Image
 
     import jaxstyle as js
-    from jaxstyle.convert import convert
 
     raw = read_keras_npz(raw_path)
     with tempfile.TemporaryDirectory() as d:
-        write_keras_h5(Path(d) / "vgg19_notop.h5", raw, "old", blocks=3)
-        convert("keras", Path(d) / "vgg19_notop.h5", Path(d) / "real.npz")
-        params, meta = js.load_weights(Path(d) / "real.npz")
+        params, meta = js.load_weights(convert_real(raw, Path(d)))
     raw64 = ref.to_torch_params(raw, np.float64)
     rows = []
     for weighting, ratios, sizes in GRID:

@@ -84,6 +84,16 @@ def luminance(rgb: Array) -> Array:
     return rgb_to_yiq(rgb)[..., 0]
 
 
+def grey(rgb: Array) -> Array:
+    """The luminance Y of ``(..., H, W, 3)`` RGB, replicated to three channels.
+
+    Example:
+        >>> grey(jnp.array([[[1.0, 0.0, 0.0]]])).tolist()
+        [[[0.29899999499320984, 0.29899999499320984, 0.29899999499320984]]]
+    """
+    return jnp.stack([luminance(rgb)] * 3, axis=-1)
+
+
 def match_luminance(style_y: Array, content_y: Array) -> Array:
     """The style's luminance shifted and scaled to the content's mean and std.
 
@@ -211,9 +221,8 @@ def prepare(content: Array, style: Array, mode: str, match: str = "pca") -> tupl
     """
     _check(mode, COLORS, "colour mode")
     if mode == "luminance":
-        y_c = luminance(content)
-        y_s = match_luminance(luminance(style), y_c)
-        return jnp.stack([y_c] * 3, axis=-1), jnp.stack([y_s] * 3, axis=-1)
+        y_s = match_luminance(luminance(style), luminance(content))
+        return grey(content), jnp.stack([y_s] * 3, axis=-1)
     if mode == "match":
         return content, match_color(style, content, match)
     return content, style

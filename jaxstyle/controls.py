@@ -240,10 +240,8 @@ def start(images: Array, configs: Sequence[Config]) -> Array:
     stage's result, a user's image) becomes its luminance, replicated.
     """
     out = [
-        color.prepare(images[i], images[i], "luminance")[0]
-        if c.colors == "luminance"
-        else images[i]
-        for i, c in enumerate(configs)
+        color.grey(x) if c.colors == "luminance" else x
+        for x, c in zip(images, configs, strict=True)
     ]
     return jnp.stack(out)
 

@@ -22,7 +22,7 @@ masks) apply unchanged.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -166,16 +166,17 @@ def empty_layers(guides_dict: Mapping[str, Array]) -> tuple[str, ...]:
     return tuple(name for name, g in flat.items() if bool(np.any(np.all(g == 0, axis=-1))))
 
 
-def guided_gram(features: Array, guide: Array) -> Array:
+def guided_gram(features: Array, guide: Array, gram_fn: Callable[[Array], Array] = gram) -> Array:
     """Guided Gram matrix ``G = (F o T)(F o T)^T`` of one layer, unnormalised.
 
-    The features are multiplied by the guide and passed to
-    :func:`jaxstyle.losses.gram` (float32 accumulation): an all-ones guide gives
-    ``gram(features)`` bit for bit.
+    The features are multiplied by the guide and passed to ``gram_fn``
+    (:func:`jaxstyle.losses.gram`, float32 accumulation, or a plug-in's): an all-ones
+    guide gives ``gram_fn(features)`` bit for bit.
 
     Args:
         features: ``(H, W, C)`` activations (float32 or bfloat16).
         guide: ``(H, W)`` guide at this layer (cast to the features' dtype).
+        gram_fn: computes the Gram of the guided features.
 
     Returns:
         ``(C, C)`` float32 matrix.
@@ -190,4 +191,4 @@ def guided_gram(features: Array, guide: Array) -> Array:
         raise ValueError(
             f"guide shape {tuple(guide.shape)} does not match features {tuple(features.shape)}"
         )
-    return gram(features * guide.astype(features.dtype)[:, :, None])
+    return gram_fn(features * guide.astype(features.dtype)[:, :, None])

@@ -6,13 +6,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.objective import Spec
-from jaxstyle.preprocess import Preprocess
-
-Array = jax.Array
 
 
 class History(NamedTuple):
@@ -42,10 +38,6 @@ class Result(NamedTuple):
 
 def unbatch(tree: Any, batched: bool) -> Any:
     return tree if batched else jax.tree.map(lambda a: a[0], tree)
-
-
-def to_image(x: Array, preprocess: Preprocess) -> np.ndarray:
-    return np.asarray(jnp.clip(preprocess.invert(x), 0.0, 1.0), np.float32)
 
 
 def history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:

@@ -16,6 +16,7 @@ loss the optimiser sees is exactly Eq. 7 on the network's input.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxstyle import losses, matting, wasserstein
 from jaxstyle.config import Config
+from jaxstyle.guides import guided_gram
 from jaxstyle.layers import LAYERS
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.targets import Targets, make_targets
@@ -242,7 +244,9 @@ def _style_layer(f: Array, targets: Targets, k: str, spec: Spec) -> Array:
         return losses.style_layer_loss(f, targets.style[k], gram)
     guides, grams = targets.guides[k], targets.style[k]  # (R, H_l, W_l), (R, C, C)
     parts = [
-        losses.style_layer_loss(f * guides[r][..., None], grams[r], gram)
+        losses.style_layer_loss(
+            f, grams[r], functools.partial(guided_gram, guide=guides[r], gram_fn=gram)
+        )
         for r in range(spec.regions)
     ]
     return sum(parts[1:], parts[0]) / float(spec.regions)

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle import losses, matting, wasserstein
+from jaxstyle.guides import guided_gram
 from jaxstyle.layers import layer_hw
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.vgg import Params, features
@@ -113,7 +114,7 @@ def make_targets(
         f, g = fs[s][k], guides[s]
         m = math.prod(layer_hw(content.shape[:2], k))
         m_style = math.prod(f.shape[:2])
-        a = losses.gram(f if g is None else f * g[k][..., None])
+        a = losses.gram(f) if g is None else guided_gram(f, g[k])
         return a if m == m_style else a * jnp.float32(m / m_style)
 
     def blended(parts: list[Array]) -> Array:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from keras_h5 import read_keras_npz, write_keras_h5
+from keras_h5 import convert_real, read_keras_npz
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -152,13 +152,3 @@ def real_weights(real_raw, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("real")
     return load_weights(convert_real(real_raw, d))
-
-
-def convert_real(raw, directory):
-    """The raw arrays written as Keras' ``.h5`` and converted by ``jaxstyle.convert.convert``."""
-    from jaxstyle.convert import convert
-
-    blocks = max(int(name[4]) for name in raw)
-    write_keras_h5(directory / "vgg19_notop.h5", raw, "old", blocks=blocks)
-    convert("keras", directory / "vgg19_notop.h5", directory / "real.npz")
-    return directory / "real.npz"

@@ -56,3 +56,13 @@ def read_keras_npz(path):
     with np.load(path) as data:
         groups = sorted({k.split("/")[0] for k in data.files})
         return {f"conv{g[5]}_{g[-1]}": (data[f"{g}/kernel"], data[f"{g}/bias"]) for g in groups}
+
+
+def convert_real(raw, directory):
+    """The raw arrays written as Keras' ``.h5`` and converted by ``jaxstyle.convert.convert``."""
+    from jaxstyle.convert import convert  # here: importing this file must stay cheap
+
+    blocks = max(int(name[4]) for name in raw)
+    write_keras_h5(directory / "vgg19_notop.h5", raw, "old", blocks=blocks)
+    convert("keras", directory / "vgg19_notop.h5", directory / "real.npz")
+    return directory / "real.npz"
