@@ -22,6 +22,7 @@ from jaxstyle.image import (
 )
 from jaxstyle.layers import LAYERS
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
+from jaxstyle.memory import MemoryPlanError, Plan, plan
 from jaxstyle.multiscale import coarse_to_fine
 from jaxstyle.objective import (
     Spec,
@@ -55,6 +56,8 @@ __all__ = [
     "ImageError",
     "JaxstyleError",
     "MaskWarning",
+    "MemoryPlanError",
+    "Plan",
     "Preprocess",
     "Result",
     "Solver",
@@ -81,6 +84,7 @@ __all__ = [
     "make_targets",
     "minimize",
     "objective",
+    "plan",
     "resize",
     "resolve",
     "resolve_weights",

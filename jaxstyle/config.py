@@ -77,6 +77,10 @@ PRECISIONS = ("float32", "tf32", "bfloat16")
 #: (measured faster there); direct: plain JAX everywhere; winograd: Winograd F(2x2, 3x3)
 #: for blocks 3-5 at any size, CPU only, float32/tf32.
 CONVOLUTIONS = ("auto", "direct", "winograd")
+#: auto: before a run, the memory plan (:mod:`jaxstyle.memory`) turns on ``remat`` and
+#: shortens the L-BFGS memory where those are left to it, until the run fits; fixed:
+#: the settings as given, refused if they do not fit; off: no plan, no check.
+MEMORY = ("auto", "fixed", "off")
 #: Output size and iterations when none are given: the paper's 512 px on a GPU/TPU;
 #: minutes, not hours, on a CPU.
 RUN_DEFAULTS = {
@@ -161,6 +165,9 @@ class Config:
             (:mod:`jaxstyle.matting`), as ``photorealism * L_m / (H W)``; 0 turns it off.
         learning_rate: Adam's step size in [0, 1] pixel units (``optimizer="adam"``);
             ``None`` takes :data:`DEFAULT_LEARNING_RATE`.
+        remat: rematerialise each VGG block in the backward pass (less memory, more
+            time); ``None`` leaves it to ``memory`` (off unless a run needs it).
+        memory: see :data:`MEMORY`.
 
     Example:
         >>> Config(ratio=1e-3, weighting="paper").alpha
@@ -196,6 +203,8 @@ class Config:
     style_loss: str = "gram"
     photorealism: float = 0.0
     learning_rate: float | None = None
+    remat: bool | None = None
+    memory: str = "auto"
 
     def __post_init__(self) -> None:
         content = _layer_weights(self.content_layers, "content layers")
@@ -239,6 +248,9 @@ class Config:
         _choice("color_match", self.color_match, COLOR_MATCHES)
         _choice("mask_mode", self.mask_mode, MASK_MODES)
         _choice("style_loss", self.style_loss, STYLE_LOSSES)
+        _choice("memory", self.memory, MEMORY)
+        if self.remat not in (None, True, False):
+            raise ConfigError(f"remat must be True, False or None, got {self.remat!r}")
         object.__setattr__(self, "style_blend_weights", _blend(self.style_blend_weights))
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATE)

@@ -93,7 +93,9 @@ def _to_gray_float(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB").convert("L"), np.float32) / 255.0
 
 
-def _read(path: str | os.PathLike[str], get: Callable[[Image.Image], T]) -> T:
+def _read(
+    path: str | os.PathLike[str], get: Callable[[Image.Image], T], transpose: bool = True
+) -> T:
     """``get(image)`` of the file at ``path``, EXIF orientation applied; errors -> ImageError."""
     path = Path(path)
     if not path.exists():
@@ -102,7 +104,7 @@ def _read(path: str | os.PathLike[str], get: Callable[[Image.Image], T]) -> T:
         raise ImageError(f"not a file: {path}")
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
+            img = ImageOps.exif_transpose(img) if transpose else img
             if img.width == 0 or img.height == 0:
                 raise ImageError(f"image has zero size: {path}")
             return get(img)
@@ -134,6 +136,21 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndar
     """
     arr = _read(path, _to_rgb_float)
     return resize_long_side(arr, size) if size is not None else arr
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(H, W)`` of an image file, EXIF orientation applied, from its header only.
+
+    Example:
+        >>> image_size(bundled("tubingen.jpg"))
+        (768, 1024)
+    """
+
+    def size(img: Image.Image) -> tuple[int, int]:
+        rotated = img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF Orientation
+        return (img.width, img.height) if rotated else (img.height, img.width)
+
+    return _read(path, size, transpose=False)
 
 
 def icc_profile(path: str | os.PathLike[str]) -> bytes | None:

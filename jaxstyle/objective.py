@@ -67,6 +67,8 @@ class Spec:
         mask_mode: ``"simple"`` or ``"inside"`` (:mod:`jaxstyle.guides`).
         photorealism: whether the objective has the matting-Laplacian term.
         extra_layers: more layers computed for an extra loss term.
+        remat: rematerialise each VGG block in the backward pass (less memory, about
+            one more forward pass of time; :class:`~jaxstyle.vgg.VGG19`).
         kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) or ``None``.
     """
 
@@ -81,6 +83,7 @@ class Spec:
     mask_mode: str = "simple"
     photorealism: bool = False
     extra_layers: tuple[str, ...] = ()
+    remat: bool = False
     kernels: Any = None
 
     @property
@@ -93,7 +96,12 @@ class Spec:
         """:func:`~jaxstyle.vgg.features` keyword arguments for this spec."""
         precision = jax.lax.Precision.HIGHEST if self.precision == "float32" else None
         dtype = jnp.bfloat16 if self.precision == "bfloat16" else None
-        return {"pooling": self.pooling, "precision": precision, "dtype": dtype}
+        return {
+            "pooling": self.pooling,
+            "precision": precision,
+            "dtype": dtype,
+            "remat": self.remat,
+        }
 
 
 def spec_of(*configs: Config, **fields: Any) -> Spec:
@@ -125,6 +133,7 @@ def spec_of(*configs: Config, **fields: Any) -> Spec:
         style_loss=first.style_loss,
         mask_mode=first.mask_mode,
         photorealism=any(c.photorealism > 0 for c in configs),
+        remat=bool(first.remat),
         **fields,
     )
 
@@ -206,46 +215,88 @@ def loss_terms(
         "tv": TV, "photo": L_m / (H W), "extra": extra term}``, every entry a float32
         scalar, none weighted.
     """
-    feats = features(
-        params, x, spec.layers, **spec.network(), kernels=spec.kernels, prepared=prepared
+    context = {
+        k: {
+            "content": targets.content.get(k),
+            "style": targets.style.get(k),
+            "guides": None if targets.guides is None else targets.guides.get(k),
+        }
+        for k in spec.layers
+    }
+    reduce = LayerTerms(spec, keep=extra is not None)
+    per = features(
+        params,
+        x,
+        spec.layers,
+        **spec.network(),
+        kernels=spec.kernels,
+        prepared=prepared,
+        reduce=reduce,
+        context=context,
     )
-    per_layer = {k: _style_layer(feats[k], targets, k, spec) for k in spec.style_layers}
-    content = losses.weighted_content_loss(feats, targets.content, weights.content)
-    content_term, sw = content, weights.style
-    if spec.weighting == "authors":  # static factors of the shapes, on traced weights
-        cw = {k: v * losses.authors_content_factor(feats[k]) for k, v in weights.content.items()}
-        content_term = losses.weighted_content_loss(feats, targets.content, cw)
-        factor = (
-            wasserstein.authors_factor
-            if spec.style_loss == "wasserstein"
-            else losses.authors_style_factor
-        )
-        sw = {k: v * factor(feats[k]) for k, v in sw.items()}
-    style = sum((sw[k] * per_layer[k] for k in spec.style_layers), jnp.zeros((), jnp.float32))
-    total = losses.total_loss(content_term, style, weights.alpha, weights.beta)
     zero = jnp.zeros((), jnp.float32)
+
+    def weighted(kind: str, w: dict[str, Array], factors: bool) -> Array:
+        parts = [w[k] * per[k][kind] * (per[k][f"{kind}_factor"] if factors else 1.0) for k in w]
+        return sum(parts[1:], parts[0]) if parts else zero
+
+    content = weighted("content", weights.content, False)
+    authors = spec.weighting == "authors"  # static factors of the shapes, on traced weights
+    content_term = weighted("content", weights.content, True) if authors else content
+    style = weighted("style", weights.style, authors)
+    total = losses.total_loss(content_term, style, weights.alpha, weights.beta)
     rgb = preprocess.invert(x)
     tv = losses.tv_loss(rgb) if spec.tv else zero
     photo = zero
     if spec.photorealism:
         photo = matting.matting_loss(rgb, targets.matting) / float(x.shape[0] * x.shape[1])
+    feats = {k: v["features"] for k, v in per.items() if "features" in v}
     added = jnp.asarray(extra(rgb, feats), jnp.float32) if extra else zero
     total = total + weights.tv * tv + weights.photo * photo + added
+    per_layer = {k: per[k]["style"] for k in spec.style_layers}
     terms = {"content": content, "style": per_layer, "tv": tv, "photo": photo, "extra": added}
     return total, terms
 
 
-def _style_layer(f: Array, targets: Targets, k: str, spec: Spec) -> Array:
+@dataclasses.dataclass(frozen=True)
+class LayerTerms:
+    """One layer's unweighted loss terms, computed inside its VGG block (``reduce``).
+
+    Under :attr:`Spec.remat` only these scalars (and the blocks' inputs) outlive a
+    block's forward pass. Given ``(name, (H_l, W_l, C_l) activation, {"content": P,
+    "style": target, "guides": guides})``, returns ``{"content": L_c, "content_factor",
+    "style": E_l, "style_factor"}`` for the layer's roles (the factors: the
+    ``"authors"`` weighting's, from the shape), and ``"features"`` when ``keep``.
+    """
+
+    spec: Spec
+    keep: bool = False
+
+    def __call__(self, name: str, f: Array, ctx: dict[str, Any]) -> dict[str, Array]:
+        out: dict[str, Array] = {}
+        if name in self.spec.content_layers:
+            out["content"] = losses.content_loss(f, ctx["content"])
+            out["content_factor"] = jnp.float32(losses.authors_content_factor(f))
+        if name in self.spec.style_layers:
+            wasser = self.spec.style_loss == "wasserstein"
+            factor = wasserstein.authors_factor if wasser else losses.authors_style_factor
+            out["style"] = _style_layer(f, ctx["style"], ctx["guides"], self.spec)
+            out["style_factor"] = jnp.float32(factor(f))
+        if self.keep:
+            out["features"] = f
+        return out
+
+
+def _style_layer(f: Array, target: Any, guides: Array | None, spec: Spec) -> Array:
     """``E_l`` of one layer: Eq. 4, its mean over regions, or the Wasserstein loss."""
     gram = losses.gram if spec.kernels is None else spec.kernels.gram
     if spec.style_loss == "wasserstein":
-        return wasserstein.wasserstein_layer_loss(f, targets.style[k])
+        return wasserstein.wasserstein_layer_loss(f, target)
     if not spec.regions:
-        return losses.style_layer_loss(f, targets.style[k], gram)
-    guides, grams = targets.guides[k], targets.style[k]  # (R, H_l, W_l), (R, C, C)
-    parts = [
+        return losses.style_layer_loss(f, target, gram)
+    parts = [  # guides (R, H_l, W_l), target Grams (R, C, C)
         losses.style_layer_loss(
-            f, grams[r], functools.partial(guided_gram, guide=guides[r], gram_fn=gram)
+            f, target[r], functools.partial(guided_gram, guide=guides[r], gram_fn=gram)
         )
         for r in range(spec.regions)
     ]

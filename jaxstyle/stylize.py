@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import controls
+from jaxstyle import controls, memory
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
@@ -27,7 +27,7 @@ from jaxstyle.objective import ExtraLoss, Spec, Weights, loss_terms, spec_of, we
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.solvers import Solver, history_size, iterate
 from jaxstyle.targets import Targets, make_targets
-from jaxstyle.vgg import Params, blocks_of
+from jaxstyle.vgg import Params, blocks_of, widths_of
 
 Array = jax.Array
 
@@ -181,6 +181,16 @@ def stylize(
     check_depth(spec.layers, blocks_of(params))
     first, original = configs[0], batch.content
     hw = original.shape[1:3]
+    history = history_size(first.optimizer, first.history_size, b, hw)
+    if first.memory != "off":  # before anything is resized or compiled
+        kw = {
+            "batch": b,
+            "widths": widths_of(params),
+            "styles": len(styles),
+            "budget": memory.available(backend),
+            "backend": backend,
+        }
+        history = memory.check(memory.plan(hw, first, **kw), first, **kw).history_size
     inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
     need = min_size(spec.layers)
     for name, img in (("content", inputs.content), *(("style", s) for s in inputs.styles)):
@@ -219,7 +229,7 @@ def stylize(
     solver = Solver(
         first.optimizer,
         first.linesearch,
-        history_size(first.optimizer, first.history_size, b, hw),
+        history,
         rate,
     )
 

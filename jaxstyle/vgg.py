@@ -15,6 +15,7 @@ variable collection; nothing here looks at which keys the params hold.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ import numpy as np
 
 from jaxstyle.layers import (
     CONV_LAYERS,
+    LAYERS,
     VGG19_DEPTHS,
     VGG19_WIDTHS,
     check_depth,
@@ -121,6 +123,13 @@ class VGG19(nn.Module):
         dtype: computation dtype of the convolutions (``None``: the input's, float32);
             ``jnp.bfloat16`` casts inputs and kernels, params stay float32.
         kernels: a :class:`ConvPlugin` for some convolutions (``None``: all plain).
+        reduce: ``reduce(name, activation, context) -> pytree``, applied to each
+            returned activation inside its block, with ``context[name]`` from the call
+            (e.g. a layer's loss against its target); static, so hashable. ``None``
+            returns the activations themselves.
+        remat: rematerialise each block (``nn.checkpoint``): a gradient keeps only the
+            blocks' inputs and what ``reduce`` returns, and recomputes the rest of a
+            block in the backward pass. Values and gradients are unchanged.
 
     Input is NHWC network input (see :class:`Preprocess`), any height and width.
 
@@ -138,41 +147,76 @@ class VGG19(nn.Module):
     precision: Any = None
     dtype: Any = None
     kernels: Any = None
+    reduce: Any = None
+    remat: bool = False
 
     @nn.compact
-    def __call__(self, x: Array) -> dict[str, Array]:
+    def __call__(self, x: Array, context: Any = None) -> dict[str, Any]:
         wanted = set(check_layers(self.outputs))
         check_depth(self.outputs, len(self.widths))
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
-        out: dict[str, Array] = {}
-
-        def keep(name: str, value: Array) -> bool:
-            if name in wanted:
-                out[name] = value
-            return len(out) == len(wanted)
-
+        out: dict[str, Any] = {}
+        context = context or {}
         for b, (depth, width) in enumerate(
             zip(VGG19_DEPTHS[: len(self.widths)], self.widths, strict=True)
         ):
-            for i in range(depth):
-                name = f"{b + 1}_{i + 1}"
-                x = Conv3x3(
-                    width,
-                    precision=self.precision,
-                    dtype=self.dtype,
-                    kernels=self.kernels,
-                    name=f"conv{name}",
-                )(x)
-                if keep(f"conv{name}", x):
-                    return out
-                x = nn.relu(x)
-                if keep(f"relu{name}", x):
-                    return out
-            x = pool2x2(x, self.pooling)
-            if keep(f"pool{b + 1}", x):
-                return out
-        return out
+            names = [f"{b + 1}_{i + 1}" for i in range(depth)]
+            keep = tuple(
+                n
+                for n in (*(f"{k}{m}" for m in names for k in ("conv", "relu")), f"pool{b + 1}")
+                if n in wanted
+            )
+            last = len(out) + len(keep) == len(wanted)
+            block = functools.partial(self._block, names=names, width=width, keep=keep, last=last)
+            # Per-block rematerialisation: the backward pass keeps each block's input
+            # and its reductions, and recomputes the block's inside.
+            ctx = {n: context[n] for n in keep if n in context}
+            x, kept = (nn.checkpoint(block) if self.remat else block)(self, x, ctx)
+            out.update(kept)
+            if last:
+                break
+        return {name: out[name] for name in LAYERS if name in out}
+
+    @staticmethod
+    def _block(
+        mdl: VGG19,
+        x: Array,
+        context: dict[str, Any],
+        *,
+        names: list[str],
+        width: int,
+        keep: tuple[str, ...],
+        last: bool,
+    ) -> tuple[Array, dict[str, Any]]:
+        """One block's convolutions and pooling: its output and its ``keep`` reductions.
+
+        The ``last`` block stops after the last activation kept.
+        """
+        kept: dict[str, Any] = {}
+
+        def put(name: str, value: Array) -> None:
+            if name in keep:
+                fn = mdl.reduce
+                kept[name] = value if fn is None else fn(name, value, context.get(name))
+
+        for name in names:
+            x = Conv3x3(
+                width,
+                precision=mdl.precision,
+                dtype=mdl.dtype,
+                kernels=mdl.kernels,
+                name=f"conv{name}",
+                parent=mdl,
+            )(x)
+            put(f"conv{name}", x)
+            x = nn.relu(x)
+            put(f"relu{name}", x)
+            if last and len(kept) == len(keep):
+                return x, kept
+        x = pool2x2(x, mdl.pooling)
+        put(f"pool{names[0][0]}", x)
+        return x, kept
 
 
 def features(
@@ -186,7 +230,10 @@ def features(
     dtype: Any = None,
     kernels: ConvPlugin | None = None,
     prepared: Any = None,
-) -> dict[str, Array]:
+    reduce: Any = None,
+    context: Any = None,
+    remat: bool = False,
+) -> dict[str, Any]:
     """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
 
     A thin functional wrapper over :class:`VGG19`; the widths are read from the
@@ -195,6 +242,9 @@ def features(
     Args:
         kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) and ``prepared``,
             what its ``prepare`` made from these params.
+        reduce: applied to each activation inside its block, with ``context[layer]``
+            (see :class:`VGG19`); with it the dict holds the reductions, unbatched.
+        remat: rematerialise each block in the backward pass (see :class:`VGG19`).
 
     Example:
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
@@ -213,10 +263,27 @@ def features(
         precision=precision,
         dtype=dtype,
         kernels=kernels,
+        reduce=reduce,
+        remat=remat,
     )
     variables = {"params": params} if prepared is None else {"params": params, "prepared": prepared}
+    if reduce is not None:
+        if not single:
+            raise ValueError("features with reduce takes one (H, W, 3) image")
+        model = model.clone(reduce=_Unbatched(reduce))
+        return model.apply(variables, xb, context)
     out = model.apply(variables, xb)
     return {k: v[0] for k, v in out.items()} if single else out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unbatched:
+    """A per-image ``reduce`` applied to the network's batch-of-one activations."""
+
+    reduce: Any
+
+    def __call__(self, name: str, value: Array, context: Any) -> Any:
+        return self.reduce(name, value[0], context)
 
 
 def widths_of(params: Params) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int,
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
+from jaxstyle.memory import available, check, plan, scaled
 from jaxstyle.multiscale import coarse_to_fine, stage_iterations
 from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
@@ -144,6 +145,25 @@ def add(sub: argparse._SubParsersAction) -> None:
         "less where a batch would pass 2 GiB); each pair is two image-sized float32 arrays",
     )
     p.add_argument(
+        "--memory",
+        choices=cfg.MEMORY,
+        default=cfg.Config.memory,
+        help="auto (default): shorten the L-BFGS memory if the run would not fit, and "
+        "refuse it if it still does not; fixed: the settings as given, refused if they do "
+        "not fit; off: no memory check",
+    )
+    p.add_argument(
+        "--remat",
+        action="store_true",
+        help="recompute each VGG block in the backward pass (less activation memory on "
+        "backends whose scheduler keeps it; more time)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the memory plan of the run (estimated from the shapes) and exit",
+    )
+    p.add_argument(
         "--precision",
         choices=cfg.PRECISIONS,
         default=cfg.Config.precision,
@@ -264,7 +284,21 @@ def run(args: argparse.Namespace) -> int:
         style_loss=args.style_loss,
         photorealism=args.photorealism,
         learning_rate=args.learning_rate,
+        remat=args.remat or None,
+        memory=args.memory,
     )
+    hw = scaled(img.image_size(content_path), size)  # before any image is resized
+    if config.memory != "off" or args.dry_run:
+        backend = jax.default_backend()
+        resolved = cfg.resolve(config, backend)
+        kw = {"styles": len(style_paths), "budget": available(backend), "backend": backend}
+        the_plan = plan(hw, resolved, **kw)
+        if args.dry_run:
+            print(f"plan: {the_plan.describe()}; {'fits' if the_plan.fits else 'does not fit'}")
+        if config.memory != "off":
+            check(the_plan, resolved, **kw)
+        if args.dry_run:
+            return 0
     content = img.load_image(content_path, size)
     hw = content.shape[:2]
     styles = [img.load_image(p) for p in style_paths]
