@@ -1,0 +1,153 @@
+"""Peak memory against image size, jaxstyle and PyTorch, and the plan beside it.
+
+    python -m benchmarks.highres --sizes 1024,1448,2048 --iterations 2 \\
+        --json benchmarks/results/cpu_highres.json --markdown benchmarks/results/cpu_highres.md
+
+Each run is the worker's ``memory`` job (:mod:`benchmarks.worker`) in its own fresh
+process, the frameworks alternated per size: peak RSS after ``--iterations`` on the
+bundled photo at the size's long side (4:3), a random VGG19 of the real shapes, the
+paper's layers. jaxstyle runs each ``--setting`` (worker ``--config`` overrides);
+PyTorch runs ``benchmarks/torch_gatys.py``'s L-BFGS with ``--torch-history`` pairs.
+A child gets an address-space limit of ``--limit-gib`` so that a size that does not
+fit fails in the child instead of waking the kernel's out-of-memory killer.
+Each jaxstyle row carries the plan's estimate (:func:`jaxstyle.plan`) for the same
+settings. The slope is the least-squares fit of peak RSS against pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.race import make_weights
+from benchmarks.worker import environment, parse_config
+from jaxstyle.cache import atomic_write
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ("optimizer=adam,memory=off", "optimizer=lbfgs,history_size=5,memory=off")
+
+
+def run(args: argparse.Namespace, framework: str, size: int, setting: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.worker", "--framework", framework, "--job"]
+    cmd += ["memory", "--size", str(size), "--iterations", str(args.iterations)]
+    cmd += ["--weights", args.weights, "--init", "content", "--config", setting]
+    limit = int(args.limit_gib * 2**30)
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=cap if framework != "jax" else None,
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or [""]
+        return {"framework": framework, "size": size, "setting": setting, "failed": tail[0]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["setting"] = setting
+    if framework == "jax":
+        import jaxstyle
+
+        fields = {"weighting": "paper", "ratio": 1e-3, **parse_config(setting), "memory": "fixed"}
+        config = jaxstyle.resolve(jaxstyle.Config(**fields), "cpu")
+        out["plan_gib"] = jaxstyle.plan(tuple(out["shape"]), config).total / 2**30
+    return out
+
+
+def slope(rows: list[dict[str, Any]]) -> float | None:
+    ok = [r for r in rows if "peak_rss_kib" in r]
+    if len(ok) < 2:
+        return None
+    px = np.array([r["shape"][0] * r["shape"][1] for r in ok], float)
+    rss = np.array([r["peak_rss_kib"] * 1024 for r in ok], float)
+    return float(np.polyfit(px, rss, 1)[0])
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env = report["env"]
+    lines = [
+        "# Peak memory against image size (CPU)",
+        "",
+        f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB, {env['date'][:10]}, "
+        f"commit {env['jaxstyle_commit']}{' (dirty)' if env['jaxstyle_dirty'] else ''}; "
+        f"jax {env['versions']['jax']}, torch {env['versions']['torch']}. Random real-shape "
+        f"VGG19, the paper's layers, content start, {report['iterations']} iterations, each "
+        "run a fresh process; `python -m benchmarks.highres` (benchmarks/highres.py).",
+        "",
+        "| framework | setting | size | pixels | peak RSS GiB | plan GiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        px = r["shape"][0] * r["shape"][1] if "shape" in r else None
+        rss = f"{r['peak_rss_kib'] / 2**20:.2f}" if "peak_rss_kib" in r else r.get("failed", "")
+        plan = f"{r['plan_gib']:.2f}" if "plan_gib" in r else ""
+        shape = f"{r['shape'][1]}x{r['shape'][0]}" if "shape" in r else r["size"]
+        lines.append(
+            f"| {r['framework']} | `{r['setting']}` | {shape} | {px or ''} | {rss} | {plan} |"
+        )
+    lines += ["", "| framework | setting | slope, bytes per pixel |", "|---|---|---|"]
+    for s in report["slopes"]:
+        value = "" if s["bytes_per_pixel"] is None else f"{s['bytes_per_pixel']:.0f}"
+        lines.append(f"| {s['framework']} | `{s['setting']}` | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="1024,1448,2048")
+    p.add_argument("--iterations", type=int, default=2)
+    p.add_argument("--weights", default="/tmp/jaxstyle-bench/vgg19-random.npz")
+    p.add_argument("--setting", action="append", help="jaxstyle --config overrides (repeatable)")
+    p.add_argument("--torch-sizes", default=None, help="sizes for PyTorch (default --sizes)")
+    p.add_argument("--torch-history", type=int, default=5)
+    p.add_argument("--limit-gib", type=float, default=21.0)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--markdown", type=Path)
+    args = p.parse_args(argv)
+    if not Path(args.weights).exists():
+        Path(args.weights).parent.mkdir(parents=True, exist_ok=True)
+        make_weights(args.weights, slim=False)
+    settings = args.setting or list(SETTINGS)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    torch_sizes = [int(s) for s in (args.torch_sizes or args.sizes).split(",")]
+    runs = []
+    for size in sorted(set(sizes) | set(torch_sizes)):
+        if size in sizes:
+            for setting in settings:
+                runs.append(run(args, "jax", size, setting))
+                print(json.dumps(runs[-1])[:300], flush=True)
+        if size in torch_sizes:
+            runs.append(run(args, "torch", size, f"history_size={args.torch_history}"))
+            print(json.dumps(runs[-1])[:300], flush=True)
+    groups = sorted({(r["framework"], r["setting"]) for r in runs})
+    slopes = [
+        {"framework": f, "setting": s, "bytes_per_pixel": slope(
+            [r for r in runs if (r["framework"], r["setting"]) == (f, s)]
+        )}
+        for f, s in groups
+    ]  # fmt: skip
+    report = {
+        "iterations": args.iterations,
+        "runs": runs,
+        "slopes": slopes,
+        "env": environment(ROOT / "jaxstyle", jax_side=True),
+    }
+    if args.json:
+        atomic_write(args.json, lambda t: Path(t).write_text(json.dumps(report, indent=1) + "\n"))
+    if args.markdown:
+        atomic_write(args.markdown, lambda t: Path(t).write_text(markdown(report)))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
