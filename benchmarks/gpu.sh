@@ -6,14 +6,17 @@
 #   1. gpu-<card>-speed: seconds per iteration (one evaluation each) at 256² and 512²;
 #   2. gpu-<card>-race: time to torch's loss at 512², 8 seeds, noise and content starts,
 #      jaxstyle's GPU default (jaxopt L-BFGS, device-resident) against torch's defaults;
-#   3. the test suite (pytest -q), its log in RESULTS.
+#   3. the test suite (pytest -q), its log in RESULTS;
+#   4. gpu-<card>-highres: device peak memory at 4096 px (4:3) with Adam, JAX capped at
+#      80 GB of the card (XLA_PYTHON_CLIENT_MEM_FRACTION), beside PyTorch;
+#   5. gpu-<card>-remat: seconds per iteration at 512² with --remat, beside stage 1's.
 #
 #   bash benchmarks/gpu.sh
 #       a machine with the internet (Colab): its own venv, installs jax[cuda12], torch.
 #   INSTALL=0 RESULTS=/tmp/gpu ARCHIVE=$OUT/gpu.tar bash benchmarks/gpu.sh
 #       an offline image that already holds jax with CUDA, torch and the test extra:
 #       nothing is installed, and RESULTS is packed into ARCHIVE after every stage.
-# Stage limits in seconds: SPEED_S, RACE_S, TESTS_S. SIZE and ITERATIONS shrink it for a
+# Stage limits in seconds: SPEED_S, RACE_S, TESTS_S, HIGHRES_S, REMAT_S. SIZE and ITERATIONS shrink it for a
 # rehearsal on a CPU (REQUIRE_GPU=0); DRY_RUN=1 prints each stage's command instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,4 +89,12 @@ stage "${RACE_S:-330}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 
   --inits noise,content --iterations "$ITERATIONS" --frameworks jax,torch,torch-wolfe \
   --speed-rounds 0 --json "$out-race.json"
 stage "${TESTS_S:-300}" tests "$PYBIN" -m pytest -q -x -p no:cacheprovider
+fraction=$("$PYBIN" -c "import jax; s = jax.devices()[0].memory_stats() or {}; \
+print(min(0.95, 80e9 / s['bytes_limit']) if 'bytes_limit' in s else 0.9)")
+stage "${HIGHRES_S:-150}" highres env XLA_PYTHON_CLIENT_MEM_FRACTION="$fraction" \
+  "$PYBIN" -m benchmarks.highres --sizes $((SIZE * 8)) --iterations 2 \
+  --setting optimizer=adam,memory=off --json "$out-highres.json" --markdown "$out-highres.md"
+stage "${REMAT_S:-120}" remat "$PYBIN" -m benchmarks.race --sizes "$SIZE" --inits "" \
+  --frameworks jax --speed-rounds 2 --speed-iterations 40 --config remat=True \
+  --json "$out-remat.json"
 echo "gpu.sh: done; results in $RESULTS${ARCHIVE:+, packed in $ARCHIVE}"

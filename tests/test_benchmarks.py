@@ -57,7 +57,7 @@ def test_gpu_script_stops_without_a_gpu(tmp_path):
 
 
 def test_gpu_script_stages_parse(tmp_path):
-    """gpu.sh's stages, as it would run them: the race at the paper's 512 px, then pytest."""
+    """gpu.sh's stages, as it would run them: the race at the paper's 512 px, pytest, 4096 px."""
     proc = _gpu_script(tmp_path, DRY_RUN="1", REQUIRE_GPU="0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = [
@@ -65,7 +65,11 @@ def test_gpu_script_stages_parse(tmp_path):
         for line in proc.stdout.splitlines()
         if line.startswith("gpu.sh: would run: ")
     ]
-    assert [r[1:3] for r in runs] == [["-m", "benchmarks.race"]] * 2 + [["-m", "pytest"]]
+    assert [r[1:3] for r in runs[:3]] == [["-m", "benchmarks.race"]] * 2 + [["-m", "pytest"]]
+    highres, remat = runs[3], runs[4]
+    assert highres[0] == "env" and highres[3:5] == ["-m", "benchmarks.highres"]
+    assert highres[highres.index("--sizes") + 1] == "4096"
+    assert remat[1:3] == ["-m", "benchmarks.race"] and "remat=True" in remat
     speed, race = runs[0], runs[1]
     assert speed[speed.index("--sizes") + 1] == "256,512"
     assert race[race.index("--seeds") + 1] == "0-7"
