@@ -90,6 +90,8 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["runs"]:
         px = r["shape"][0] * r["shape"][1] if "shape" in r else None
         rss = f"{r['peak_rss_kib'] / 2**20:.2f}" if "peak_rss_kib" in r else r.get("failed", "")
+        if r.get("device_peak_bytes"):
+            rss += f" (device {r['device_peak_bytes'] / 2**30:.2f})"
         plan = f"{r['plan_gib']:.2f}" if "plan_gib" in r else ""
         shape = f"{r['shape'][1]}x{r['shape'][0]}" if "shape" in r else r["size"]
         lines.append(

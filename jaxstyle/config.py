@@ -81,6 +81,9 @@ CONVOLUTIONS = ("auto", "direct", "winograd")
 #: shortens the L-BFGS memory where those are left to it, until the run fits; fixed:
 #: the settings as given, refused if they do not fit; off: no plan, no check.
 MEMORY = ("auto", "fixed", "off")
+#: How a run is split over several devices (:mod:`jaxstyle.sharding`): auto: a batch
+#: by items, one image by rows only when it does not fit on one device.
+SHARDS = ("auto", "batch", "spatial")
 #: Output size and iterations when none are given: the paper's 512 px on a GPU/TPU;
 #: minutes, not hours, on a CPU.
 RUN_DEFAULTS = {
@@ -168,6 +171,8 @@ class Config:
         remat: rematerialise each VGG block in the backward pass (less memory, more
             time); ``None`` leaves it to ``memory`` (off unless a run needs it).
         memory: see :data:`MEMORY`.
+        devices: how many devices to run on (``None``: all of them).
+        shard: how a run is split over them, see :data:`SHARDS`.
 
     Example:
         >>> Config(ratio=1e-3, weighting="paper").alpha
@@ -205,6 +210,8 @@ class Config:
     learning_rate: float | None = None
     remat: bool | None = None
     memory: str = "auto"
+    devices: int | None = None
+    shard: str = "auto"
 
     def __post_init__(self) -> None:
         content = _layer_weights(self.content_layers, "content layers")
@@ -249,6 +256,9 @@ class Config:
         _choice("mask_mode", self.mask_mode, MASK_MODES)
         _choice("style_loss", self.style_loss, STYLE_LOSSES)
         _choice("memory", self.memory, MEMORY)
+        _choice("shard", self.shard, SHARDS)
+        if self.devices is not None and not (isinstance(self.devices, int) and self.devices > 0):
+            raise ConfigError(f"devices must be a positive number, got {self.devices!r}")
         if self.remat not in (None, True, False):
             raise ConfigError(f"remat must be True, False or None, got {self.remat!r}")
         object.__setattr__(self, "style_blend_weights", _blend(self.style_blend_weights))

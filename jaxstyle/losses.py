@@ -64,7 +64,10 @@ def content_loss(features: Array, target: Array) -> Array:
 
 
 def style_layer_loss(
-    features: Array, target_gram: Array, gram_fn: Callable[[Array], Array] = gram
+    features: Array,
+    target_gram: Array,
+    gram_fn: Callable[[Array], Array] = gram,
+    positions: int | None = None,
 ) -> Array:
     """``E_l = sum (G - A)^2 / (4 N_l^2 M_l^2)`` (Eq. 4).
 
@@ -72,9 +75,11 @@ def style_layer_loss(
         features: ``(H, W, C)`` activations of the generated image.
         target_gram: ``(C, C)`` Gram matrix ``A`` of the style image at this layer.
         gram_fn: computes ``G`` (default :func:`gram`; the CPU plug-in passes its own).
+        positions: ``M_l`` when ``features`` holds zero rows of padding (default
+            ``H * W``).
     """
     n = features.shape[-1]
-    m = features.size // n
+    m = features.size // n if positions is None else positions
     diff = gram_fn(features) - target_gram
     return jnp.sum(diff * diff) / (4.0 * float(n) ** 2 * float(m) ** 2)
 

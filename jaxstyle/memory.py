@@ -34,8 +34,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from jaxstyle import kernels as cpu
+from jaxstyle import sharding
 from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
 from jaxstyle.layers import VGG19_WIDTHS, convs_reached
@@ -145,8 +147,11 @@ def estimate(
     styles: int = 1,
     budget: int | None = None,
     backend: str = "cpu",
+    spatial: bool = False,
 ) -> Plan:
     """The plan of ``config`` (its ``optimizer`` resolved) at ``hw``, from shapes only.
+
+    ``devices`` split the batch, or with ``spatial`` every image's rows.
 
     ``history_size`` ``None`` takes the default (:func:`jaxstyle.solvers.history_size`);
     ``remat`` ``None`` is off. ``styles`` is the number of style targets per item.
@@ -154,7 +159,8 @@ def estimate(
     if config.optimizer == "auto":
         raise ValueError("estimate needs a resolved config (jaxstyle.resolve)")
     h, w = hw
-    share = -(-batch // devices)  # items per device
+    share = batch if spatial else -(-batch // devices)  # items per device
+    rows = devices if spatial else 1  # each device holds 1/rows of every image
     plugin = cpu.choose(
         config.convolution,
         backend,
@@ -164,7 +170,7 @@ def estimate(
         optimizer=config.optimizer,
     )
     per_px, kernel_bytes = _reached_bytes(config.layers, widths, plugin.winograd if plugin else ())
-    pixels = h * w
+    pixels = -(-h // rows) * w
     history = history_size(config.optimizer, config.history_size, batch, hw)
     history = 0 if config.optimizer == "adam" else history
     image = pixels * 3 * 4
@@ -217,6 +223,7 @@ def plan(
     styles: int = 1,
     budget: int | None = None,
     backend: str = "cpu",
+    spatial: bool = False,
 ) -> Plan:
     """The plan a run takes: with ``config.memory="auto"``, the L-BFGS memory is shortened
     (to no fewer than :data:`MIN_HISTORY` pairs) where it was left to the default and
@@ -241,6 +248,7 @@ def plan(
         "styles": styles,
         "budget": budget,
         "backend": backend,
+        "spatial": spatial,
     }
     first = estimate(hw, config, **kw)
     auto = config.memory == "auto" and config.history_size is None and first.history_size
@@ -252,6 +260,22 @@ def plan(
         if shorter.fits:
             break
     return shorter
+
+
+def placed(
+    hw: tuple[int, int], config: Config, *, batch: int = 1, **kw: Any
+) -> tuple[str | None, int, Plan]:
+    """Where a run goes and its plan there: ``(placement, devices, plan)``.
+
+    The placement is :func:`jaxstyle.sharding.choose`'s over ``config.devices``;
+    ``auto`` splits one image by rows only when its plan on one device does not fit.
+    """
+    count = len(sharding.devices(config.devices))
+    fits_one = config.memory == "off" or plan(hw, config, batch=batch, **kw).fits
+    placement = sharding.choose(config.shard, batch, count, fits_one)
+    on = count if placement else 1
+    spatial = placement == "spatial"
+    return placement, on, plan(hw, config, batch=batch, devices=on, spatial=spatial, **kw)
 
 
 def largest_size(hw: tuple[int, int], config: Config, **kw: object) -> int:

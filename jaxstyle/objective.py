@@ -69,6 +69,8 @@ class Spec:
         extra_layers: more layers computed for an extra loss term.
         remat: rematerialise each VGG block in the backward pass (less memory, about
             one more forward pass of time; :class:`~jaxstyle.vgg.VGG19`).
+        height: the true image height when the image is padded with rows below it
+            (spatial sharding; :class:`~jaxstyle.vgg.VGG19`), ``None`` when not.
         kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) or ``None``.
     """
 
@@ -84,6 +86,7 @@ class Spec:
     photorealism: bool = False
     extra_layers: tuple[str, ...] = ()
     remat: bool = False
+    height: int | None = None
     kernels: Any = None
 
     @property
@@ -101,6 +104,7 @@ class Spec:
             "precision": precision,
             "dtype": dtype,
             "remat": self.remat,
+            "height": self.height,
         }
 
 
@@ -274,26 +278,30 @@ class LayerTerms:
 
     def __call__(self, name: str, f: Array, ctx: dict[str, Any]) -> dict[str, Array]:
         out: dict[str, Array] = {}
+        rows = f.shape[0]
+        if self.spec.height is not None:  # padded rows are zero; count the true ones
+            rows = self.spec.height >> (int(name[4]) - (0 if name.startswith("pool") else 1))
+        positions = rows * f.shape[1]
         if name in self.spec.content_layers:
             out["content"] = losses.content_loss(f, ctx["content"])
-            out["content_factor"] = jnp.float32(losses.authors_content_factor(f))
+            out["content_factor"] = jnp.float32(2.0 / (positions * f.shape[-1]))
         if name in self.spec.style_layers:
             wasser = self.spec.style_loss == "wasserstein"
             factor = wasserstein.authors_factor if wasser else losses.authors_style_factor
-            out["style"] = _style_layer(f, ctx["style"], ctx["guides"], self.spec)
+            out["style"] = _style_layer(f, ctx["style"], ctx["guides"], self.spec, positions)
             out["style_factor"] = jnp.float32(factor(f))
         if self.keep:
             out["features"] = f
         return out
 
 
-def _style_layer(f: Array, target: Any, guides: Array | None, spec: Spec) -> Array:
+def _style_layer(f: Array, target: Any, guides: Array | None, spec: Spec, positions: int) -> Array:
     """``E_l`` of one layer: Eq. 4, its mean over regions, or the Wasserstein loss."""
     gram = losses.gram if spec.kernels is None else spec.kernels.gram
     if spec.style_loss == "wasserstein":
         return wasserstein.wasserstein_layer_loss(f, target)
     if not spec.regions:
-        return losses.style_layer_loss(f, target, gram)
+        return losses.style_layer_loss(f, target, gram, positions)
     parts = [  # guides (R, H_l, W_l), target Grams (R, C, C)
         losses.style_layer_loss(
             f, target[r], functools.partial(guided_gram, guide=guides[r], gram_fn=gram)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import controls, memory
+from jaxstyle import controls, memory, sharding
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
@@ -182,15 +182,17 @@ def stylize(
     first, original = configs[0], batch.content
     hw = original.shape[1:3]
     history = history_size(first.optimizer, first.history_size, b, hw)
+    kw: dict[str, Any] = {
+        "widths": widths_of(params),
+        "styles": len(styles),
+        "budget": memory.available(backend),
+        "backend": backend,
+    }
+    placement, count, plan = memory.placed(hw, first, batch=b, **kw)
+    devs = sharding.devices(first.devices)[:count]
     if first.memory != "off":  # before anything is resized or compiled
-        kw = {
-            "batch": b,
-            "widths": widths_of(params),
-            "styles": len(styles),
-            "budget": memory.available(backend),
-            "backend": backend,
-        }
-        history = memory.check(memory.plan(hw, first, **kw), first, **kw).history_size
+        kw.update(batch=b, devices=count, spatial=placement == "spatial")
+        history = memory.check(plan, first, **kw).history_size
     inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
     need = min_size(spec.layers)
     for name, img in (("content", inputs.content), *(("style", s) for s in inputs.styles)):
@@ -214,15 +216,33 @@ def stylize(
                 for i, (c, k) in enumerate(zip(configs, batch.keys, strict=True))
             ]
         )
-    plugin = cpu.choose(
-        first.convolution,
-        backend,
-        spec.layers,
-        hw,
-        precision=first.precision,
-        optimizer=first.optimizer,
+    plugin = (
+        None
+        if placement == "spatial"
+        else cpu.choose(  # the partitioner's convolutions
+            first.convolution,
+            backend,
+            spec.layers,
+            hw,
+            precision=first.precision,
+            optimizer=first.optimizer,
+        )
     )
     prepared = None if plugin is None else plugin.prepare(params)
+    shared: Any = (params, prepared)
+    items: Any = (targets, weights)
+    if placement is not None:  # the same program, its arrays placed over the devices
+        grid = sharding.mesh(devs)
+        shared = sharding.replicate(shared, grid)
+        if placement == "batch":
+            size = sharding.padded(b, len(devs))
+            x0, items = sharding.split_items(sharding.pad_items((x0, items), size), grid)
+        else:
+            x0, targets, spec = sharding.pad_rows(x0, targets, spec, len(devs), extra_loss)
+            content = sharding.split_rows(targets.content, grid)
+            x0 = sharding.split_rows(x0, grid)
+            items = (targets._replace(content=content), sharding.replicate(weights, grid))
+
     loss = Loss(dataclasses.replace(spec, kernels=plugin), preprocess, extra_loss)
     # Adam's rate in pixel units: d(net)/d(rgb) is scale / std, per network channel.
     rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
@@ -234,13 +254,14 @@ def stylize(
     )
 
     def image(x: Array) -> np.ndarray:
-        return np.asarray(controls.finish(preprocess.invert(x), original, configs), np.float32)
+        rgb = preprocess.invert(x[:b, : hw[0]])  # a padded batch's copies, padded rows dropped
+        return np.asarray(controls.finish(rgb, original, configs), np.float32)
 
     return _run(
         loss,
         x0,
-        (params, prepared),
-        (targets, weights),
+        shared,
+        items,
         solver,
         first,
         n,
@@ -263,6 +284,7 @@ def _run(
     progress: bool,
 ) -> Result:
     one = functools.partial(unbatch, batched=batch is not None)
+    count = x0.shape[0] if batch is None else batch  # items, without a padded batch's copies
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -273,6 +295,7 @@ def _run(
     try:
         steps = iterate(loss, x0, shared, items, solver, config.iterations, chunk=config.chunk_size)
         for x, records in steps:
+            records = jax.tree.map(lambda r: r[:, :count], records)
             chunks.append(records)
             n = len(records["value"])
             done += n
@@ -283,9 +306,9 @@ def _run(
                 callback(
                     done,
                     one(image(x)),
-                    one(history(chunks, loss.spec, x0.shape[0])),
+                    one(history(chunks, loss.spec, count)),
                 )
     finally:
         if bar is not None:
             bar.close()
-    return Result(one(image(x)), one(history(chunks, loss.spec, x0.shape[0])))
+    return Result(one(image(x)), one(history(chunks, loss.spec, count)))

@@ -68,6 +68,19 @@ def pool2x2(x: Array, kind: str) -> Array:
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
+def valid_rows(x: Array, height: int | None, pools: int) -> Array:
+    """NHWC ``x`` with the rows past ``height >> pools`` zeroed (``height=None``: ``x``).
+
+    Example:
+        >>> valid_rows(jnp.ones((1, 4, 1, 1)), 7, 1)[0, :, 0, 0]
+        Array([1., 1., 1., 0.], dtype=float32)
+    """
+    if height is None or (height >> pools) >= x.shape[1]:
+        return x
+    keep = (jnp.arange(x.shape[1]) < (height >> pools))[None, :, None, None]
+    return jnp.where(keep, x, jnp.zeros((), x.dtype))
+
+
 def conv3x3(x: Array, kernel: Array, precision: Any = None) -> Array:
     """3x3 stride-1 'same' convolution of NHWC ``x`` by an HWIO ``kernel``, no bias."""
     return jax.lax.conv_general_dilated(
@@ -127,6 +140,10 @@ class VGG19(nn.Module):
             returned activation inside its block, with ``context[name]`` from the call
             (e.g. a layer's loss against its target); static, so hashable. ``None``
             returns the activations themselves.
+        height: the image's true height when ``x`` has been padded below it (spatial
+            sharding pads the rows to a multiple of the devices): every activation is
+            zero on the rows past the true image's at its level (``height >> pools``),
+            so each layer's 'same' padding and pooling see exactly the unpadded image.
         remat: rematerialise each block (``nn.checkpoint``): a gradient keeps only the
             blocks' inputs and what ``reduce`` returns, and recomputes the rest of a
             block in the backward pass. Values and gradients are unchanged.
@@ -148,6 +165,7 @@ class VGG19(nn.Module):
     dtype: Any = None
     kernels: Any = None
     reduce: Any = None
+    height: int | None = None
     remat: bool = False
 
     @nn.compact
@@ -158,6 +176,7 @@ class VGG19(nn.Module):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         out: dict[str, Any] = {}
         context = context or {}
+        x = valid_rows(x, self.height, 0)
         for b, (depth, width) in enumerate(
             zip(VGG19_DEPTHS[: len(self.widths)], self.widths, strict=True)
         ):
@@ -209,12 +228,13 @@ class VGG19(nn.Module):
                 name=f"conv{name}",
                 parent=mdl,
             )(x)
+            x = valid_rows(x, mdl.height, int(name[0]) - 1)
             put(f"conv{name}", x)
             x = nn.relu(x)
             put(f"relu{name}", x)
             if last and len(kept) == len(keep):
                 return x, kept
-        x = pool2x2(x, mdl.pooling)
+        x = valid_rows(pool2x2(x, mdl.pooling), mdl.height, int(names[0][0]))
         put(f"pool{names[0][0]}", x)
         return x, kept
 
@@ -232,6 +252,7 @@ def features(
     prepared: Any = None,
     reduce: Any = None,
     context: Any = None,
+    height: int | None = None,
     remat: bool = False,
 ) -> dict[str, Any]:
     """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
@@ -244,6 +265,7 @@ def features(
             what its ``prepare`` made from these params.
         reduce: applied to each activation inside its block, with ``context[layer]``
             (see :class:`VGG19`); with it the dict holds the reductions, unbatched.
+        height: the true height of a row-padded ``x`` (see :class:`VGG19`).
         remat: rematerialise each block in the backward pass (see :class:`VGG19`).
 
     Example:
@@ -264,6 +286,7 @@ def features(
         dtype=dtype,
         kernels=kernels,
         reduce=reduce,
+        height=height,
         remat=remat,
     )
     variables = {"params": params} if prepared is None else {"params": params, "prepared": prepared}

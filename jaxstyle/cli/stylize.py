@@ -17,7 +17,7 @@ from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int,
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
-from jaxstyle.memory import available, check, plan, scaled
+from jaxstyle.memory import available, check, placed, scaled
 from jaxstyle.multiscale import coarse_to_fine, stage_iterations
 from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
@@ -159,6 +159,19 @@ def add(sub: argparse._SubParsersAction) -> None:
         "backends whose scheduler keeps it; more time)",
     )
     p.add_argument(
+        "--devices",
+        type=positive_int,
+        default=None,
+        help="run on the first N devices (default: all; across hosts after jax.distributed)",
+    )
+    p.add_argument(
+        "--shard",
+        choices=cfg.SHARDS,
+        default=cfg.Config.shard,
+        help="auto (default): one image on one device unless it does not fit, then split by "
+        "rows; batch: items over the devices; spatial: every image split by rows",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the memory plan of the run (estimated from the shapes) and exit",
@@ -286,17 +299,20 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         remat=args.remat or None,
         memory=args.memory,
+        devices=args.devices,
+        shard=args.shard,
     )
     hw = scaled(img.image_size(content_path), size)  # before any image is resized
     if config.memory != "off" or args.dry_run:
         backend = jax.default_backend()
         resolved = cfg.resolve(config, backend)
         kw = {"styles": len(style_paths), "budget": available(backend), "backend": backend}
-        the_plan = plan(hw, resolved, **kw)
+        placement, count, the_plan = placed(hw, resolved, **kw)
         if args.dry_run:
-            print(f"plan: {the_plan.describe()}; {'fits' if the_plan.fits else 'does not fit'}")
+            fits = "fits" if the_plan.fits else "does not fit"
+            print(f"plan: {the_plan.describe()}; split: {placement or 'no'}; {fits}")
         if config.memory != "off":
-            check(the_plan, resolved, **kw)
+            check(the_plan, resolved, devices=count, spatial=placement == "spatial", **kw)
         if args.dry_run:
             return 0
     content = img.load_image(content_path, size)
