@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.linesearch import Search, fixed_step, strong_wolfe
+from jaxstyle.sharding import host
 
 Array = jax.Array
 #: ``probe(x, d, t) -> (x + t d, f, grad f, grad f . d, aux)`` for ``(B, ...)`` ``x``
@@ -229,12 +230,12 @@ def minimize(
             yield Step(x, f, aux, np.zeros(b, np.int64))
             continue
         d, gtd_dev, descent, g_l1, d_inf = direction(memory, g)
-        reset = ~np.asarray(descent)
+        reset = ~host(descent)
         fresh |= reset
-        f_host, gtd = np.asarray(f, np.float64), np.asarray(gtd_dev, np.float64)
-        first = np.minimum(1.0, 1.0 / np.maximum(np.asarray(g_l1, np.float64), 1e-30))
+        f_host, gtd = host(f).astype(np.float64), host(gtd_dev).astype(np.float64)
+        first = np.minimum(1.0, 1.0 / np.maximum(host(g_l1).astype(np.float64), 1e-30))
         # torch's tolerance_change: a bracket this narrow moves no pixel by 1e-9.
-        min_width = 1e-9 / np.maximum(np.asarray(d_inf, np.float64), 1e-30)
+        min_width = 1e-9 / np.maximum(host(d_inf).astype(np.float64), 1e-30)
         trial = np.zeros(b)
         # item -> its line search, or None once it only waits for a re-probe of the
         # step it accepted (when that was not its last trial).
@@ -259,7 +260,7 @@ def minimize(
         best = (x, f, g, aux)
         while pending:
             xt, ft, gt, gdt, auxt = probe(x, d, jnp.asarray(trial, jnp.float32))
-            ft_host, gdt_host = np.asarray(ft, np.float64), np.asarray(gdt, np.float64)
+            ft_host, gdt_host = host(ft).astype(np.float64), host(gdt).astype(np.float64)
             take = np.zeros(b, bool)
             for i, search in list(pending.items()):
                 evals[i] += 1

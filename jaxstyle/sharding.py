@@ -153,3 +153,20 @@ def pad_rows(x0: Any, targets: Any, spec: Any, count: int, extra: Any) -> tuple[
 
     content = {k: pad(v, level(k)) for k, v in targets.content.items()}
     return pad(x0, 0), targets._replace(content=content), dataclasses.replace(spec, height=height)
+
+
+def host(tree: Any) -> Any:
+    """``tree`` as numpy arrays on this host, also when its arrays span other processes.
+
+    A leaf split over devices of other processes is gathered from all of them
+    (``multihost_utils.process_allgather``); every process gets the whole value.
+    """
+
+    def one(a: Any) -> np.ndarray:
+        if isinstance(a, jax.Array) and not a.is_fully_addressable and not a.is_fully_replicated:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        return np.asarray(a)
+
+    return jax.tree.map(one, tree)

@@ -29,6 +29,7 @@ import numpy as np
 from jaxstyle import lbfgs
 from jaxstyle.adapters import device_solver
 from jaxstyle.config import HISTORY_SIZES, LINESEARCHES
+from jaxstyle.sharding import host as to_host
 
 Array = jax.Array
 #: One item's loss: ``(x, shared, item) -> (loss, aux)``; ``shared`` is the same for
@@ -243,13 +244,13 @@ def iterate(
             hist = _stack(out)
         else:
             state, hist = run_chunk(state, shared, items, jnp.int32(n), fun, solver, chunk)
-            hist = jax.tree.map(lambda h, n=n: np.asarray(h)[:n], hist)
+            hist = jax.tree.map(lambda h, n=n: h[:n], to_host(hist))
         done += n
         yield state.x, hist
 
 
 def _stack(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return jax.tree.map(lambda *r: np.stack([np.asarray(v) for v in r]), *records)
+    return jax.tree.map(lambda *r: np.stack(r), *to_host(records))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -254,7 +254,8 @@ def stylize(
     )
 
     def image(x: Array) -> np.ndarray:
-        rgb = preprocess.invert(x[:b, : hw[0]])  # a padded batch's copies, padded rows dropped
+        # A padded batch's copies and padded rows dropped; gathered from every process.
+        rgb = preprocess.invert(jnp.asarray(sharding.host(x)[:b, : hw[0]]))
         return np.asarray(controls.finish(rgb, original, configs), np.float32)
 
     return _run(

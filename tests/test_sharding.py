@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from multidevice import CHECKS
 
@@ -57,3 +59,40 @@ def test_one_device_is_no_placement():
 def test_pad_items_repeats_the_last():
     a = jnp.arange(3.0)[:, None]
     assert sharding.pad_items(a, 4)[:, 0].tolist() == [0.0, 1.0, 2.0, 2.0]
+
+
+def test_two_processes_agree_with_one(tmp_path):
+    """Two local processes joined by jax.distributed run one sharded batch."""
+    import socket
+
+    from distributed import problem
+
+    from jaxstyle import TORCHVISION, init_params, stylize
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(ROOT),
+    }
+    out = tmp_path / "images.npy"
+    script = str(ROOT / "tests" / "distributed.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, port, "2", str(i), str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in logs]
+    content, style, configs = problem()
+    params = init_params(jax.random.key(0), (8, 16, 16, 24, 24))
+    one = stylize(content, style, params, TORCHVISION, configs, key=jax.random.key(1)).image
+    np.testing.assert_allclose(np.load(out), one, atol=1e-5)

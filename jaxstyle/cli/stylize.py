@@ -344,7 +344,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         callback = save_intermediate if args.save_every else None
         result = stylize(*run_args, config, callback=callback, **common)
-    save(output, result.image)
+    if jax.process_index() == 0:  # every process of a multi-host run holds the image
+        save(output, result.image)
     if not args.quiet:
         h, w = result.image.shape[:2]
         print(
