@@ -149,8 +149,17 @@ def min_size(layers: Sequence[str]) -> int:
         (1, 16, 32)
     """
     deepest = max((LAYERS.index(name) for name in check_layers(layers)), default=0)
-    pools = sum(1 for name in LAYERS[: deepest + 1] if name.startswith("pool"))
-    return 2**pools
+    return 2 ** pools_before(LAYERS[deepest])
+
+
+def pools_before(layer: str) -> int:
+    """How many 2x2 poolings an input passes through up to and including ``layer``.
+
+    Example:
+        >>> pools_before("relu1_1"), pools_before("relu3_2"), pools_before("pool3")
+        (0, 2, 3)
+    """
+    return block_of(layer) - (0 if layer.startswith("pool") else 1)
 
 
 def layer_hw(hw: tuple[int, int], layer: str) -> tuple[int, int]:
@@ -163,9 +172,8 @@ def layer_hw(hw: tuple[int, int], layer: str) -> tuple[int, int]:
         >>> layer_hw((96, 129), "relu1_1"), layer_hw((96, 129), "relu3_1"), layer_hw((96, 129), "pool3")
         ((96, 129), (24, 32), (12, 16))
     """
-    pools = sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
     h, w = hw
-    for _ in range(pools):
+    for _ in range(pools_before(layer)):
         h, w = h // 2, w // 2
     return h, w
 

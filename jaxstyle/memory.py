@@ -40,7 +40,7 @@ from jaxstyle import kernels as cpu
 from jaxstyle import sharding
 from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
-from jaxstyle.layers import VGG19_WIDTHS, convs_reached
+from jaxstyle.layers import VGG19_WIDTHS, block_of, convs_reached, pools_before
 from jaxstyle.solvers import history_size
 
 #: XLA's temporary bytes of one loss+gradient evaluation over the float32 outputs
@@ -121,7 +121,7 @@ def _reached_bytes(
     """
     per_px, kernels, cin = 0.0, 0.0, 3
     for conv in convs_reached(layers):
-        block = int(conv[4])
+        block = block_of(conv)
         width = widths[block - 1]
         per_px += 4.0 * width / 4 ** (block - 1)
         params = 4 * (9 * cin * width + width)
@@ -132,9 +132,7 @@ def _reached_bytes(
 
 def _layer_bytes(name: str, widths: tuple[int, ...]) -> float:
     """Float32 bytes per input pixel of one layer's activations (``relu4_2``, ``pool3``)."""
-    block = int(name[4])
-    shrink = 4**block if name.startswith("pool") else 4 ** (block - 1)
-    return 4.0 * widths[block - 1] / shrink
+    return 4.0 * widths[block_of(name) - 1] / 4 ** pools_before(name)
 
 
 def estimate(
@@ -174,7 +172,7 @@ def estimate(
     history = history_size(config.optimizer, config.history_size, batch, hw)
     history = 0 if config.optimizer == "adam" else history
     image = pixels * 3 * 4
-    grams = sum(4 * widths[int(k[4]) - 1] ** 2 for k, _ in config.style_layers)
+    grams = sum(4 * widths[block_of(k) - 1] ** 2 for k, _ in config.style_layers)
     content = sum(int(_layer_bytes(k, widths) * pixels) for k, _ in config.content_layers)
     moments = 2 * image if config.optimizer == "adam" else 2 * history * image
     parts = {

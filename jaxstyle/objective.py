@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jaxstyle import losses, matting, wasserstein
 from jaxstyle.config import Config
 from jaxstyle.guides import guided_gram
-from jaxstyle.layers import LAYERS
+from jaxstyle.layers import LAYERS, pools_before
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.targets import Targets, make_targets
 from jaxstyle.vgg import Params, features
@@ -280,7 +280,7 @@ class LayerTerms:
         out: dict[str, Array] = {}
         rows = f.shape[0]
         if self.spec.height is not None:  # padded rows are zero; count the true ones
-            rows = self.spec.height >> (int(name[4]) - (0 if name.startswith("pool") else 1))
+            rows = self.spec.height >> pools_before(name)
         positions = rows * f.shape[1]
         if name in self.spec.content_layers:
             out["content"] = losses.content_loss(f, ctx["content"])

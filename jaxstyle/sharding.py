@@ -18,6 +18,7 @@ devices and each process runs the same program; see docs/scale.md.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -25,6 +26,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxstyle.errors import ConfigError
+from jaxstyle.layers import pools_before
 
 #: The mesh axis every placement splits over.
 AXIS = "devices"
@@ -118,8 +120,6 @@ def pad_rows(x0: Any, targets: Any, spec: Any, count: int, extra: Any) -> tuple[
         ConfigError: for the terms that see the whole image (regions, the
             Wasserstein loss, TV, photorealism, an extra loss): not split by rows yet.
     """
-    import dataclasses
-
     unsplit = [
         name
         for name, on in (
@@ -137,8 +137,7 @@ def pad_rows(x0: Any, targets: Any, spec: Any, count: int, extra: Any) -> tuple[
             + ", ".join(unsplit)
             + " yet (use shard='batch' or one device)"
         )
-    deepest = spec.layers[-1]
-    pools = int(deepest[4]) - (0 if deepest.startswith("pool") else 1)
+    pools = pools_before(spec.layers[-1])
     height = x0.shape[1]
     rows = -(-height // (count * 2**pools)) * count * 2**pools
 
@@ -148,10 +147,7 @@ def pad_rows(x0: Any, targets: Any, spec: Any, count: int, extra: Any) -> tuple[
         widths[1] = (0, extra_rows)
         return jax.numpy.pad(a, widths)
 
-    def level(name: str) -> int:
-        return int(name[4]) - (0 if name.startswith("pool") else 1)
-
-    content = {k: pad(v, level(k)) for k, v in targets.content.items()}
+    content = {k: pad(v, pools_before(k)) for k, v in targets.content.items()}
     return pad(x0, 0), targets._replace(content=content), dataclasses.replace(spec, height=height)
 
 

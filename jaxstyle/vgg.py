@@ -187,7 +187,9 @@ class VGG19(nn.Module):
                 if n in wanted
             )
             last = len(out) + len(keep) == len(wanted)
-            block = functools.partial(self._block, names=names, width=width, keep=keep, last=last)
+            block = functools.partial(
+                self._block, number=b + 1, names=names, width=width, keep=keep, last=last
+            )
             # Per-block rematerialisation: the backward pass keeps each block's input
             # and its reductions, and recomputes the block's inside.
             ctx = {n: context[n] for n in keep if n in context}
@@ -203,12 +205,13 @@ class VGG19(nn.Module):
         x: Array,
         context: dict[str, Any],
         *,
+        number: int,
         names: list[str],
         width: int,
         keep: tuple[str, ...],
         last: bool,
     ) -> tuple[Array, dict[str, Any]]:
-        """One block's convolutions and pooling: its output and its ``keep`` reductions.
+        """Block ``number``'s convolutions and pooling: its output and its ``keep`` reductions.
 
         The ``last`` block stops after the last activation kept.
         """
@@ -228,14 +231,14 @@ class VGG19(nn.Module):
                 name=f"conv{name}",
                 parent=mdl,
             )(x)
-            x = valid_rows(x, mdl.height, int(name[0]) - 1)
+            x = valid_rows(x, mdl.height, number - 1)
             put(f"conv{name}", x)
             x = nn.relu(x)
             put(f"relu{name}", x)
             if last and len(kept) == len(keep):
                 return x, kept
-        x = valid_rows(pool2x2(x, mdl.pooling), mdl.height, int(names[0][0]))
-        put(f"pool{names[0][0]}", x)
+        x = valid_rows(pool2x2(x, mdl.pooling), mdl.height, number)
+        put(f"pool{number}", x)
         return x, kept
 
 
