@@ -202,6 +202,18 @@ def load_mask(path: str | os.PathLike[str], hw: tuple[int, int] | None = None) -
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 
+def long_side_shape(hw: tuple[int, int], size: int) -> tuple[int, int]:
+    """``(H, W)`` resized so that its long side is ``size`` (:func:`resize_long_side`'s).
+
+    Example:
+        >>> long_side_shape((150, 200), 64)
+        (48, 64)
+    """
+    h, w = hw
+    scale = size / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
     """Resizes ``(H, W, 3)`` so that ``max(H, W) == size`` (Lanczos, aspect kept).
 
@@ -211,11 +223,9 @@ def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
     """
     if size <= 0:
         raise ImageError(f"size must be a positive number of pixels, got {size}")
-    h, w = image.shape[:2]
-    if max(h, w) == size:
+    if max(image.shape[:2]) == size:
         return image
-    scale = size / max(h, w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    new_h, new_w = long_side_shape(image.shape[:2], size)
     channels = [
         np.asarray(
             Image.fromarray(image[..., c].astype(np.float32)).resize(

@@ -40,6 +40,7 @@ from jaxstyle import kernels as cpu
 from jaxstyle import sharding
 from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
+from jaxstyle.imagefile import long_side_shape
 from jaxstyle.layers import VGG19_WIDTHS, block_of, convs_reached, pools_before
 from jaxstyle.solvers import history_size
 
@@ -281,23 +282,11 @@ def largest_size(hw: tuple[int, int], config: Config, **kw: object) -> int:
     lo, hi = 0, 1 << 17
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if plan(scaled(hw, mid), config, **kw).fits:  # type: ignore[arg-type]
+        if plan(long_side_shape(hw, mid), config, **kw).fits:  # type: ignore[arg-type]
             lo = mid
         else:
             hi = mid - 1
     return lo
-
-
-def scaled(hw: tuple[int, int], size: int) -> tuple[int, int]:
-    """``hw`` resized so that its long side is ``size`` (as the images are resized).
-
-    Example:
-        >>> scaled((150, 200), 64)
-        (48, 64)
-    """
-    h, w = hw
-    s = size / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def check(p: Plan, config: Config, **kw: object) -> Plan:

@@ -22,6 +22,7 @@ from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
 from jaxstyle.history import Result
 from jaxstyle.image import resize
+from jaxstyle.imagefile import long_side_shape
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.stylize import stylize
 from jaxstyle.vgg import Params
@@ -42,8 +43,7 @@ def stage_sizes(hw: tuple[int, int], scales: Sequence[int]) -> list[tuple[int, i
     scales = [int(s) for s in scales]
     if not scales or any(s <= 0 for s in scales) or sorted(set(scales)) != scales:
         raise ConfigError(f"scales must be positive and increasing, got {list(scales)}")
-    h, w = hw
-    return [(max(1, round(h * s / max(h, w))), max(1, round(w * s / max(h, w)))) for s in scales]
+    return [long_side_shape(hw, s) for s in scales]
 
 
 def stage_iterations(iterations: int | Sequence[int], n: int) -> list[int]:

@@ -17,7 +17,8 @@ from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int,
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
-from jaxstyle.memory import available, check, placed, scaled
+from jaxstyle.imagefile import long_side_shape
+from jaxstyle.memory import available, check, placed
 from jaxstyle.multiscale import coarse_to_fine, stage_iterations
 from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
@@ -302,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
         devices=args.devices,
         shard=args.shard,
     )
-    hw = scaled(img.image_size(content_path), size)  # before any image is resized
+    hw = long_side_shape(img.image_size(content_path), size)  # before any image is resized
     if config.memory != "off" or args.dry_run:
         backend = jax.default_backend()
         resolved = cfg.resolve(config, backend)
