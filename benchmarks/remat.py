@@ -34,19 +34,31 @@ from jaxstyle.vgg import init_params
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def temp_bytes(params: Any, size: int, convolution: str, remat: bool) -> int:
-    spec = spec_of(Config(remat=remat))
-    plugin = cpu.choose(convolution, jax.default_backend(), spec.layers, (size, size))
+def compiled_probe(
+    params: Any, hw: tuple[int, int], config: Config, batch: int = 1, convolution: str = "auto"
+) -> Any:
+    """One loss+gradient evaluation of ``config``'s objective at ``hw``, compiled, not run.
+
+    The targets are abstract (shapes only); ``convolution`` picks the CPU plug-in as
+    :func:`jaxstyle.kernels.choose` does.
+    """
+    spec = spec_of(config)
+    plugin = cpu.choose(convolution, jax.default_backend(), spec.layers, hw)
     prepared = None if plugin is None else plugin.prepare(params)
-    img = jax.ShapeDtypeStruct((size, size, 3), jnp.float32)
+    img = jax.ShapeDtypeStruct((*hw, 3), jnp.float32)
     targets = jax.eval_shape(lambda p, i: make_targets(p, i, i, spec, TORCHVISION), params, img)
-    targets = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1, *a.shape), a.dtype), targets)
-    weights = jax.tree.map(lambda a: a[None], weights_of(Config(), spec))
-    x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
-    t = jax.ShapeDtypeStruct((1,), jnp.float32)
+    stack = lambda a: jax.ShapeDtypeStruct((batch, *a.shape), a.dtype)  # noqa: E731
+    targets = jax.tree.map(stack, targets)
+    weights = jax.tree.map(lambda a: jnp.stack([a] * batch), weights_of(config, spec))
+    x = jax.ShapeDtypeStruct((batch, *hw, 3), jnp.float32)
+    t = jax.ShapeDtypeStruct((batch,), jnp.float32)
     loss = Loss(dataclasses.replace(spec, kernels=plugin), TORCHVISION)
-    lowered = probe.lower(x, x, t, (params, prepared), (targets, weights), loss_fn=loss)
-    return int(lowered.compile().memory_analysis().temp_size_in_bytes)
+    return probe.lower(x, x, t, (params, prepared), (targets, weights), loss_fn=loss).compile()
+
+
+def temp_bytes(params: Any, size: int, convolution: str, remat: bool) -> int:
+    compiled = compiled_probe(params, (size, size), Config(remat=remat), convolution=convolution)
+    return int(compiled.memory_analysis().temp_size_in_bytes)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -212,18 +212,7 @@ def available(backend: str) -> int | None:
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
 
 
-def plan(
-    hw: tuple[int, int],
-    config: Config,
-    *,
-    batch: int = 1,
-    devices: int = 1,
-    widths: tuple[int, ...] = VGG19_WIDTHS,
-    styles: int = 1,
-    budget: int | None = None,
-    backend: str = "cpu",
-    spatial: bool = False,
-) -> Plan:
+def plan(hw: tuple[int, int], config: Config, **kw: Any) -> Plan:
     """The plan a run takes: with ``config.memory="auto"``, the L-BFGS memory is shortened
     (to no fewer than :data:`MIN_HISTORY` pairs) where it was left to the default and
     the run would not fit at it.
@@ -231,7 +220,8 @@ def plan(
     Args:
         hw: ``(H, W)`` of the output.
         config: resolved settings (:func:`jaxstyle.resolve`).
-        budget: bytes available (:func:`available`); ``None``: unknown, fits.
+        **kw: :func:`estimate`'s keyword arguments; ``budget`` is the bytes available
+            (:func:`available`), ``None`` (the default) for unknown: it fits.
 
     Example:
         >>> c = Config(optimizer="lbfgs", iterations=10)
@@ -240,15 +230,6 @@ def plan(
         >>> plan((512, 512), c, budget=24 * 2**30).history_size
         100
     """
-    kw = {
-        "batch": batch,
-        "devices": devices,
-        "widths": widths,
-        "styles": styles,
-        "budget": budget,
-        "backend": backend,
-        "spatial": spatial,
-    }
     first = estimate(hw, config, **kw)
     auto = config.memory == "auto" and config.history_size is None and first.history_size
     if first.fits or not auto:

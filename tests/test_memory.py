@@ -16,12 +16,12 @@ import pytest
 from conftest import TINY, cpu_only, rel_err, smooth_image, write_weights
 from PIL import Image
 
+from benchmarks.remat import compiled_probe
 from jaxstyle import cli, controls, memory
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.objective import make_targets, spec_of, weights_of
 from jaxstyle.preprocess import TORCHVISION
-from jaxstyle.solvers import probe
 from jaxstyle.stylize import Loss, stylize
 from jaxstyle.vgg import features
 
@@ -31,19 +31,7 @@ DEFAULT = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
 
 def xla_bytes(params, hw, config, batch, convolution):
     """XLA's bytes of one compiled loss+gradient evaluation plus the host's L-BFGS memory."""
-    spec = spec_of(config)
-    plugin = cpu.choose(convolution, "cpu", spec.layers, hw)
-    prepared = None if plugin is None else plugin.prepare(params)
-    img = jax.ShapeDtypeStruct((*hw, 3), jnp.float32)
-    targets = jax.eval_shape(lambda p, i: make_targets(p, i, i, spec, TORCHVISION), params, img)
-    stack = lambda a: jax.ShapeDtypeStruct((batch, *a.shape), a.dtype)  # noqa: E731
-    targets = jax.tree.map(stack, targets)
-    weights = jax.tree.map(lambda a: jnp.stack([a] * batch), weights_of(config, spec))
-    x = jax.ShapeDtypeStruct((batch, *hw, 3), jnp.float32)
-    t = jax.ShapeDtypeStruct((batch,), jnp.float32)
-    loss = Loss(dataclasses.replace(spec, kernels=plugin), TORCHVISION)
-    compiled = probe.lower(x, x, t, (params, prepared), (targets, weights), loss_fn=loss).compile()
-    m = compiled.memory_analysis()
+    m = compiled_probe(params, hw, config, batch, convolution).memory_analysis()
     history = 2 * config.history_size * batch * hw[0] * hw[1] * 3 * 4
     return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes + history
 
