@@ -38,6 +38,7 @@ def run(args: argparse.Namespace, framework: str, size: int, setting: str) -> di
     cmd = [sys.executable, "-m", "benchmarks.worker", "--framework", framework, "--job"]
     cmd += ["memory", "--size", str(size), "--iterations", str(args.iterations)]
     cmd += ["--weights", args.weights, "--init", "content", "--config", setting]
+    cmd += ["--square"] if args.square else []
     limit = int(args.limit_gib * 2**30)
 
     def cap() -> None:
@@ -81,7 +82,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB, {env['date'][:10]}, "
         f"commit {env['jaxstyle_commit']}{' (dirty)' if env['jaxstyle_dirty'] else ''}; "
         f"jax {env['versions']['jax']}, torch {env['versions']['torch']}. Random real-shape "
-        f"VGG19, the paper's layers, content start, {report['iterations']} iterations, each "
+        f"VGG19, the paper's layers, {'square' if report.get('square') else '4:3'} crops of "
+        f"the photo, content start, {report['iterations']} iterations, each "
         "run a fresh process; `python -m benchmarks.highres` (benchmarks/highres.py).",
         "",
         "| framework | setting | size | pixels | peak RSS GiB | plan GiB |",
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--torch-sizes", default=None, help="sizes for PyTorch (default --sizes)")
     p.add_argument("--torch-history", type=int, default=5)
     p.add_argument("--limit-gib", type=float, default=21.0)
+    p.add_argument("--square", action="store_true", help="square images (default 4:3)")
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
@@ -140,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     ]  # fmt: skip
     report = {
         "iterations": args.iterations,
+        "square": args.square,
         "runs": runs,
         "slopes": slopes,
         "env": environment(ROOT / "jaxstyle", jax_side=True),

@@ -131,9 +131,18 @@ def environment(jaxstyle_dir: Path, jax_side: bool) -> dict[str, Any]:
     return {**env, "device": torch.cuda.get_device_name(0) if gpu else "cpu"}
 
 
-def images(jaxstyle: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The photo at long side ``size`` and the painting resized (Lanczos) to its shape."""
-    content = jaxstyle.load_image(jaxstyle.bundled("tubingen.jpg"), size=size)
+def images(jaxstyle: Any, size: int, square: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The photo at long side ``size`` (``square``: its centre ``size`` x ``size``, at
+    short side ``size``) and the painting resized (Lanczos) to its shape."""
+    path = jaxstyle.bundled("tubingen.jpg")
+    if square:
+        with Image.open(path) as im:
+            long_side = -(-size * max(im.size) // min(im.size))
+        content = jaxstyle.load_image(path, size=long_side)
+        top, left = ((n - size) // 2 for n in content.shape[:2])
+        content = np.ascontiguousarray(content[top : top + size, left : left + size])
+    else:
+        content = jaxstyle.load_image(path, size=size)
     painting = jaxstyle.load_image(jaxstyle.bundled("starry_night.jpg"))
     h, w = content.shape[:2]
     channels = [
@@ -309,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--init", choices=("noise", "content"), default="noise")
     p.add_argument("--target-loss", type=float)
     p.add_argument("--config", default="", help="Config overrides: key=value,...")
+    p.add_argument("--square", action="store_true", help="a size x size crop of the photo")
     args = p.parse_args(argv)
     args.iterations = args.iterations or JOBS[args.job]
     args.overrides = parse_config(args.config)
@@ -325,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from benchmarks import torch_gatys  # noqa: F401  (torch, before the baseline)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB: after the imports
-    content, style = images(jaxstyle, args.size)
+    content, style = images(jaxstyle, args.size, args.square)
     with np.load(args.weights) as data:
         meta = json.loads(bytes(data["__meta__"]).decode())
     std = float(args.overrides.get("noise_std", 0.1))

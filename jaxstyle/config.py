@@ -170,6 +170,11 @@ class Config:
             ``None`` takes :data:`DEFAULT_LEARNING_RATE`.
         remat: rematerialise each VGG block in the backward pass (less memory, more
             time); ``None`` leaves it to ``memory`` (off unless a run needs it).
+        tiles: compute VGG19's first three blocks in this many strips of rows
+            (:mod:`jaxstyle.tiling`): their memory is one strip's, for some more time;
+            0 off; ``None`` leaves it to ``memory`` (off unless a run needs it). The
+            plain Gram loss only (not ``style_loss="wasserstein"``, masks or spatial
+            sharding).
         memory: see :data:`MEMORY`.
         devices: how many devices to run on (``None``: all of them).
         shard: how a run is split over them, see :data:`SHARDS`.
@@ -209,6 +214,7 @@ class Config:
     photorealism: float = 0.0
     learning_rate: float | None = None
     remat: bool | None = None
+    tiles: int | None = None
     memory: str = "auto"
     devices: int | None = None
     shard: str = "auto"
@@ -261,6 +267,11 @@ class Config:
             raise ConfigError(f"devices must be a positive number, got {self.devices!r}")
         if self.remat not in (None, True, False):
             raise ConfigError(f"remat must be True, False or None, got {self.remat!r}")
+        if self.tiles is not None:
+            if not (isinstance(self.tiles, int) and self.tiles >= 0):
+                raise ConfigError(f"tiles must be a whole number >= 0, got {self.tiles!r}")
+            if self.tiles and self.style_loss == "wasserstein":
+                raise ConfigError("tiles take the Gram style loss, not style_loss 'wasserstein'")
         object.__setattr__(self, "style_blend_weights", _blend(self.style_blend_weights))
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATE)

@@ -11,7 +11,7 @@ paper                      code
 =========================  ====================================================
 Eq. 1  L_content           :func:`content_loss`
 Eq. 3  G^l = F F^T         :func:`gram`
-Eq. 4  E_l                 :func:`style_layer_loss`
+Eq. 4  E_l                 :func:`style_layer_loss`, :func:`gram_loss`
 Eq. 5  L_style             :func:`style_loss`
 Eq. 7  L_total             :func:`total_loss`
 =========================  ====================================================
@@ -80,8 +80,20 @@ def style_layer_loss(
     """
     n = features.shape[-1]
     m = features.size // n if positions is None else positions
-    diff = gram_fn(features) - target_gram
-    return jnp.sum(diff * diff) / (4.0 * float(n) ** 2 * float(m) ** 2)
+    return gram_loss(gram_fn(features), target_gram, m)
+
+
+def gram_loss(g: Array, target_gram: Array, positions: int) -> Array:
+    """Eq. 4 from the Gram ``G`` ``(C, C)`` itself, over ``positions`` (``M_l``).
+
+    Example:
+        >>> f = jnp.ones((2, 3, 4))
+        >>> bool(gram_loss(gram(f), jnp.zeros((4, 4)), 6) == style_layer_loss(f, jnp.zeros((4, 4))))
+        True
+    """
+    n = g.shape[-1]
+    diff = g - target_gram
+    return jnp.sum(diff * diff) / (4.0 * float(n) ** 2 * float(positions) ** 2)
 
 
 def authors_content_factor(features: Array) -> float:

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jaxstyle import kernels as cpu
-from jaxstyle import sharding
+from jaxstyle import sharding, tiling
 from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
 from jaxstyle.imagefile import long_side_shape
@@ -55,6 +55,11 @@ IMAGE_COPIES = 8
 HEADROOM = 0.9
 #: The fewest L-BFGS pairs ``memory="auto"`` shortens the memory to.
 MIN_HISTORY = 5
+#: The strip counts ``memory="auto"`` tries, fewest first (:mod:`jaxstyle.tiling`).
+TILE_COUNTS = (2, 4, 8, 16, 32, 64)
+#: The fewest rows of a strip ``memory="auto"`` tiles into (its halo is 24 rows
+#: each side, so thinner strips mostly recompute their neighbours' rows).
+MIN_TILE_ROWS = 128
 
 
 class MemoryPlanError(ConfigError):
@@ -72,6 +77,7 @@ class Plan:
         optimizer: the resolved optimiser.
         history_size: L-BFGS pairs (0 for Adam).
         remat: whether the VGG blocks are rematerialised.
+        tiles: strips the first blocks are computed in (0: none; :mod:`jaxstyle.tiling`).
         parts: bytes by part: ``kernels``, ``activations``, ``images``,
             ``optimizer``.
         budget: bytes available, or ``None`` when unknown (then it fits).
@@ -90,6 +96,7 @@ class Plan:
     remat: bool
     parts: dict[str, int]
     budget: int | None = None
+    tiles: int = 0
 
     @property
     def total(self) -> int:
@@ -106,7 +113,8 @@ class Plan:
         have = "unknown" if self.budget is None else f"{self.budget / gib:.1f} GiB"
         return (
             f"{self.hw[1]}x{self.hw[0]} px, batch {self.batch} on {self.devices} device(s), "
-            f"{self.optimizer} history {self.history_size}, remat {'on' if self.remat else 'off'}: "
+            f"{self.optimizer} history {self.history_size}, remat {'on' if self.remat else 'off'}, "
+            f"tiles {self.tiles or 'off'}: "
             f"about {self.total / gib:.2f} GiB per device ({parts} GiB); available {have}"
         )
 
@@ -153,7 +161,12 @@ def estimate(
     ``devices`` split the batch, or with ``spatial`` every image's rows.
 
     ``history_size`` ``None`` takes the default (:func:`jaxstyle.solvers.history_size`);
-    ``remat`` ``None`` is off. ``styles`` is the number of style targets per item.
+    ``remat`` and ``tiles`` ``None`` are off. ``styles`` is the number of style
+    targets per item. With tiles, the activations are the larger of one strip's
+    through the tiled blocks (:func:`jaxstyle.tiling.strips`, with its halo) and
+    the deep blocks' on the whole image (their backward passes do not overlap), and
+    the images add the stitched ``pool3`` with its gradient and the padded image
+    with its gradient.
     """
     if config.optimizer == "auto":
         raise ValueError("estimate needs a resolved config (jaxstyle.resolve)")
@@ -168,8 +181,21 @@ def estimate(
         precision=config.precision,
         optimizer=config.optimizer,
     )
-    per_px, kernel_bytes = _reached_bytes(config.layers, widths, plugin.winograd if plugin else ())
+    winograd = plugin.winograd if plugin else ()
+    per_px, kernel_bytes = _reached_bytes(config.layers, widths, winograd)
     pixels = -(-h // rows) * w
+    tiles = config.tiles or 0
+    activations = per_px * pixels
+    stitched = 0
+    if tiles:
+        head, tail = tiling.split_layers(config.layers)
+        pool = f"pool{tiling.TILED_BLOCKS}"
+        own, _ = tiling.strips(h, tiles)
+        head_px = _reached_bytes((*head, pool) if tail else head, widths, winograd)[0]
+        strip = (own + 2 * tiling.halo()) * w
+        # The strips' backward pass runs after the deep blocks': the peak is the larger.
+        activations = max((per_px - head_px) * pixels, head_px * strip)
+        stitched = int((2 * _layer_bytes(pool, widths) if tail else 0) * pixels) + 2 * pixels * 12
     history = history_size(config.optimizer, config.history_size, batch, hw)
     history = 0 if config.optimizer == "adam" else history
     image = pixels * 3 * 4
@@ -178,12 +204,20 @@ def estimate(
     moments = 2 * image if config.optimizer == "adam" else 2 * history * image
     parts = {
         "kernels": kernel_bytes,
-        "activations": int(ACTIVATION_FACTOR * per_px * pixels) * share,
-        "images": (IMAGE_COPIES * image + content + styles * grams) * share,
+        "activations": int(ACTIVATION_FACTOR * activations) * share,
+        "images": (IMAGE_COPIES * image + content + stitched + styles * grams) * share,
         "optimizer": moments * share,
     }
     return Plan(
-        (h, w), batch, devices, config.optimizer, history, bool(config.remat), parts, budget
+        (h, w),
+        batch,
+        devices,
+        config.optimizer,
+        history,
+        bool(config.remat),
+        parts,
+        budget,
+        tiles,
     )
 
 
@@ -212,27 +246,39 @@ def available(backend: str) -> int | None:
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
 
 
-def plan(hw: tuple[int, int], config: Config, **kw: Any) -> Plan:
-    """The plan a run takes: with ``config.memory="auto"``, the L-BFGS memory is shortened
-    (to no fewer than :data:`MIN_HISTORY` pairs) where it was left to the default and
-    the run would not fit at it.
+def plan(hw: tuple[int, int], config: Config, *, tileable: bool = True, **kw: Any) -> Plan:
+    """The plan a run takes. With ``config.memory="auto"``, where the run would not fit:
+    the first blocks are tiled (where ``tiles`` was left to it and the run can be,
+    ``tileable``) in the fewest strips of :data:`TILE_COUNTS` that fit, strips of no
+    fewer than :data:`MIN_TILE_ROWS` rows; then the L-BFGS memory is shortened (to no
+    fewer than :data:`MIN_HISTORY` pairs) where it was left to the default.
 
     Args:
         hw: ``(H, W)`` of the output.
         config: resolved settings (:func:`jaxstyle.resolve`).
+        tileable: whether the run's terms can be tiled (not with masks, the
+            Wasserstein loss or spatial sharding).
         **kw: :func:`estimate`'s keyword arguments; ``budget`` is the bytes available
             (:func:`available`), ``None`` (the default) for unknown: it fits.
 
     Example:
         >>> c = Config(optimizer="lbfgs", iterations=10)
-        >>> [plan((2048, 2048), c, budget=b * 2**30).history_size for b in (24, 10)]
-        [21, 5]
+        >>> [(p.tiles, p.history_size) for p in (plan((2048, 2048), c, budget=b * 2**30) for b in (24, 10, 4))]
+        [(0, 21), (2, 21), (16, 18)]
         >>> plan((512, 512), c, budget=24 * 2**30).history_size
         100
     """
     first = estimate(hw, config, **kw)
-    auto = config.memory == "auto" and config.history_size is None and first.history_size
-    if first.fits or not auto:
+    if first.fits or config.memory != "auto":
+        return first
+    tileable = tileable and not kw.get("spatial") and config.style_loss == "gram"
+    if config.tiles is None and tileable:
+        for tiles in (t for t in TILE_COUNTS if hw[0] // t >= MIN_TILE_ROWS):
+            config = dataclasses.replace(config, tiles=tiles)
+            first = estimate(hw, config, **kw)
+            if first.fits:
+                return first
+    if config.history_size is not None or not first.history_size:
         return first
     shorter = first
     for history in range(first.history_size - 1, MIN_HISTORY - 1, -1):
@@ -280,6 +326,11 @@ def check(p: Plan, config: Config, **kw: object) -> Plan:
         lean = dataclasses.replace(lean, optimizer="adam", linesearch="none")
     largest = largest_size(p.hw, config, **kw)
     fixes = []
+    if not config.tiles and kw.get("tileable", True) and not kw.get("spatial"):
+        for t in (t for t in TILE_COUNTS if p.hw[0] // t >= MIN_TILE_ROWS):
+            if plan(p.hw, dataclasses.replace(config, tiles=t, memory="fixed"), **kw).fits:  # type: ignore[arg-type]
+                fixes.append(f"--tiles {t}")
+                break
     if config.optimizer != "adam" and plan(p.hw, lean, **kw).fits:  # type: ignore[arg-type]
         fixes.append("--optimizer adam")
     elif config.optimizer != "adam" and p.history_size > MIN_HISTORY:

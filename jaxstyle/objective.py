@@ -16,19 +16,18 @@ loss the optimiser sees is exactly Eq. 7 on the network's input.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxstyle import losses, matting, wasserstein
+from jaxstyle import losses, matting, tiling
 from jaxstyle.config import Config
-from jaxstyle.guides import guided_gram
-from jaxstyle.layers import LAYERS, pools_before
+from jaxstyle.layers import LAYERS, layer_hw
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.targets import Targets, make_targets
+from jaxstyle.terms import LayerTerms
 from jaxstyle.vgg import Params, features
 
 __all__ = [
@@ -71,6 +70,9 @@ class Spec:
             one more forward pass of time; :class:`~jaxstyle.vgg.VGG19`).
         height: the true image height when the image is padded with rows below it
             (spatial sharding; :class:`~jaxstyle.vgg.VGG19`), ``None`` when not.
+        tiles: compute the first blocks in this many strips of rows
+            (:mod:`jaxstyle.tiling`; less memory, some more time), 0 for the whole
+            image at once.
         kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) or ``None``.
     """
 
@@ -87,6 +89,7 @@ class Spec:
     extra_layers: tuple[str, ...] = ()
     remat: bool = False
     height: int | None = None
+    tiles: int = 0
     kernels: Any = None
 
     @property
@@ -138,6 +141,7 @@ def spec_of(*configs: Config, **fields: Any) -> Spec:
         mask_mode=first.mask_mode,
         photorealism=any(c.photorealism > 0 for c in configs),
         remat=bool(first.remat),
+        tiles=first.tiles or 0,
         **fields,
     )
 
@@ -227,17 +231,7 @@ def loss_terms(
         }
         for k in spec.layers
     }
-    reduce = LayerTerms(spec, keep=extra is not None)
-    per = features(
-        params,
-        x,
-        spec.layers,
-        **spec.network(),
-        kernels=spec.kernels,
-        prepared=prepared,
-        reduce=reduce,
-        context=context,
-    )
+    per = _layer_terms(params, x, context, spec, LayerTerms(spec, keep=extra is not None), prepared)
     zero = jnp.zeros((), jnp.float32)
 
     def weighted(kind: str, w: dict[str, Array], factors: bool) -> Array:
@@ -262,53 +256,46 @@ def loss_terms(
     return total, terms
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerTerms:
-    """One layer's unweighted loss terms, computed inside its VGG block (``reduce``).
-
-    Under :attr:`Spec.remat` only these scalars (and the blocks' inputs) outlive a
-    block's forward pass. Given ``(name, (H_l, W_l, C_l) activation, {"content": P,
-    "style": target, "guides": guides})``, returns ``{"content": L_c, "content_factor",
-    "style": E_l, "style_factor"}`` for the layer's roles (the factors: the
-    ``"authors"`` weighting's, from the shape), and ``"features"`` when ``keep``.
-    """
-
-    spec: Spec
-    keep: bool = False
-
-    def __call__(self, name: str, f: Array, ctx: dict[str, Any]) -> dict[str, Array]:
-        out: dict[str, Array] = {}
-        rows = f.shape[0]
-        if self.spec.height is not None:  # padded rows are zero; count the true ones
-            rows = self.spec.height >> pools_before(name)
-        positions = rows * f.shape[1]
-        if name in self.spec.content_layers:
-            out["content"] = losses.content_loss(f, ctx["content"])
-            out["content_factor"] = jnp.float32(2.0 / (positions * f.shape[-1]))
-        if name in self.spec.style_layers:
-            wasser = self.spec.style_loss == "wasserstein"
-            factor = wasserstein.authors_factor if wasser else losses.authors_style_factor
-            out["style"] = _style_layer(f, ctx["style"], ctx["guides"], self.spec, positions)
-            out["style_factor"] = jnp.float32(factor(f))
-        if self.keep:
-            out["features"] = f
-        return out
-
-
-def _style_layer(f: Array, target: Any, guides: Array | None, spec: Spec, positions: int) -> Array:
-    """``E_l`` of one layer: Eq. 4, its mean over regions, or the Wasserstein loss."""
-    gram = losses.gram if spec.kernels is None else spec.kernels.gram
-    if spec.style_loss == "wasserstein":
-        return wasserstein.wasserstein_layer_loss(f, target)
-    if not spec.regions:
-        return losses.style_layer_loss(f, target, gram, positions)
-    parts = [  # guides (R, H_l, W_l), target Grams (R, C, C)
-        losses.style_layer_loss(
-            f, target[r], functools.partial(guided_gram, guide=guides[r], gram_fn=gram)
+def _layer_terms(
+    params: Params,
+    x: Array,
+    context: dict[str, Any],
+    spec: Spec,
+    reduce: LayerTerms,
+    prepared: Any,
+) -> dict[str, dict[str, Array]]:
+    """Every layer's :class:`~jaxstyle.terms.LayerTerms`, inside the blocks or by strips."""
+    net = {**spec.network(), "kernels": spec.kernels, "prepared": prepared}
+    if not spec.tiles:
+        return features(params, x, spec.layers, **net, reduce=reduce, context=context)
+    head, tail = tiling.split_layers(spec.layers)
+    pool = f"pool{tiling.TILED_BLOCKS}"
+    rows = [k for k in head if reduce.keep or k in spec.content_layers]
+    parts = tiling.first_blocks(
+        params,
+        x,
+        spec,
+        grams=[k for k in head if k in spec.style_layers],
+        rows=[*rows, pool] if tail else rows,
+        prepared=prepared,
+    )
+    per = {}
+    for k in head:
+        f, g = parts[k].get("rows"), parts[k].get("gram")
+        shape = (*layer_hw(x.shape[:2], k), (g if f is None else f).shape[-1])
+        per[k] = reduce.terms(k, shape, context[k], features=f, gram=g)
+    if tail:
+        deep = features(
+            params,
+            parts[pool]["rows"],
+            tail,
+            **net,
+            reduce=reduce,
+            context=context,
+            start=tiling.TILED_BLOCKS + 1,
         )
-        for r in range(spec.regions)
-    ]
-    return sum(parts[1:], parts[0]) / float(spec.regions)
+        per.update(deep)
+    return per
 
 
 def objective(

@@ -187,12 +187,19 @@ def stylize(
         "styles": len(styles),
         "budget": memory.available(backend),
         "backend": backend,
+        "tileable": not regions,
     }
     placement, count, plan = memory.placed(hw, first, batch=b, **kw)
     devs = sharding.devices(first.devices)[:count]
     if first.memory != "off":  # before anything is resized or compiled
         kw.update(batch=b, devices=count, spatial=placement == "spatial")
-        history = memory.check(plan, first, **kw).history_size
+        plan = memory.check(plan, first, **kw)
+        history, spec = plan.history_size, dataclasses.replace(spec, tiles=plan.tiles)
+    if spec.tiles and (regions or placement == "spatial"):
+        raise ConfigError(
+            "tiles compute the plain Gram loss strip by strip; they do not take masks "
+            "or spatial sharding (use tiles=0)"
+        )
     inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
     need = min_size(spec.layers)
     for name, img in (("content", inputs.content), *(("style", s) for s in inputs.styles)):

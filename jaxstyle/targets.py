@@ -13,6 +13,7 @@ target, chosen by the static spec:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle import losses, matting, wasserstein
+from jaxstyle import losses, matting, tiling, wasserstein
 from jaxstyle.guides import guided_gram
 from jaxstyle.layers import layer_hw
 from jaxstyle.preprocess import Preprocess
@@ -99,22 +100,32 @@ def make_targets(
     """
     styles = _as_styles(style)
     net = spec.network()
-    if len(styles) == 1 and content.shape == styles[0].shape:  # one pass: half the compile
-        both = features(
-            params, preprocess.apply(jnp.stack([content, styles[0]])), spec.layers, **net
-        )
-        fc = {k: both[k][0] for k in spec.content_layers}
-        fs = [{k: both[k][1] for k in spec.style_layers}]
-    else:
-        fc = features(params, preprocess.apply(content), spec.content_layers, **net)
-        fs = [features(params, preprocess.apply(s), spec.style_layers, **net) for s in styles]
     guides = [None] * len(styles) if style_guides is None else list(style_guides)
+    if spec.tiles:  # strip by strip, as the objective (jaxstyle.tiling): plain Grams
+        tiled = functools.partial(tiling.evaluate, params, spec=spec)
+        parts = tiled(preprocess.apply(content), rows=spec.content_layers)
+        fc = {k: parts[k]["rows"] for k in spec.content_layers}
+        raw = [tiled(preprocess.apply(s), grams=spec.style_layers) for s in styles]
+        raw_gram = lambda k, s: raw[s][k]["gram"]  # noqa: E731
+    else:
+        if len(styles) == 1 and content.shape == styles[0].shape:  # one pass: half the compile
+            both = features(
+                params, preprocess.apply(jnp.stack([content, styles[0]])), spec.layers, **net
+            )
+            fc = {k: both[k][0] for k in spec.content_layers}
+            fs = [{k: both[k][1] for k in spec.style_layers}]
+        else:
+            fc = features(params, preprocess.apply(content), spec.content_layers, **net)
+            fs = [features(params, preprocess.apply(s), spec.style_layers, **net) for s in styles]
+
+        def raw_gram(k: str, s: int) -> Array:
+            f, g = fs[s][k], guides[s]
+            return losses.gram(f) if g is None else guided_gram(f, g[k])
 
     def gram(k: str, s: int) -> Array:
-        f, g = fs[s][k], guides[s]
         m = math.prod(layer_hw(content.shape[:2], k))
-        m_style = math.prod(f.shape[:2])
-        a = losses.gram(f) if g is None else guided_gram(f, g[k])
+        m_style = math.prod(layer_hw(styles[s].shape[:2], k))
+        a = raw_gram(k, s)
         return a if m == m_style else a * jnp.float32(m / m_style)
 
     def blended(parts: list[Array]) -> Array:

@@ -68,16 +68,28 @@ def pool2x2(x: Array, kind: str) -> Array:
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-def valid_rows(x: Array, height: int | None, pools: int) -> Array:
-    """NHWC ``x`` with the rows past ``height >> pools`` zeroed (``height=None``: ``x``).
+def valid_rows(x: Array, height: int | None, pools: int, row0: Array | None = None) -> Array:
+    """NHWC ``x`` with the rows outside the image's zeroed (``height=None``: ``x``).
+
+    Row ``j`` of ``x`` is the image's row ``(row0 >> pools) + j`` at this level
+    (``row0``: the input row of ``x``'s first, a multiple of ``2**pools``, may be
+    negative; default 0); the image's rows there are ``0 .. (height >> pools) - 1``.
 
     Example:
         >>> valid_rows(jnp.ones((1, 4, 1, 1)), 7, 1)[0, :, 0, 0]
         Array([1., 1., 1., 0.], dtype=float32)
+        >>> valid_rows(jnp.ones((1, 4, 1, 1)), 7, 1, jnp.int32(-2))[0, :, 0, 0]
+        Array([0., 1., 1., 1.], dtype=float32)
     """
-    if height is None or (height >> pools) >= x.shape[1]:
+    if height is None:
         return x
-    keep = (jnp.arange(x.shape[1]) < (height >> pools))[None, :, None, None]
+    rows = jnp.arange(x.shape[1])
+    if row0 is None:
+        if (height >> pools) >= x.shape[1]:
+            return x
+    else:
+        rows = rows + (row0 >> pools)
+    keep = ((rows >= 0) & (rows < (height >> pools)))[None, :, None, None]
     return jnp.where(keep, x, jnp.zeros((), x.dtype))
 
 
@@ -147,8 +159,14 @@ class VGG19(nn.Module):
         remat: rematerialise each block (``nn.checkpoint``): a gradient keeps only the
             blocks' inputs and what ``reduce`` returns, and recomputes the rest of a
             block in the backward pass. Values and gradients are unchanged.
+        start: the first block computed (1: the whole network); ``x`` is then the
+            output of block ``start - 1`` (``pool{start-1}``), as :mod:`jaxstyle.tiling`
+            runs the deep blocks after computing the first ones by strips.
 
-    Input is NHWC network input (see :class:`Preprocess`), any height and width.
+    Input is NHWC network input (see :class:`Preprocess`), any height and width, or
+    the previous block's output for ``start > 1``. ``row0`` (traced int32, with
+    ``height``) says which of the image's rows ``x``'s first is: a strip of the image
+    (:func:`valid_rows`).
 
     Example:
         >>> model = VGG19(outputs=("relu1_1", "pool1"), widths=(4, 8, 8, 8, 8))
@@ -167,19 +185,22 @@ class VGG19(nn.Module):
     reduce: Any = None
     height: int | None = None
     remat: bool = False
+    start: int = 1
 
     @nn.compact
-    def __call__(self, x: Array, context: Any = None) -> dict[str, Any]:
+    def __call__(self, x: Array, context: Any = None, row0: Array | None = None) -> dict[str, Any]:
         wanted = set(check_layers(self.outputs))
         check_depth(self.outputs, len(self.widths))
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         out: dict[str, Any] = {}
         context = context or {}
-        x = valid_rows(x, self.height, 0)
+        x = valid_rows(x, self.height, self.start - 1, row0)
         for b, (depth, width) in enumerate(
             zip(VGG19_DEPTHS[: len(self.widths)], self.widths, strict=True)
         ):
+            if b + 1 < self.start:
+                continue
             names = [f"{b + 1}_{i + 1}" for i in range(depth)]
             keep = tuple(
                 n
@@ -193,7 +214,7 @@ class VGG19(nn.Module):
             # Per-block rematerialisation: the backward pass keeps each block's input
             # and its reductions, and recomputes the block's inside.
             ctx = {n: context[n] for n in keep if n in context}
-            x, kept = (nn.checkpoint(block) if self.remat else block)(self, x, ctx)
+            x, kept = (nn.checkpoint(block) if self.remat else block)(self, x, ctx, row0)
             out.update(kept)
             if last:
                 break
@@ -204,6 +225,7 @@ class VGG19(nn.Module):
         mdl: VGG19,
         x: Array,
         context: dict[str, Any],
+        row0: Array | None,
         *,
         number: int,
         names: list[str],
@@ -231,13 +253,13 @@ class VGG19(nn.Module):
                 name=f"conv{name}",
                 parent=mdl,
             )(x)
-            x = valid_rows(x, mdl.height, number - 1)
+            x = valid_rows(x, mdl.height, number - 1, row0)
             put(f"conv{name}", x)
             x = nn.relu(x)
             put(f"relu{name}", x)
             if last and len(kept) == len(keep):
                 return x, kept
-        x = valid_rows(pool2x2(x, mdl.pooling), mdl.height, number)
+        x = valid_rows(pool2x2(x, mdl.pooling), mdl.height, number, row0)
         put(f"pool{number}", x)
         return x, kept
 
@@ -257,6 +279,8 @@ def features(
     context: Any = None,
     height: int | None = None,
     remat: bool = False,
+    start: int = 1,
+    row0: Array | None = None,
 ) -> dict[str, Any]:
     """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
 
@@ -270,6 +294,8 @@ def features(
             (see :class:`VGG19`); with it the dict holds the reductions, unbatched.
         height: the true height of a row-padded ``x`` (see :class:`VGG19`).
         remat: rematerialise each block in the backward pass (see :class:`VGG19`).
+        start: the first block computed, ``x`` the output of the one before.
+        row0: the image row of a strip ``x``'s first row (see :class:`VGG19`).
 
     Example:
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
@@ -291,14 +317,15 @@ def features(
         reduce=reduce,
         height=height,
         remat=remat,
+        start=start,
     )
     variables = {"params": params} if prepared is None else {"params": params, "prepared": prepared}
     if reduce is not None:
         if not single:
             raise ValueError("features with reduce takes one (H, W, 3) image")
         model = model.clone(reduce=_Unbatched(reduce))
-        return model.apply(variables, xb, context)
-    out = model.apply(variables, xb)
+        return model.apply(variables, xb, context, row0)
+    out = model.apply(variables, xb, None, row0)
     return {k: v[0] for k, v in out.items()} if single else out
 
 

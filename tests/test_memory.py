@@ -30,9 +30,11 @@ DEFAULT = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
 
 
 def xla_bytes(params, hw, config, batch, convolution):
-    """XLA's bytes of one compiled loss+gradient evaluation plus the host's L-BFGS memory."""
+    """XLA's bytes of one compiled loss+gradient evaluation plus the optimiser's memory
+    (the L-BFGS pairs, or Adam's two moments)."""
     m = compiled_probe(params, hw, config, batch, convolution).memory_analysis()
-    history = 2 * config.history_size * batch * hw[0] * hw[1] * 3 * 4
+    pairs = 1 if config.optimizer == "adam" else config.history_size
+    history = 2 * pairs * batch * hw[0] * hw[1] * 3 * 4
     return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes + history
 
 

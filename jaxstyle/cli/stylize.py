@@ -13,7 +13,14 @@ import numpy as np
 
 from jaxstyle import config as cfg
 from jaxstyle import image as img
-from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int, run_defaults
+from jaxstyle.cli.args import (
+    add_weighting,
+    counts,
+    nonneg_float,
+    positive_int,
+    run_defaults,
+    whole,
+)
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
@@ -160,6 +167,13 @@ def add(sub: argparse._SubParsersAction) -> None:
         "backends whose scheduler keeps it; more time)",
     )
     p.add_argument(
+        "--tiles",
+        type=whole,
+        default=None,
+        help="compute VGG19's first three blocks in N strips of rows: their memory is one "
+        "strip's, for some more time (default: as many as --memory auto needs; 0: off)",
+    )
+    p.add_argument(
         "--devices",
         type=positive_int,
         default=None,
@@ -299,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
         photorealism=args.photorealism,
         learning_rate=args.learning_rate,
         remat=args.remat or None,
+        tiles=args.tiles,
         memory=args.memory,
         devices=args.devices,
         shard=args.shard,
@@ -307,7 +322,12 @@ def run(args: argparse.Namespace) -> int:
     if config.memory != "off" or args.dry_run:
         backend = jax.default_backend()
         resolved = cfg.resolve(config, backend)
-        kw = {"styles": len(style_paths), "budget": available(backend), "backend": backend}
+        kw = {
+            "styles": len(style_paths),
+            "budget": available(backend),
+            "backend": backend,
+            "tileable": not mask_paths,
+        }
         placement, count, the_plan = placed(hw, resolved, **kw)
         if args.dry_run:
             fits = "fits" if the_plan.fits else "does not fit"

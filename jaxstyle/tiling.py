@@ -1,0 +1,225 @@
+"""Row-tiled evaluation of VGG19's first blocks: their memory bounded by one strip.
+
+At high resolution the first blocks hold most of an evaluation's memory: their
+convolutions run at full, half and quarter resolution with 64-256 channels, about
+1,000 of the ~1,160 float32 bytes per pixel that every convolution output of the
+paper's layers adds up to. :func:`first_blocks` computes blocks ``1..TILED_BLOCKS``
+one horizontal strip at a time (``jax.lax.map``, each strip ``jax.checkpoint``-ed, so
+the backward pass recomputes one strip's activations at a time) and hands back only
+what the losses read of them: the Gram matrices of the style layers summed over the
+strips, the features of the content layers, and ``pool3``, from which the deep
+blocks run on the whole image as usual.
+
+Each strip carries :func:`halo` rows of the image above and below its own, enough
+that its own rows are exact through every convolution of the tiled blocks; rows
+outside the image are zeroed at every layer (:func:`jaxstyle.vgg.valid_rows`), as
+the whole image's 'same' padding does, so the strips' rows are the whole image's
+rows exactly, whatever the image's height. Strips start on multiples of
+``2**TILED_BLOCKS`` rows, so the poolings see the whole image's windows.
+
+Only the plain Gram style loss is tiled (spatial control and the Wasserstein loss
+read every position of a layer together); :class:`~jaxstyle.config.Config` refuses
+the others with ``tiles``.
+
+Example:
+    >>> from jaxstyle.objective import Spec
+    >>> from jaxstyle.vgg import features, init_params
+    >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
+    >>> x = jax.random.normal(jax.random.key(1), (37, 16, 3))
+    >>> out = first_blocks(p, x, Spec(tiles=3), grams=("relu2_1",), rows=("pool3",))
+    >>> whole = features(p, x, ["relu2_1", "pool3"])
+    >>> bool(jnp.allclose(out["pool3"]["rows"], whole["pool3"], atol=1e-5))
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxstyle import losses
+from jaxstyle.layers import LAYERS, VGG19_DEPTHS, block_of, pools_before
+from jaxstyle.vgg import Params, features
+
+Array = jax.Array
+
+#: The blocks computed strip by strip; the deep blocks (a 64th of the pixels and
+#: less) run on the whole image.
+TILED_BLOCKS = 3
+
+
+def halo(blocks: int = TILED_BLOCKS) -> int:
+    """Image rows each side of a strip that keep its own rows exact through ``blocks``.
+
+    A 3x3 'same' convolution spoils one more row at a strip's edge, a pooling halves
+    the spoiled rows (rounding up); the halo is the largest spoiled depth, in image
+    rows, rounded up to a multiple of ``2**blocks``.
+
+    Example:
+        >>> halo(1), halo(3)
+        (2, 24)
+    """
+    spoiled, need = 0, 0
+    for b in range(blocks):
+        spoiled += VGG19_DEPTHS[b]
+        need = max(need, spoiled << b)
+        spoiled = -(-spoiled // 2)
+    need = max(need, spoiled << blocks)
+    unit = 1 << blocks
+    return -(-need // unit) * unit
+
+
+def strips(height: int, tiles: int, blocks: int = TILED_BLOCKS) -> tuple[int, int]:
+    """``(rows, count)``: a strip's own rows (a multiple of ``2**blocks``) and how many.
+
+    ``tiles`` strips are asked for; fewer come back when the rounding leaves some
+    empty.
+
+    Example:
+        >>> strips(4096, 8), strips(100, 8)
+        ((512, 8), (16, 7))
+    """
+    unit = 1 << blocks
+    rows = -(-math.ceil(height / tiles) // unit) * unit
+    return rows, math.ceil(height / rows)
+
+
+def split_layers(layers: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``layers`` split into those of the tiled blocks and those after them.
+
+    Example:
+        >>> split_layers(["relu1_1", "relu3_1", "relu4_2"])
+        (('relu1_1', 'relu3_1'), ('relu4_2',))
+    """
+    head = tuple(k for k in layers if block_of(k) <= TILED_BLOCKS)
+    return head, tuple(k for k in layers if block_of(k) > TILED_BLOCKS)
+
+
+def first_blocks(
+    params: Params,
+    x: Array,
+    spec: Any,
+    *,
+    grams: Sequence[str] = (),
+    rows: Sequence[str] = (),
+    prepared: Any = None,
+) -> dict[str, dict[str, Array]]:
+    """Layers of the tiled blocks of ``x`` ``(H, W, 3)``, computed in ``spec.tiles`` strips.
+
+    Args:
+        params: VGG19 params.
+        x: network input ``(H, W, 3)`` float32.
+        spec: the :class:`~jaxstyle.objective.Spec` (its network settings, ``tiles``
+            and convolution plug-in).
+        grams: layers whose ``(C, C)`` float32 Gram matrix (Eq. 3) is wanted.
+        rows: layers whose ``(H_l, W_l, C)`` features are wanted (e.g. ``"pool3"``).
+        prepared: the plug-in's prepared arrays, when ``spec.kernels``.
+
+    Returns:
+        layer -> ``{"gram": G}`` and/or ``{"rows": F}``, equal to those of the whole
+        image to float32 round-off; differentiable (reverse mode).
+    """
+    h = x.shape[0]
+    own, count = strips(h, spec.tiles)
+    extra = halo()
+    padded = jnp.pad(x, ((extra, extra + own * count - h), (0, 0), (0, 0)))
+    layers = tuple(k for k in LAYERS if k in {*grams, *rows})
+    reduce = _Central(tuple(grams), tuple(rows), extra, own, spec.kernels)
+    net = {**spec.network(), "height": h, "remat": False}
+
+    @functools.partial(jax.checkpoint, prevent_cse=False)
+    def strip(i: Array) -> dict[str, dict[str, Array]]:
+        start = i * own
+        window = jax.lax.dynamic_slice_in_dim(padded, start, own + 2 * extra, axis=0)
+        return features(
+            params,
+            window,
+            layers,
+            **net,
+            kernels=spec.kernels,
+            prepared=prepared,
+            reduce=reduce,
+            context={},
+            row0=start - extra,
+        )
+
+    per = jax.lax.map(strip, jnp.arange(count, dtype=jnp.int32))
+    out: dict[str, dict[str, Array]] = {}
+    for k, parts in per.items():
+        out[k] = {}
+        if "gram" in parts:
+            out[k]["gram"] = jnp.sum(parts["gram"], axis=0)
+        if "rows" in parts:
+            f = parts["rows"]
+            out[k]["rows"] = f.reshape(-1, *f.shape[2:])[: h >> pools_before(k)]
+    return out
+
+
+def evaluate(
+    params: Params,
+    x: Array,
+    spec: Any,
+    *,
+    grams: Sequence[str] = (),
+    rows: Sequence[str] = (),
+    prepared: Any = None,
+) -> dict[str, dict[str, Array]]:
+    """:func:`first_blocks` for any layers: the deep ones from its ``pool3`` (no gradient kept).
+
+    What the targets need of an image (its Grams and content features) without ever
+    holding a tiled block's activations of the whole image.
+    """
+    head_g, tail_g = split_layers(grams)
+    head_r, tail_r = split_layers(rows)
+    pool = f"pool{TILED_BLOCKS}"
+    tail = tuple(k for k in LAYERS if k in {*tail_g, *tail_r})
+    out = first_blocks(
+        params,
+        x,
+        spec,
+        grams=head_g,
+        rows=(*head_r, pool) if tail else head_r,
+        prepared=prepared,
+    )
+    if tail:
+        deep = features(
+            params,
+            out[pool]["rows"],
+            tail,
+            **spec.network(),
+            kernels=spec.kernels,
+            prepared=prepared,
+            start=TILED_BLOCKS + 1,
+        )
+        for k in tail:
+            out[k] = {"rows": deep[k]} if k in tail_r else {}
+            if k in tail_g:
+                out[k]["gram"] = losses.gram(deep[k])
+    return {k: out[k] for k in (*grams, *rows)}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Central:
+    """A strip's own rows of a layer: its Gram share or the rows themselves (``reduce``)."""
+
+    grams: tuple[str, ...]
+    rows: tuple[str, ...]
+    extra: int
+    own: int
+    kernels: Any
+
+    def __call__(self, name: str, f: Array, context: Any) -> dict[str, Array]:
+        pools = pools_before(name)
+        mine = f[self.extra >> pools : (self.extra + self.own) >> pools]
+        out = {}
+        if name in self.grams:
+            out["gram"] = (losses.gram if self.kernels is None else self.kernels.gram)(mine)
+        if name in self.rows:
+            out["rows"] = mine
+        return out
