@@ -28,9 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle.conv import pool2x2
 from jaxstyle.layers import LAYERS, check_layers
 from jaxstyle.losses import gram
-from jaxstyle.vgg import pool2x2
 
 Array = jax.Array
 

@@ -29,9 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import winograd
+from jaxstyle.conv import conv3x3
 from jaxstyle.layers import CONV_LAYERS, convs_reached
 from jaxstyle.losses import gram as plain_gram
-from jaxstyle.vgg import Params, conv3x3
+from jaxstyle.vgg import Params
 
 Array = jax.Array
 
@@ -116,7 +117,7 @@ gram.defvjp(_gram_fwd, _gram_bwd)
 
 @dataclasses.dataclass(frozen=True)
 class CpuKernels:
-    """The CPU plug-in (:class:`jaxstyle.vgg.ConvPlugin`): which layers, in which form.
+    """The CPU plug-in (:class:`jaxstyle.conv.ConvPlugin`): which layers, in which form.
 
     Attributes:
         backward: convolutions run with a precomputed backward kernel.

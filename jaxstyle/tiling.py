@@ -12,7 +12,7 @@ blocks run on the whole image as usual.
 
 Each strip carries :func:`halo` rows of the image above and below its own, enough
 that its own rows are exact through every convolution of the tiled blocks; rows
-outside the image are zeroed at every layer (:func:`jaxstyle.vgg.valid_rows`), as
+outside the image are zeroed at every layer (:func:`jaxstyle.conv.valid_rows`), as
 the whole image's 'same' padding does, so the strips' rows are the whole image's
 rows exactly, whatever the image's height. Strips start on multiples of
 ``2**TILED_BLOCKS`` rows, so the poolings see the whole image's windows.

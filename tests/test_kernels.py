@@ -11,11 +11,12 @@ from conftest import cpu_only, rel_err, smooth_image
 
 from jaxstyle import kernels, losses, solvers, winograd
 from jaxstyle.config import Config, resolve
+from jaxstyle.conv import conv3x3
 from jaxstyle.errors import ConfigError
 from jaxstyle.layers import CONV_LAYERS, convs_reached
 from jaxstyle.preprocess import TORCHVISION
 from jaxstyle.stylize import stylize
-from jaxstyle.vgg import conv3x3, features, init_params
+from jaxstyle.vgg import features, init_params
 
 HIGHEST = jax.lax.Precision.HIGHEST
 REACHED = kernels.WINOGRAD_LAYERS[:9]  # conv3_1 .. conv5_1, the paper's loss

@@ -9,8 +9,8 @@ import pytest
 from conftest import rel_err
 
 from jaxstyle import winograd
+from jaxstyle.conv import conv3x3
 from jaxstyle.kernels import backward_kernel
-from jaxstyle.vgg import conv3x3
 
 HIGHEST = jax.lax.Precision.HIGHEST
 

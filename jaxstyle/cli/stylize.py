@@ -13,19 +13,12 @@ import numpy as np
 
 from jaxstyle import config as cfg
 from jaxstyle import image as img
-from jaxstyle.cli.args import (
-    add_weighting,
-    counts,
-    nonneg_float,
-    positive_int,
-    run_defaults,
-    whole,
-)
+from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int, run_defaults
+from jaxstyle.cli.scale import add_scale, preflight
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
 from jaxstyle.imagefile import long_side_shape
-from jaxstyle.memory import available, check, placed
 from jaxstyle.multiscale import coarse_to_fine, stage_iterations
 from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
@@ -152,45 +145,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="L-BFGS memory in pairs (default: 100 for lbfgs, 10 for optax/jaxopt, "
         "less where a batch would pass 2 GiB); each pair is two image-sized float32 arrays",
     )
-    p.add_argument(
-        "--memory",
-        choices=cfg.MEMORY,
-        default=cfg.Config.memory,
-        help="auto (default): shorten the L-BFGS memory if the run would not fit, and "
-        "refuse it if it still does not; fixed: the settings as given, refused if they do "
-        "not fit; off: no memory check",
-    )
-    p.add_argument(
-        "--remat",
-        action="store_true",
-        help="recompute each VGG block in the backward pass (less activation memory on "
-        "backends whose scheduler keeps it; more time)",
-    )
-    p.add_argument(
-        "--tiles",
-        type=whole,
-        default=None,
-        help="compute VGG19's first three blocks in N strips of rows: their memory is one "
-        "strip's, for some more time (default: as many as --memory auto needs; 0: off)",
-    )
-    p.add_argument(
-        "--devices",
-        type=positive_int,
-        default=None,
-        help="run on the first N devices (default: all; across hosts after jax.distributed)",
-    )
-    p.add_argument(
-        "--shard",
-        choices=cfg.SHARDS,
-        default=cfg.Config.shard,
-        help="auto (default): one image on one device unless it does not fit, then split by "
-        "rows; batch: items over the devices; spatial: every image split by rows",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the memory plan of the run (estimated from the shapes) and exit",
-    )
+    add_scale(p)
     p.add_argument(
         "--precision",
         choices=cfg.PRECISIONS,
@@ -319,23 +274,8 @@ def run(args: argparse.Namespace) -> int:
         shard=args.shard,
     )
     hw = long_side_shape(img.image_size(content_path), size)  # before any image is resized
-    if config.memory != "off" or args.dry_run:
-        backend = jax.default_backend()
-        resolved = cfg.resolve(config, backend)
-        kw = {
-            "styles": len(style_paths),
-            "budget": available(backend),
-            "backend": backend,
-            "tileable": not mask_paths,
-        }
-        placement, count, the_plan = placed(hw, resolved, **kw)
-        if args.dry_run:
-            fits = "fits" if the_plan.fits else "does not fit"
-            print(f"plan: {the_plan.describe()}; split: {placement or 'no'}; {fits}")
-        if config.memory != "off":
-            check(the_plan, resolved, devices=count, spatial=placement == "spatial", **kw)
-        if args.dry_run:
-            return 0
+    if preflight(args, config, hw, styles=len(style_paths), masks=bool(mask_paths)):
+        return 0
     content = img.load_image(content_path, size)
     hw = content.shape[:2]
     styles = [img.load_image(p) for p in style_paths]

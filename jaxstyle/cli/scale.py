@@ -1,0 +1,77 @@
+"""``jaxstyle stylize``'s memory and device flags, and the plan checked before any load."""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+
+from jaxstyle import config as cfg
+from jaxstyle.cli.args import positive_int, whole
+from jaxstyle.memory import available, check, placed
+
+
+def add_scale(p: argparse.ArgumentParser) -> None:
+    """The flags of memory levers, devices and the dry run."""
+    p.add_argument(
+        "--memory",
+        choices=cfg.MEMORY,
+        default=cfg.Config.memory,
+        help="auto (default): tile the first blocks, then shorten the L-BFGS memory, if the "
+        "run would not fit, and refuse it if it still does not; fixed: the settings as given, "
+        "refused if they do not fit; off: no memory check",
+    )
+    p.add_argument(
+        "--remat",
+        action="store_true",
+        help="recompute each VGG block in the backward pass (less activation memory on "
+        "backends whose scheduler keeps it; more time)",
+    )
+    p.add_argument(
+        "--tiles",
+        type=whole,
+        default=None,
+        help="compute VGG19's first three blocks in N strips of rows: their memory is one "
+        "strip's, for some more time (default: as many as --memory auto needs; 0: off)",
+    )
+    p.add_argument(
+        "--devices",
+        type=positive_int,
+        default=None,
+        help="run on the first N devices (default: all; across hosts after jax.distributed)",
+    )
+    p.add_argument(
+        "--shard",
+        choices=cfg.SHARDS,
+        default=cfg.Config.shard,
+        help="auto (default): one image on one device unless it does not fit, then split by "
+        "rows; batch: items over the devices; spatial: every image split by rows",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the memory plan of the run (estimated from the shapes) and exit",
+    )
+
+
+def preflight(
+    args: argparse.Namespace, config: cfg.Config, hw: tuple[int, int], *, styles: int, masks: bool
+) -> bool:
+    """Prints the plan for ``--dry-run``, refuses a run that would not fit (before any
+    image is loaded); whether the command is done (a dry run).
+
+    Raises:
+        jaxstyle.memory.MemoryPlanError: the run would not fit (one line, exit 2).
+    """
+    if config.memory == "off" and not args.dry_run:
+        return False
+    backend = jax.default_backend()
+    resolved = cfg.resolve(config, backend)
+    kw = {"styles": styles, "budget": available(backend), "backend": backend, "tileable": not masks}
+    placement, count, the_plan = placed(hw, resolved, **kw)
+    if args.dry_run:
+        fits = "fits" if the_plan.fits else "does not fit"
+        print(f"plan: {the_plan.describe()}; split: {placement or 'no'}; {fits}")
+    if config.memory != "off":
+        check(the_plan, resolved, devices=count, spatial=placement == "spatial", **kw)
+    return bool(args.dry_run)
