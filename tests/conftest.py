@@ -80,6 +80,17 @@ def evaluate(params, x, content, style, config, preprocess=None, kernels=None):
     return ((total, terms), grad), targets
 
 
+def xla_bytes(params, hw, config, batch, convolution):
+    """XLA's bytes of one compiled loss+gradient evaluation plus the optimiser's memory
+    (the L-BFGS pairs, or Adam's two moments)."""
+    from benchmarks.remat import compiled_probe
+
+    m = compiled_probe(params, hw, config, batch, convolution).memory_analysis()
+    pairs = 1 if config.optimizer == "adam" else config.history_size
+    history = 2 * pairs * batch * hw[0] * hw[1] * 3 * 4
+    return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes + history
+
+
 @pytest.fixture(autouse=True)
 def _no_cli_setup(monkeypatch):
     """In-process CLI runs leave this process's JAX alone (test_cache runs the real one)."""

@@ -13,10 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY, cpu_only, rel_err, smooth_image, write_weights
+from conftest import TINY, cpu_only, rel_err, smooth_image, write_weights, xla_bytes
 from PIL import Image
 
-from benchmarks.remat import compiled_probe
 from jaxstyle import cli, controls, memory
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
@@ -27,15 +26,6 @@ from jaxstyle.vgg import features
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
-
-
-def xla_bytes(params, hw, config, batch, convolution):
-    """XLA's bytes of one compiled loss+gradient evaluation plus the optimiser's memory
-    (the L-BFGS pairs, or Adam's two moments)."""
-    m = compiled_probe(params, hw, config, batch, convolution).memory_analysis()
-    pairs = 1 if config.optimizer == "adam" else config.history_size
-    history = 2 * pairs * batch * hw[0] * hw[1] * 3 * 4
-    return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes + history
 
 
 @cpu_only("the estimate's factor is XLA:CPU's")

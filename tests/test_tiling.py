@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SLIM, TINY, cpu_only, evaluate, rel_err, smooth_image
-from test_memory import xla_bytes
+from conftest import SLIM, TINY, cpu_only, evaluate, rel_err, smooth_image, xla_bytes
 
 from benchmarks.remat import compiled_probe
 from jaxstyle import memory, tiling
