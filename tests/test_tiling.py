@@ -34,8 +34,15 @@ def slim():
     return init_params(jax.random.key(3), SLIM)
 
 
-@pytest.mark.parametrize("layers", sorted(LAYER_SETS))
-@pytest.mark.parametrize("hw, tiles", [((64, 48), 2), ((77, 45), 3), ((100, 40), 8), ((40, 56), 1)])
+@pytest.mark.parametrize(
+    "layers, hw, tiles",
+    [
+        ("paper", (77, 45), 3),
+        ("content-in-head", (64, 48), 2),
+        ("head-only", (100, 40), 8),
+        ("paper", (40, 56), 1),
+    ],
+)
 def test_tiled_loss_and_gradient_equal_whole_image(slim, rng, layers, hw, tiles):
     style, content = LAYER_SETS[layers]
     img, sty, x = (smooth_image(rng, *hw) for _ in range(3))
