@@ -1,6 +1,7 @@
 """Peak memory against image size, jaxstyle and PyTorch, and the plan beside it.
 
-    python -m benchmarks.highres --sizes 1024,1448,2048 --iterations 2 \\
+    python -m benchmarks.highres --square --sizes 1024,1448,2048,4096 --torch-sizes 2896 \\
+        --setting optimizer=adam,tiles=16,memory=off \\
         --json benchmarks/results/cpu_highres.json --markdown benchmarks/results/cpu_highres.md
 
 Each run is the worker's ``memory`` job (:mod:`benchmarks.worker`) in its own fresh
