@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.heavy
 def test_race_quick(tmp_path):
     """Fresh, alternated worker processes; both frameworks start from the same image."""
     out = tmp_path / "race.json"

@@ -44,6 +44,7 @@ def eight():
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("check", sorted(CHECKS))
 def test_on_eight_devices(eight, check):
     assert "failed" not in eight[check], eight[check]
@@ -61,6 +62,7 @@ def test_pad_items_repeats_the_last():
     assert sharding.pad_items(a, 4)[:, 0].tolist() == [0.0, 1.0, 2.0, 2.0]
 
 
+@pytest.mark.heavy
 def test_two_processes_agree_with_one(tmp_path):
     """Two local processes joined by jax.distributed run one sharded batch."""
     import socket
