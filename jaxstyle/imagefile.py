@@ -10,6 +10,7 @@ import functools
 import io
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Callable
 from importlib import resources
@@ -96,22 +97,47 @@ def _to_gray_float(img: Image.Image) -> np.ndarray:
 def _read(
     path: str | os.PathLike[str], get: Callable[[Image.Image], T], transpose: bool = True
 ) -> T:
-    """``get(image)`` of the file at ``path``, EXIF orientation applied; errors -> ImageError."""
+    """``get(image)`` of the file at ``path``, EXIF orientation applied; errors -> ImageError.
+
+    A file whose header declares more than Pillow's decompression-bomb limit (twice
+    ``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million pixels: 13,000 px square) is
+    refused from its header, before any pixel is decoded; below it, Pillow's warning
+    is not raised (jaxstyle's own memory plan judges the size).
+    """
     path = Path(path)
     if not path.exists():
         raise ImageError(f"image not found: {path}")
     if not path.is_file():
         raise ImageError(f"not a file: {path}")
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img) if transpose else img
-            if img.width == 0 or img.height == 0:
-                raise ImageError(f"image has zero size: {path}")
-            return get(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img) if transpose else img
+                if img.width == 0 or img.height == 0:
+                    raise ImageError(f"image has zero size: {path}")
+                return get(img)
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image too large to read: {path}: {e}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"cannot read image {path}: {e}") from None
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF Orientation (tag 0x0112) from the header: 1 without one.
+
+    A PNG's eXIf chunk placed after its pixels (the PNG spec puts it before) is
+    read by :func:`load_image` only, which decodes the pixels anyway.
+    """
+    if img.format == "PNG":  # its getexif() decodes every pixel, looking past the IDAT
+        data = img.info.get("exif")
+        exif = Image.Exif()
+        if data:
+            exif.load(data)
+        return int(exif.get(0x0112, 1))
+    return int(img.getexif().get(0x0112, 1))
 
 
 def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
@@ -147,7 +173,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
 
     def size(img: Image.Image) -> tuple[int, int]:
-        rotated = img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF Orientation
+        rotated = _orientation(img) in (5, 6, 7, 8)
         return (img.width, img.height) if rotated else (img.height, img.width)
 
     return _read(path, size, transpose=False)
