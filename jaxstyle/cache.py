@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,21 +46,53 @@ def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> st
 def atomic_write(
     path: str | os.PathLike[str], write: Callable[[str], object], suffix: str = ""
 ) -> None:
-    """Calls ``write(tmp_path)`` then renames the result onto ``path``.
+    """Calls ``write(tmp_path)``, flushes it to disk, then renames it onto ``path``.
 
     The temporary file lives beside ``path`` (same filesystem, so the rename is
-    atomic) and is removed if ``write`` fails; ``path`` is untouched until success.
+    atomic), is created with the permissions of an ordinary new file (the umask's),
+    and is removed if anything fails (a full disk, a read-only or vanished
+    directory, an interrupt); ``path`` is untouched until success.
+
+    Raises:
+        OSError: the write, the flush or the rename failed (callers name the file).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}"
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
-        write(tmp)
+        write(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _seal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def seal(path: str | os.PathLike[str]) -> None:
+    """Writes ``path``'s checksum beside it (``<name>.sha256``), for :func:`sealed`."""
+    path = Path(path)
+    digest = file_checksum(path)
+    atomic_write(_seal_path(path), lambda tmp: Path(tmp).write_text(digest + "\n"))
+
+
+def sealed(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` exists and matches the checksum :func:`seal` wrote beside it.
+
+    A cached file without its seal (a crash between the two writes, an older
+    jaxstyle) or with another checksum (a damaged disk) is not to be used.
+    """
+    path = Path(path)
+    try:
+        want = _seal_path(path).read_text().strip()
+    except OSError:
+        return False
+    return path.is_file() and file_checksum(path) == want
 
 
 def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:

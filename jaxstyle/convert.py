@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle.cache import cache_dir, default_weights_path, file_checksum
+from jaxstyle.cache import cache_dir, default_weights_path, file_checksum, seal, sealed
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import CONV_LAYERS, held_layers
 from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
@@ -251,17 +251,20 @@ def resolve_weights(path: str | None = None) -> str:
 
     A converted file is returned as is; an original ``.h5``/``.pth`` is converted once
     into the cache (named by its checksum); a source name (:data:`SOURCES`) is
-    fetched and converted once. ``None`` takes :func:`default_weights`.
+    fetched and converted once. ``None`` takes :func:`default_weights`. A cached
+    conversion is used only while it matches the checksum written beside it
+    (:func:`jaxstyle.cache.sealed`); otherwise it is converted again.
     """
     path = default_weights() if path is None else path
     if path in SOURCES:
         out = default_weights_path(path)
-        if not out.is_file():
+        if not sealed(out):
             from jaxstyle.fetch import fetch
 
             original = fetch(path)
             print(f"converting {original} ({path}) to {out}")
             convert(path, original, out)
+            _seal(out)
         return str(out)
     p = Path(path)
     if p.suffix.lower() not in ORIGINAL_SUFFIXES:
@@ -271,7 +274,15 @@ def resolve_weights(path: str | None = None) -> str:
     source = guess_source(p)
     digest = file_checksum(p).partition(":")[2]
     out = cache_dir() / f"vgg19-{source}-{digest[:16]}-normalised.npz"
-    if not out.is_file():
+    if not sealed(out):
         print(f"converting {p} ({source}) to {out}")
         convert(source, p, out)
+        _seal(out)
     return str(out)
+
+
+def _seal(out: Path) -> None:
+    try:
+        seal(out)
+    except OSError as e:
+        raise WeightsError(f"cannot write {out}.sha256: {e.strerror or e}") from None

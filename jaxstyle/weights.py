@@ -162,7 +162,10 @@ def save_weights(path: str | os.PathLike[str], params: Params, meta: WeightsMeta
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
-    atomic_write(path, write, ".npz")
+    try:
+        atomic_write(path, write, ".npz")
+    except OSError as e:
+        raise WeightsError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def load_weights(path: str | os.PathLike[str]) -> tuple[Params, WeightsMeta]:
