@@ -16,10 +16,15 @@ Array = jax.Array
 
 
 class Inner(NamedTuple):
-    """One item's solver: ``init(x) -> s``, ``step(x, s) -> (x, s, loss, aux, evaluations)``."""
+    """One item's solver: ``init(x) -> s``, ``step(x, s) -> (x, s, loss, aux, evaluations)``.
+
+    ``loss`` is the objective at the new ``x``, or, where ``at_start``, at the ``x``
+    the step moved from (Adam and unit steps evaluate only there).
+    """
 
     init: Callable[[Array], Any]
     step: Callable[[Array, Any], tuple[Array, Any, Array, Any, Array]]
+    at_start: bool = False
 
 
 def adam(fun: Callable[[Array], tuple[Array, Any]], learning_rate: Any) -> Inner:
@@ -42,7 +47,7 @@ def adam(fun: Callable[[Array], tuple[Array, Any]], learning_rate: Any) -> Inner
         scale = rate.reshape((1,) * (x.ndim - 1) + rate.shape) if rate.ndim else rate
         return x + updates * scale, s, v, aux, jnp.ones((), jnp.int32)
 
-    return Inner(opt.init, adam_step)
+    return Inner(opt.init, adam_step, at_start=True)
 
 
 def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Any) -> Inner:
@@ -85,7 +90,7 @@ def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Any) -> Inn
             updates, s = plain.update(g, s, x)
             return optax.apply_updates(x, updates), s, v, aux, jnp.ones((), jnp.int32)
 
-        return Inner(plain.init, plain_step)
+        return Inner(plain.init, plain_step, at_start=True)
     if solver.linesearch == "backtracking":
         search = optax.scale_by_backtracking_linesearch(max_backtracking_steps=20, store_grad=True)
     else:

@@ -30,10 +30,37 @@ class History(NamedTuple):
 
 
 class Result(NamedTuple):
-    """What :func:`stylize` returns: the ``(H, W, 3)`` image in [0, 1] and its :class:`History`."""
+    """What :func:`stylize` returns: the ``(H, W, 3)`` image in [0, 1] and its :class:`History`.
+
+    ``image`` is the lowest-loss iterate of the run. ``stopped`` names the signal
+    (``"SIGINT"``, ``"SIGTERM"``) that ended the run early, or is ``None``; the history
+    then holds the iterations done. ``failed`` says, in one line, which item stopped
+    for good on a non-finite loss or gradient and from which iteration (its image is
+    its last finite iterate), or is ``None``.
+    """
 
     image: np.ndarray
     history: History
+    stopped: str | None = None
+    failed: str | None = None
+
+
+def failure(chunks: Sequence[dict[str, Any]], batched: bool) -> str | None:
+    """The one-line account of the items whose records end ``failed``, or ``None``."""
+    if not chunks:
+        return None
+    failed = np.concatenate([c["failed"] for c in chunks])  # (T, B)
+    items = np.flatnonzero(failed[-1])
+    if not items.size:
+        return None
+    # 1-based iteration where each item's final run of failures began.
+    ok = ~failed[:, items]
+    since = [int(np.flatnonzero(col)[-1]) + 2 if col.any() else 1 for col in ok.T]
+    where = ", ".join(
+        f"item {i} from iteration {k}" if batched else f"from iteration {k}"
+        for i, k in zip(items, since, strict=True)
+    )
+    return f"the loss or its gradient was not finite {where} on, also after a restart"
 
 
 def unbatch(tree: Any, batched: bool) -> Any:

@@ -78,12 +78,14 @@ class Step(NamedTuple):
         value: ``(B,)`` the objective at ``x``.
         aux: the probe's aux at ``x``.
         evaluations: ``(B,)`` probes this iteration's line search used.
+        failed: ``(B,)`` bool, the item has stopped for good on non-finite values.
     """
 
     x: Array
     value: Array
     aux: Any
     evaluations: np.ndarray
+    failed: np.ndarray
 
 
 def init_memory(x: Array, size: int) -> Memory:
@@ -128,6 +130,11 @@ def _direction_one(
     d = jnp.where(descent, d, -g)
     gtd = jnp.where(descent, gtd, -_vdot(g, g))
     return d, gtd, descent, jnp.sum(jnp.abs(g)), jnp.max(jnp.abs(d))
+
+
+@jax.jit
+def _l1(g: Array) -> Array:
+    return jnp.sum(jnp.abs(g.reshape(g.shape[0], -1)), axis=1)
 
 
 @jax.jit
@@ -201,8 +208,12 @@ def minimize(
     history_size: int = 10,
     linesearch: str = "strong-wolfe",
     max_evals: int = 25,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[Step]:
     """Runs L-BFGS from ``x0`` ``(B, *shape)``, yielding each iteration's :class:`Step`.
+
+    ``stop`` is asked after every evaluation: once it says ``True`` the generator ends,
+    the iteration in progress dropped, so the last :class:`Step` yielded is the result.
 
     When an item's line search finds no lower loss, its memory is cleared and the
     next iteration tries steepest descent; if that fails too, the item stays where it
@@ -222,12 +233,17 @@ def minimize(
         raise ValueError(f"linesearch must be one of {', '.join(LINESEARCHES)}, got {linesearch!r}")
     b = x0.shape[0]
     x, f, g, _, aux = probe(x0, jnp.zeros_like(x0), jnp.zeros((b,), jnp.float32))
+    stop = stop or (lambda: False)
     memory = init_memory(x, history_size)
     fresh = np.ones(b, bool)  # empty memory: take the short first step along -g
-    stopped = np.zeros(b, bool)
+    # A start whose loss or gradient is not finite has nowhere to go.
+    failed = ~(np.isfinite(host(f)) & np.isfinite(host(_l1(g))))
+    stopped = failed.copy()
     for _ in range(iterations):
+        if stop():
+            return
         if stopped.all():
-            yield Step(x, f, aux, np.zeros(b, np.int64))
+            yield Step(x, f, aux, np.zeros(b, np.int64), failed.copy())
             continue
         d, gtd_dev, descent, g_l1, d_inf = direction(memory, g)
         reset = ~host(descent)
@@ -256,17 +272,25 @@ def minimize(
             trial[i] = next(search)
             pending[i] = search
         evals = np.zeros(b, np.int64)
-        failed = np.zeros(b, bool)
+        lost = np.zeros(b, bool)  # no lower loss along d
+        odd = np.zeros(b, bool)  # a trial's loss or slope was not finite
         best = (x, f, g, aux)
         while pending:
             xt, ft, gt, gdt, auxt = probe(x, d, jnp.asarray(trial, jnp.float32))
             ft_host, gdt_host = host(ft).astype(np.float64), host(gdt).astype(np.float64)
+            if stop():
+                return
+            # A non-finite loss or slope (NaN or Inf in the gradient) is a step too
+            # far: the search shrinks it.
+            bad = ~(np.isfinite(ft_host) & np.isfinite(gdt_host))
+            ft_host = np.where(bad, np.inf, ft_host)
             take = np.zeros(b, bool)
             for i, search in list(pending.items()):
                 evals[i] += 1
                 if search is None:
                     take[i] = True
                     continue
+                odd[i] |= bad[i]
                 try:
                     trial[i] = search.send((float(ft_host[i]), float(gdt_host[i])))
                     continue
@@ -275,21 +299,23 @@ def minimize(
                 if t == trial[i]:
                     take[i] = True
                 elif t == 0.0:
-                    failed[i] = True
+                    lost[i] = True
                 else:
                     pending[i] = None
                     trial[i] = t
-            for i in np.flatnonzero(take | failed):
+            for i in np.flatnonzero(take | lost):
                 pending.pop(int(i), None)
                 trial[i] = 0.0  # done: later probes of this round leave it in place
             if take.any():
                 best = _select(jnp.asarray(take), (xt, ft, gt, auxt), best)
         # No lower loss along this direction: retry once from steepest descent with
-        # an empty memory; stop the item if that was already the case.
-        stopped |= failed & fresh
-        clear = failed & ~fresh
+        # an empty memory and a short first step; stop the item if that was already
+        # the case (for good, as failed, if its trials were not finite).
+        failed |= lost & fresh & odd
+        stopped |= lost & fresh
+        clear = lost & ~fresh
         new_x, new_f, new_g, new_aux = best
         memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear))
         x, f, g, aux = new_x, new_f, new_g, new_aux
         fresh = clear
-        yield Step(x, f, aux, evals)
+        yield Step(x, f, aux, evals, failed.copy())

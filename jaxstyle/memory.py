@@ -48,9 +48,9 @@ from jaxstyle.solvers import history_size
 #: of the convolutions it reaches (module docstring).
 ACTIVATION_FACTOR = 1.75
 #: Image-sized float32 arrays an evaluation and an optimiser step hold per image:
-#: the iterate, the direction, the trial point, the gradient, the previous gradient
-#: and the step's temporaries.
-IMAGE_COPIES = 8
+#: the iterate, the lowest-loss iterate, the direction, the trial point, the gradient,
+#: the previous gradient and the step's temporaries.
+IMAGE_COPIES = 9
 #: A plan fits when its total is at most this share of the available bytes.
 HEADROOM = 0.9
 #: The fewest L-BFGS pairs ``memory="auto"`` shortens the memory to.
@@ -85,7 +85,7 @@ class Plan:
     Example:
         >>> p = estimate((512, 512), Config(optimizer="lbfgs", history_size=10))
         >>> sorted(p.parts), round(p.total / 2**30, 2)
-        (['activations', 'images', 'kernels', 'optimizer'], 0.8)
+        (['activations', 'images', 'kernels', 'optimizer'], 0.81)
     """
 
     hw: tuple[int, int]
@@ -264,7 +264,7 @@ def plan(hw: tuple[int, int], config: Config, *, tileable: bool = True, **kw: An
     Example:
         >>> c = Config(optimizer="lbfgs", iterations=10)
         >>> [(p.tiles, p.history_size) for p in (plan((2048, 2048), c, budget=b * 2**30) for b in (24, 10, 4))]
-        [(0, 21), (2, 21), (16, 18)]
+        [(0, 21), (2, 21), (16, 17)]
         >>> plan((512, 512), c, budget=24 * 2**30).history_size
         100
     """

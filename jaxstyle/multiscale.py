@@ -84,7 +84,8 @@ def coarse_to_fine(
 
     Returns:
         One :class:`~jaxstyle.history.Result` per stage, each at its stage's size; the
-        last is the output.
+        last is the output. A stage ended by an interrupt or a failure (its ``stopped``
+        or ``failed`` set) is the last one run.
 
     Example:
         >>> from jaxstyle.preprocess import TORCHVISION
@@ -115,5 +116,7 @@ def coarse_to_fine(
             **kwargs,
         )
         results.append(out)
+        if out.stopped or out.failed:
+            break
         start = out.image
     return results

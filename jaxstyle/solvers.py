@@ -12,7 +12,11 @@
 
 Every solver works on a batch ``(B, ...)``: the per-item function is ``jax.vmap``-ed
 here, in one place, and each item has its own line search and memory. A step whose
-loss or image is not finite leaves that item where it was, and it stops.
+loss or image is not finite leaves that item where it was; it then starts again from
+there once, with an empty memory (and, for Adam and unit steps, half the step), and
+if that fails too it stops for good (``"failed"`` in its records). Each item's
+lowest-loss iterate is kept beside the current one (Adam's loss is not monotone), and
+that is what a run hands back.
 """
 
 from __future__ import annotations
@@ -91,11 +95,16 @@ def history_size(optimizer: str, requested: int | None, batch: int, hw: tuple[in
 
 
 class State(NamedTuple):
-    """A device solver's carry: images ``(B, ...)``, solver states, stopped flags ``(B,)``."""
+    """A device solver's carry: images ``(B, ...)``, solver states, stopped flags ``(B,)``,
+    each item's lowest-loss iterate ``best`` ``(B, ...)`` with its loss ``(B,)``, and the
+    factor ``scale`` ``(B,)`` on the steps of solvers without a line search."""
 
     x: Array
     inner: Any
     stopped: Array
+    best: Array
+    best_value: Array
+    scale: Array
 
 
 def _bind(fun: Fun, shared: Any, item: Any) -> Callable[[Array], tuple[Array, Any]]:
@@ -110,7 +119,26 @@ def init_state(x0: Array, shared: Any, items: Any, loss_fn: Fun, solver: Solver)
         return device_solver(_bind(loss_fn, shared, item), solver).init(x)
 
     inner = jax.vmap(one)(x0, items)
-    return State(x0, inner, jnp.zeros(x0.shape[:1], bool))
+    b = x0.shape[:1]
+    inf, one = jnp.full(b, jnp.inf, jnp.float32), jnp.ones(b, jnp.float32)
+    return State(x0, inner, jnp.zeros(b, bool), x0, inf, one)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
+def restart(
+    state: State, which: Array, shared: Any, items: Any, loss_fn: Fun, solver: Solver
+) -> State:
+    """``state`` with the items ``which`` ``(B,)`` started afresh where they are, half the step."""
+    fresh = init_state(state.x, shared, items, loss_fn, solver)
+
+    def pick(new: Array, old: Array) -> Array:
+        return jnp.where(which.reshape(which.shape + (1,) * (new.ndim - 1)), new, old)
+
+    return state._replace(
+        inner=jax.tree.map(pick, fresh.inner, state.inner),
+        stopped=state.stopped & ~which,
+        scale=jnp.where(which, state.scale / 2, state.scale),
+    )
 
 
 def _missing(dtype: Any) -> Any:
@@ -119,10 +147,13 @@ def _missing(dtype: Any) -> Any:
 
 
 def _step(state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -> tuple[State, Any]:
-    def one(x: Array, s: Any, stopped: Array, item: Any) -> tuple[Array, Any, Array, Any]:
-        new_x, new_s, value, aux, evals = device_solver(_bind(loss_fn, shared, item), solver).step(
-            x, s
-        )
+    def one(
+        x: Array, s: Any, stopped: Array, best: Array, best_value: Array, scale: Array, item: Any
+    ) -> tuple[Array, Any, Array, Array, Array, Array, Any]:
+        inner = device_solver(_bind(loss_fn, shared, item), solver)
+        new_x, new_s, value, aux, evals = inner.step(x, s)
+        if inner.at_start:  # no line search: a restart halves the step
+            new_x = x + scale * (new_x - x)
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped
         keep = functools.partial(jnp.where, ok)
         new_s = jax.tree.map(keep, new_s, s)
@@ -131,11 +162,15 @@ def _step(state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -
             "value": jnp.where(ok, value, nan),
             "aux": jax.tree.map(lambda a: jnp.where(ok, a, _missing(a.dtype)), aux),
             "evaluations": jnp.where(ok, evals, 0).astype(jnp.int32),
+            "failed": ~ok,
         }
-        return jnp.where(ok, new_x, x), new_s, ~ok, record
+        better = ok & (value < best_value)
+        best = jnp.where(better, x if inner.at_start else new_x, best)
+        best_value = jnp.where(better, value, best_value)
+        return jnp.where(ok, new_x, x), new_s, ~ok, best, best_value, scale, record
 
-    x, inner, stopped, record = jax.vmap(one)(state.x, state.inner, state.stopped, items)
-    return State(x, inner, stopped), record
+    *carry, record = jax.vmap(one)(*state, items)
+    return State(*carry), record
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
@@ -165,6 +200,13 @@ def run_chunk(
         return st, jax.tree.map(lambda h, r: h.at[i].set(r), hist, record)
 
     return jax.lax.fori_loop(0, steps, body, (state, empty))
+
+
+@jax.jit
+def _keep_best(best: Array, best_value: Array, x: Array, value: Array) -> tuple[Array, Array]:
+    better = value < best_value  # False for NaN: a non-finite step is never the best
+    take = better.reshape(better.shape + (1,) * (x.ndim - 1))
+    return jnp.where(take, x, best), jnp.where(better, value, best_value)
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn",))
@@ -200,53 +242,85 @@ def iterate(
     *,
     chunk: int = 50,
     host: bool | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Array, dict[str, Any]]]:
     """Runs ``iterations`` of ``solver`` on a batch, yielding after every ``chunk``.
 
     Args:
         x0: ``(B, ...)`` starting points; ``items`` has the same leading axis.
         host: step optax/jaxopt from Python (default: on a CPU).
+        stop: asked after every compiled call (an evaluation, a step, or a chunk on a
+            device); once it says ``True`` the iterations done so far are yielded and
+            the run ends.
 
     Yields:
-        ``(x, records)``: the ``(B, ...)`` iterate and numpy records of the chunk's
-        iterations, ``{"value": (n, B), "aux": aux with (n, B) leaves,
-        "evaluations": (n, B)}`` (NaN and 0 once an item stopped on a failed step).
+        ``(best, records)``: each item's lowest-loss iterate so far ``(B, ...)`` and
+        numpy records of the chunk's iterations, ``{"value": (n, B), "aux": aux with
+        (n, B) leaves, "evaluations": (n, B), "failed": (n, B)}`` (NaN and 0 while an
+        item is stopped on a failed step; ``failed`` true while it is).
     """
     host = jax.default_backend() == "cpu" if host is None else host
+    stop = stop or (lambda: False)
     if solver.optimizer == "lbfgs":
         run = functools.partial(probe, shared=shared, items=items, loss_fn=fun)
         x0 = _placed_like(x0, (shared, items))
+        best, best_value = x0, jnp.full(x0.shape[:1], jnp.inf, jnp.float32)
         steps: Iterator[Any] = lbfgs.minimize(
-            run, x0, iterations, history_size=solver.history_size, linesearch=solver.linesearch
+            run,
+            x0,
+            iterations,
+            history_size=solver.history_size,
+            linesearch=solver.linesearch,
+            stop=stop,
         )
         records: list[dict[str, Any]] = []
         for i, step in enumerate(steps, 1):
+            best, best_value = _keep_best(best, best_value, step.x, step.value)
             records.append(
                 {
                     "value": step.value,
                     "aux": step.aux,
                     "evaluations": step.evaluations.astype(np.int32),
+                    "failed": step.failed,
                 }
             )
             if i % chunk == 0 or i == iterations:
-                yield step.x, _stack(records)
+                yield best, _stack(records)
                 records = []
+        if records:  # stopped early
+            yield best, _stack(records)
         return
     state = init_state(x0, shared, items, fun, solver)
+    restarted = np.zeros(x0.shape[0], bool)
+
+    def again(state: State) -> State:  # a failed item's one restart
+        which = to_host(state.stopped) & ~restarted
+        restarted[:] |= which
+        return (
+            restart(state, jnp.asarray(which), shared, items, fun, solver) if which.any() else state
+        )
+
     done = 0
-    while done < iterations:
+    while done < iterations and not stop():
         n = min(chunk, iterations - done)
         if host:
             out = []
             for _ in range(n):
                 state, record = run_step(state, shared, items, fun, solver)
                 out.append(record)
+                state = again(state)
+                if stop():
+                    break
             hist = _stack(out)
+            n = len(out)
         else:
             state, hist = run_chunk(state, shared, items, jnp.int32(n), fun, solver, chunk)
             hist = jax.tree.map(lambda h, n=n: h[:n], to_host(hist))
+            state = again(state)
         done += n
-        yield state.x, hist
+        # Adam evaluates the iterate a step starts from: its newest iterate is a
+        # candidate for the best once the next step has evaluated it.
+        yield state.best, hist
 
 
 def _stack(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -270,8 +344,8 @@ def minimize(
     """L-BFGS on one ``fun: x -> (loss, aux)`` from ``x0``, for ``iterations``.
 
     Returns:
-        The last iterate and ``{"value": (T,), "aux": (T, ...) leaves,
-        "evaluations": (T,)}`` as numpy arrays.
+        The lowest-loss iterate evaluated and ``{"value": (T,), "aux": (T, ...)
+        leaves, "evaluations": (T,)}`` as numpy arrays.
 
     Example:
         >>> def f(x):

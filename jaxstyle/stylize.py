@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,12 +21,14 @@ from jaxstyle import controls, memory, sharding
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
-from jaxstyle.history import History, Result, history, unbatch
+from jaxstyle.history import History, Result
 from jaxstyle.image import initial_image
+from jaxstyle.interrupts import Interrupts
 from jaxstyle.layers import check_depth, min_size
+from jaxstyle.loop import run
 from jaxstyle.objective import ExtraLoss, Spec, Weights, loss_terms, spec_of, weights_of
 from jaxstyle.preprocess import Preprocess
-from jaxstyle.solvers import Solver, history_size, iterate
+from jaxstyle.solvers import Solver, history_size
 from jaxstyle.targets import Targets, make_targets
 from jaxstyle.vgg import Params, blocks_of, widths_of
 
@@ -124,6 +127,7 @@ def stylize(
     extra_layers: Sequence[str] = (),
     callback: Callable[[int, np.ndarray, History], None] | None = None,
     progress: bool = False,
+    interrupt: Sequence[int] = (signal.SIGINT,),
 ) -> Result:
     """Paints ``content`` in the style of ``style`` (Gatys et al. 2016), one image or a batch.
 
@@ -155,10 +159,14 @@ def stylize(
         callback: called every ``config.chunk_size`` iterations with ``(iterations
             done, image, history so far)``.
         progress: show a tqdm progress bar with the current loss.
+        interrupt: signals that end the run early and keep its result (default
+            SIGINT: Ctrl-C, a notebook's stop button); the one in flight finishes
+            first (:class:`~jaxstyle.interrupts.Interrupts`), and the :class:`Result`
+            says ``stopped``. A second such signal acts at once. The CLI adds SIGTERM.
 
     Returns:
-        :class:`Result` with the ``(H, W, 3)`` image clipped to [0, 1] and ``(T,)``
-        histories; for a batch, ``(B, H, W, 3)`` and ``(B, T)``.
+        :class:`Result` with the lowest-loss ``(H, W, 3)`` image clipped to [0, 1] and
+        ``(T,)`` histories; for a batch, ``(B, H, W, 3)`` and ``(B, T)``.
 
     Example:
         >>> from jaxstyle.preprocess import TORCHVISION
@@ -172,6 +180,41 @@ def stylize(
         >>> stylize(img, img, params, TORCHVISION, grid, key=jax.random.key(1)).image.shape
         (2, 16, 16, 3)
     """
+    with Interrupts(interrupt) as caught:
+        return _stylize(
+            content,
+            style,
+            params,
+            preprocess,
+            config,
+            key,
+            init_image,
+            masks,
+            style_masks,
+            extra_loss,
+            extra_layers,
+            callback,
+            progress,
+            caught,
+        )
+
+
+def _stylize(
+    content: Array | np.ndarray,
+    style: Any,
+    params: Params,
+    preprocess: Preprocess,
+    config: Config | Sequence[Config] | None,
+    key: Array | None,
+    init_image: Array | np.ndarray | None,
+    masks: Any,
+    style_masks: Any,
+    extra_loss: ExtraLoss | None,
+    extra_layers: Sequence[str],
+    callback: Callable[[int, np.ndarray, History], None] | None,
+    progress: bool,
+    caught: Interrupts,
+) -> Result:
     batch = controls.gather(content, style, init_image, config, key)
     n, b, styles, start = batch.size, len(batch.configs), batch.styles, batch.start
     backend = jax.default_backend()
@@ -265,7 +308,7 @@ def stylize(
         rgb = preprocess.invert(jnp.asarray(sharding.host(x)[:b, : hw[0]]))
         return np.asarray(controls.finish(rgb, original, configs), np.float32)
 
-    return _run(
+    return run(
         loss,
         x0,
         shared,
@@ -276,47 +319,5 @@ def stylize(
         image,
         callback,
         progress,
+        caught,
     )
-
-
-def _run(
-    loss: Loss,
-    x0: Array,
-    shared: Any,
-    items: Any,
-    solver: Solver,
-    config: Config,
-    batch: int | None,
-    image: Callable[[Array], np.ndarray],
-    callback: Callable[[int, np.ndarray, History], None] | None,
-    progress: bool,
-) -> Result:
-    one = functools.partial(unbatch, batched=batch is not None)
-    count = x0.shape[0] if batch is None else batch  # items, without a padded batch's copies
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.iterations, unit="it", dynamic_ncols=True)
-    chunks: list[dict[str, Any]] = []
-    x, done = x0, 0
-    try:
-        steps = iterate(loss, x0, shared, items, solver, config.iterations, chunk=config.chunk_size)
-        for x, records in steps:
-            records = jax.tree.map(lambda r: r[:, :count], records)
-            chunks.append(records)
-            n = len(records["value"])
-            done += n
-            if bar is not None:
-                bar.update(n)
-                bar.set_postfix(loss=f"{float(np.max(records['value'][-1])):.4g}")
-            if callback is not None:
-                callback(
-                    done,
-                    one(image(x)),
-                    one(history(chunks, loss.spec, count)),
-                )
-    finally:
-        if bar is not None:
-            bar.close()
-    return Result(one(image(x)), one(history(chunks, loss.spec, count)))

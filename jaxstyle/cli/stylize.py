@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,14 @@ import numpy as np
 
 from jaxstyle import config as cfg
 from jaxstyle import image as img
-from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int, run_defaults
+from jaxstyle.cli.args import (
+    EXIT_USAGE,
+    add_weighting,
+    counts,
+    nonneg_float,
+    positive_int,
+    run_defaults,
+)
 from jaxstyle.cli.scale import add_scale, preflight
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
@@ -299,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
         "masks": masks,
         "style_masks": style_masks,
         "progress": not args.quiet,
+        "interrupt": (signal.SIGINT, signal.SIGTERM),
     }
     if args.scales:
         result = coarse_to_fine(*run_args, config, args.scales, stages, **common)[-1]
@@ -307,6 +317,20 @@ def run(args: argparse.Namespace) -> int:
         result = stylize(*run_args, config, callback=callback, **common)
     if jax.process_index() == 0:  # every process of a multi-host run holds the image
         save(output, result.image)
+    if result.stopped:
+        h, w = result.image.shape[:2]
+        done = len(result.history.total)
+        loss = f", loss {float(result.history.total[-1]):.4g}" if done else ""
+        sys.stderr.write(
+            f"jaxstyle: {result.stopped} after {done} iterations{loss}: wrote the "
+            f"lowest-loss image so far to {output} ({w}x{h})\n"
+        )
+        return 128 + signal.Signals[result.stopped].value
+    if result.failed:
+        sys.stderr.write(
+            f"jaxstyle: error: {result.failed}; wrote the last finite image to {output}\n"
+        )
+        return EXIT_USAGE
     if not args.quiet:
         h, w = result.image.shape[:2]
         print(
