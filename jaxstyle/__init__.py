@@ -6,10 +6,17 @@ compilation cache and the XLA:CPU flags (the ``jaxstyle`` command does).
 
 from jaxstyle import color
 from jaxstyle.cache import enable_compilation_cache, setup
+from jaxstyle.checkpoint import Checkpoint
 from jaxstyle.config import COLORS, RUN_DEFAULTS, Config, resolve
 from jaxstyle.controls import MaskWarning
 from jaxstyle.convert import resolve_weights
-from jaxstyle.errors import ConfigError, ImageError, JaxstyleError, WeightsError
+from jaxstyle.errors import (
+    CheckpointError,
+    ConfigError,
+    ImageError,
+    JaxstyleError,
+    WeightsError,
+)
 from jaxstyle.history import History, Result
 from jaxstyle.image import (
     bundled,
@@ -50,6 +57,8 @@ __all__ = [
     "RUN_DEFAULTS",
     "TORCHVISION",
     "VGG19",
+    "Checkpoint",
+    "CheckpointError",
     "Config",
     "ConfigError",
     "History",

@@ -1,11 +1,15 @@
-"""optax's and jaxopt's L-BFGS, and optax's Adam, on one item, behind :mod:`jaxstyle.solvers`.
+"""The device solvers behind :mod:`jaxstyle.solvers`: optax's and jaxopt's L-BFGS, optax's Adam.
 
-They compile the line search (if any) and the update into the step; the solvers module vmaps
-the step over a batch and runs it on the device (or, on a CPU, one step per call).
+:func:`device_solver` is one item's solver, its line search (if any) and update
+compiled into the step; :func:`run_step` and :func:`run_chunk` vmap that step over a
+batch and run it, one step per call (on a CPU) or ``chunk`` steps in a
+``lax.fori_loop`` on the device, with each item's lowest-loss iterate and its one
+restart after a non-finite step kept in the :class:`State`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -113,3 +117,121 @@ def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Any) -> Inn
         return x, s, new_value, aux, jnp.asarray(steps, jnp.int32)
 
     return Inner(optax_init, optax_step)
+
+
+class State(NamedTuple):
+    """A device solver's carry: images ``(B, ...)``, solver states, stopped flags ``(B,)``,
+    each item's lowest-loss iterate ``best`` ``(B, ...)`` with its loss ``(B,)``, and the
+    factor ``scale`` ``(B,)`` on the steps of solvers without a line search."""
+
+    x: Array
+    inner: Any
+    stopped: Array
+    best: Array
+    best_value: Array
+    scale: Array
+
+
+def _bind(fun: Callable[..., Any], shared: Any, item: Any) -> Callable[[Array], tuple[Array, Any]]:
+    return lambda x: fun(x, shared, item)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"))
+def init_state(
+    x0: Array, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+) -> State:
+    """The device solver's state at ``x0`` ``(B, ...)`` (optax or jaxopt)."""
+
+    def one(x: Array, item: Any) -> Any:
+        return device_solver(_bind(loss_fn, shared, item), solver).init(x)
+
+    inner = jax.vmap(one)(x0, items)
+    b = x0.shape[:1]
+    inf, one = jnp.full(b, jnp.inf, jnp.float32), jnp.ones(b, jnp.float32)
+    return State(x0, inner, jnp.zeros(b, bool), x0, inf, one)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
+def restart(
+    state: State, which: Array, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+) -> State:
+    """``state`` with the items ``which`` ``(B,)`` started afresh where they are, half the step."""
+    fresh = init_state(state.x, shared, items, loss_fn, solver)
+
+    def pick(new: Array, old: Array) -> Array:
+        return jnp.where(which.reshape(which.shape + (1,) * (new.ndim - 1)), new, old)
+
+    return state._replace(
+        inner=jax.tree.map(pick, fresh.inner, state.inner),
+        stopped=state.stopped & ~which,
+        scale=jnp.where(which, state.scale / 2, state.scale),
+    )
+
+
+def _missing(dtype: Any) -> Any:
+    """What a record holds for a stopped item: NaN, or 0 for integers."""
+    return jnp.nan if jnp.issubdtype(dtype, jnp.inexact) else 0
+
+
+def _step(
+    state: State, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+) -> tuple[State, Any]:
+    def one(
+        x: Array, s: Any, stopped: Array, best: Array, best_value: Array, scale: Array, item: Any
+    ) -> tuple[Array, Any, Array, Array, Array, Array, Any]:
+        inner = device_solver(_bind(loss_fn, shared, item), solver)
+        new_x, new_s, value, aux, evals = inner.step(x, s)
+        if inner.at_start:  # no line search: a restart halves the step
+            new_x = x + scale * (new_x - x)
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped
+        keep = functools.partial(jnp.where, ok)
+        new_s = jax.tree.map(keep, new_s, s)
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        record = {
+            "value": jnp.where(ok, value, nan),
+            "aux": jax.tree.map(lambda a: jnp.where(ok, a, _missing(a.dtype)), aux),
+            "evaluations": jnp.where(ok, evals, 0).astype(jnp.int32),
+            "failed": ~ok,
+        }
+        better = ok & (value < best_value)
+        best = jnp.where(better, x if inner.at_start else new_x, best)
+        best_value = jnp.where(better, value, best_value)
+        return jnp.where(ok, new_x, x), new_s, ~ok, best, best_value, scale, record
+
+    *carry, record = jax.vmap(one)(*state, items)
+    return State(*carry), record
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
+def run_step(
+    state: State, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+) -> tuple[State, Any]:
+    """One iteration of every item, compiled without a loop (how a CPU runs them)."""
+    return _step(state, shared, items, loss_fn, solver)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("loss_fn", "solver", "chunk"), donate_argnames=("state",)
+)
+def run_chunk(
+    state: State,
+    shared: Any,
+    items: Any,
+    steps: Array,
+    loss_fn: Callable[..., Any],
+    solver: Any,
+    chunk: int,
+) -> tuple[State, Any]:
+    """``steps`` (<= ``chunk``, traced) iterations in one ``lax.fori_loop`` on the device.
+
+    Returns the state and ``chunk`` records, the first ``steps`` filled.
+    """
+    shapes = jax.eval_shape(lambda s: _step(s, shared, items, loss_fn, solver)[1], state)
+    empty = jax.tree.map(lambda a: jnp.full((chunk, *a.shape), _missing(a.dtype), a.dtype), shapes)
+
+    def body(i: Array, carry: tuple[State, Any]) -> tuple[State, Any]:
+        st, hist = carry
+        st, record = _step(st, shared, items, loss_fn, solver)
+        return st, jax.tree.map(lambda h, r: h.at[i].set(r), hist, record)
+
+    return jax.lax.fori_loop(0, steps, body, (state, empty))

@@ -17,3 +17,7 @@ class WeightsError(JaxstyleError, ValueError):
 
 class ConfigError(JaxstyleError, ValueError):
     """A hyper-parameter is out of range or names an unknown layer."""
+
+
+class CheckpointError(JaxstyleError, ValueError):
+    """A checkpoint is missing, damaged, or belongs to another run."""

@@ -70,6 +70,29 @@ class Memory(NamedTuple):
     count: Array
 
 
+class Carry(NamedTuple):
+    """What the next iteration starts from: with it, :func:`minimize` resumes a run exactly.
+
+    Attributes:
+        x: ``(B, *shape)`` the iterate; ``f`` ``(B,)``, ``g`` (as ``x``) and ``aux``
+            the probe's loss, gradient and aux there.
+        memory: the :class:`Memory`.
+        fresh: ``(B,)`` bool (numpy), the memory is empty: the next step is the short
+            first step along ``-g``.
+        failed: ``(B,)`` bool, stopped for good on non-finite values.
+        stopped: ``(B,)`` bool, stopped (failed, or no lower loss found twice).
+    """
+
+    x: Array
+    f: Array
+    g: Array
+    aux: Any
+    memory: Memory
+    fresh: np.ndarray
+    failed: np.ndarray
+    stopped: np.ndarray
+
+
 class Step(NamedTuple):
     """One iteration's outcome for a batch (arrays on device, counts on the host).
 
@@ -79,6 +102,8 @@ class Step(NamedTuple):
         aux: the probe's aux at ``x``.
         evaluations: ``(B,)`` probes this iteration's line search used.
         failed: ``(B,)`` bool, the item has stopped for good on non-finite values.
+        carry: the state after this iteration; its memory is updated in place by the
+            next one, so read (or save) it before asking for the next step.
     """
 
     x: Array
@@ -86,6 +111,7 @@ class Step(NamedTuple):
     aux: Any
     evaluations: np.ndarray
     failed: np.ndarray
+    carry: Carry
 
 
 def init_memory(x: Array, size: int) -> Memory:
@@ -209,11 +235,14 @@ def minimize(
     linesearch: str = "strong-wolfe",
     max_evals: int = 25,
     stop: Callable[[], bool] | None = None,
+    start: Carry | None = None,
 ) -> Iterator[Step]:
     """Runs L-BFGS from ``x0`` ``(B, *shape)``, yielding each iteration's :class:`Step`.
 
     ``stop`` is asked after every evaluation: once it says ``True`` the generator ends,
     the iteration in progress dropped, so the last :class:`Step` yielded is the result.
+    ``start``, a :class:`Carry` a run yielded, continues that run instead (``x0`` is
+    then unused): the same iterates as if it had not stopped.
 
     When an item's line search finds no lower loss, its memory is cleared and the
     next iteration tries steepest descent; if that fails too, the item stays where it
@@ -232,18 +261,23 @@ def minimize(
     if linesearch not in LINESEARCHES:
         raise ValueError(f"linesearch must be one of {', '.join(LINESEARCHES)}, got {linesearch!r}")
     b = x0.shape[0]
-    x, f, g, _, aux = probe(x0, jnp.zeros_like(x0), jnp.zeros((b,), jnp.float32))
     stop = stop or (lambda: False)
-    memory = init_memory(x, history_size)
-    fresh = np.ones(b, bool)  # empty memory: take the short first step along -g
-    # A start whose loss or gradient is not finite has nowhere to go.
-    failed = ~(np.isfinite(host(f)) & np.isfinite(host(_l1(g))))
-    stopped = failed.copy()
+    if start is None:
+        x, f, g, _, aux = probe(x0, jnp.zeros_like(x0), jnp.zeros((b,), jnp.float32))
+        memory = init_memory(x, history_size)
+        fresh = np.ones(b, bool)  # empty memory: take the short first step along -g
+        # A start whose loss or gradient is not finite has nowhere to go.
+        failed = ~(np.isfinite(host(f)) & np.isfinite(host(_l1(g))))
+        stopped = failed.copy()
+    else:
+        x, f, g, aux, memory = start[:5]
+        fresh, failed, stopped = (np.array(a, bool) for a in start[5:])
     for _ in range(iterations):
         if stop():
             return
         if stopped.all():
-            yield Step(x, f, aux, np.zeros(b, np.int64), failed.copy())
+            carry = Carry(x, f, g, aux, memory, fresh.copy(), failed.copy(), stopped.copy())
+            yield Step(x, f, aux, np.zeros(b, np.int64), failed.copy(), carry)
             continue
         d, gtd_dev, descent, g_l1, d_inf = direction(memory, g)
         reset = ~host(descent)
@@ -318,4 +352,5 @@ def minimize(
         memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear))
         x, f, g, aux = new_x, new_f, new_g, new_aux
         fresh = clear
-        yield Step(x, f, aux, evals, failed.copy())
+        carry = Carry(x, f, g, aux, memory, fresh.copy(), failed.copy(), stopped.copy())
+        yield Step(x, f, aux, evals, failed.copy(), carry)

@@ -11,12 +11,14 @@
   as XLA:CPU runs convolutions inside a while loop about 2x slower (jax-ml/jax#12868).
 
 Every solver works on a batch ``(B, ...)``: the per-item function is ``jax.vmap``-ed
-here, in one place, and each item has its own line search and memory. A step whose
+by :func:`probe` (lbfgs) and :mod:`jaxstyle.adapters` (the others), and each item
+has its own line search and memory. A step whose
 loss or image is not finite leaves that item where it was; it then starts again from
 there once, with an empty memory (and, for Adam and unit steps, half the step), and
 if that fails too it stops for good (``"failed"`` in its records). Each item's
 lowest-loss iterate is kept beside the current one (Adam's loss is not monotone), and
-that is what a run hands back.
+that is what a run hands back. :func:`iterate` hands out the whole state after each
+chunk and resumes from it exactly (what :mod:`jaxstyle.checkpoint` saves).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import lbfgs
-from jaxstyle.adapters import device_solver
+from jaxstyle.adapters import State, init_state, restart, run_chunk, run_step
 from jaxstyle.config import HISTORY_SIZES, LINESEARCHES
 from jaxstyle.sharding import host as to_host
 
@@ -94,114 +96,6 @@ def history_size(optimizer: str, requested: int | None, batch: int, hw: tuple[in
     return max(1, min(HISTORY_SIZES[optimizer], HISTORY_BYTES // per_pair))
 
 
-class State(NamedTuple):
-    """A device solver's carry: images ``(B, ...)``, solver states, stopped flags ``(B,)``,
-    each item's lowest-loss iterate ``best`` ``(B, ...)`` with its loss ``(B,)``, and the
-    factor ``scale`` ``(B,)`` on the steps of solvers without a line search."""
-
-    x: Array
-    inner: Any
-    stopped: Array
-    best: Array
-    best_value: Array
-    scale: Array
-
-
-def _bind(fun: Fun, shared: Any, item: Any) -> Callable[[Array], tuple[Array, Any]]:
-    return lambda x: fun(x, shared, item)
-
-
-@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"))
-def init_state(x0: Array, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -> State:
-    """The device solver's state at ``x0`` ``(B, ...)`` (optax or jaxopt)."""
-
-    def one(x: Array, item: Any) -> Any:
-        return device_solver(_bind(loss_fn, shared, item), solver).init(x)
-
-    inner = jax.vmap(one)(x0, items)
-    b = x0.shape[:1]
-    inf, one = jnp.full(b, jnp.inf, jnp.float32), jnp.ones(b, jnp.float32)
-    return State(x0, inner, jnp.zeros(b, bool), x0, inf, one)
-
-
-@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
-def restart(
-    state: State, which: Array, shared: Any, items: Any, loss_fn: Fun, solver: Solver
-) -> State:
-    """``state`` with the items ``which`` ``(B,)`` started afresh where they are, half the step."""
-    fresh = init_state(state.x, shared, items, loss_fn, solver)
-
-    def pick(new: Array, old: Array) -> Array:
-        return jnp.where(which.reshape(which.shape + (1,) * (new.ndim - 1)), new, old)
-
-    return state._replace(
-        inner=jax.tree.map(pick, fresh.inner, state.inner),
-        stopped=state.stopped & ~which,
-        scale=jnp.where(which, state.scale / 2, state.scale),
-    )
-
-
-def _missing(dtype: Any) -> Any:
-    """What a record holds for a stopped item: NaN, or 0 for integers."""
-    return jnp.nan if jnp.issubdtype(dtype, jnp.inexact) else 0
-
-
-def _step(state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver) -> tuple[State, Any]:
-    def one(
-        x: Array, s: Any, stopped: Array, best: Array, best_value: Array, scale: Array, item: Any
-    ) -> tuple[Array, Any, Array, Array, Array, Array, Any]:
-        inner = device_solver(_bind(loss_fn, shared, item), solver)
-        new_x, new_s, value, aux, evals = inner.step(x, s)
-        if inner.at_start:  # no line search: a restart halves the step
-            new_x = x + scale * (new_x - x)
-        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(new_x)) & ~stopped
-        keep = functools.partial(jnp.where, ok)
-        new_s = jax.tree.map(keep, new_s, s)
-        nan = jnp.full((), jnp.nan, jnp.float32)
-        record = {
-            "value": jnp.where(ok, value, nan),
-            "aux": jax.tree.map(lambda a: jnp.where(ok, a, _missing(a.dtype)), aux),
-            "evaluations": jnp.where(ok, evals, 0).astype(jnp.int32),
-            "failed": ~ok,
-        }
-        better = ok & (value < best_value)
-        best = jnp.where(better, x if inner.at_start else new_x, best)
-        best_value = jnp.where(better, value, best_value)
-        return jnp.where(ok, new_x, x), new_s, ~ok, best, best_value, scale, record
-
-    *carry, record = jax.vmap(one)(*state, items)
-    return State(*carry), record
-
-
-@functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
-def run_step(
-    state: State, shared: Any, items: Any, loss_fn: Fun, solver: Solver
-) -> tuple[State, Any]:
-    """One iteration of every item, compiled without a loop (how a CPU runs them)."""
-    return _step(state, shared, items, loss_fn, solver)
-
-
-@functools.partial(
-    jax.jit, static_argnames=("loss_fn", "solver", "chunk"), donate_argnames=("state",)
-)
-def run_chunk(
-    state: State, shared: Any, items: Any, steps: Array, loss_fn: Fun, solver: Solver, chunk: int
-) -> tuple[State, Any]:
-    """``steps`` (<= ``chunk``, traced) iterations in one ``lax.fori_loop`` on the device.
-
-    Returns the state and ``chunk`` records, the first ``steps`` filled.
-    """
-    shapes = jax.eval_shape(lambda s: _step(s, shared, items, loss_fn, solver)[1], state)
-    empty = jax.tree.map(lambda a: jnp.full((chunk, *a.shape), _missing(a.dtype), a.dtype), shapes)
-
-    def body(i: Array, carry: tuple[State, Any]) -> tuple[State, Any]:
-        st, hist = carry
-        st, record = _step(st, shared, items, loss_fn, solver)
-        return st, jax.tree.map(lambda h, r: h.at[i].set(r), hist, record)
-
-    return jax.lax.fori_loop(0, steps, body, (state, empty))
-
-
 @jax.jit
 def _keep_best(best: Array, best_value: Array, x: Array, value: Array) -> tuple[Array, Array]:
     better = value < best_value  # False for NaN: a non-finite step is never the best
@@ -223,6 +117,10 @@ def probe(
     return jax.vmap(one)(x, d, t, items)
 
 
+def _on_device(arrays: Any, tree: Any) -> Any:
+    return jax.tree.map(lambda a: _placed_like(jnp.asarray(a), tree), arrays)
+
+
 def _placed_like(x: Array, tree: Any) -> Array:
     # A committed and an uncommitted argument compile two programs: the first probe
     # takes x0, every later one a probe's output, committed where the params are.
@@ -230,6 +128,48 @@ def _placed_like(x: Array, tree: Any) -> Array:
         if isinstance(leaf, jax.Array) and leaf.committed and len(leaf.devices()) == 1:
             return jax.device_put(x, next(iter(leaf.devices())))
     return x
+
+
+class Progress(NamedTuple):
+    """What :func:`iterate` yields after each chunk of iterations.
+
+    Attributes:
+        best: each item's lowest-loss iterate so far ``(B, ...)``.
+        records: numpy records of the chunk's iterations, ``{"value": (n, B), "aux":
+            aux with (n, B) leaves, "evaluations": (n, B), "failed": (n, B)}`` (NaN
+            and 0 while an item is stopped on a failed step; ``failed`` true while it is).
+        carry: the solver's whole state: :func:`iterate` resumes from it exactly
+            (``resume``). Read or save it before the next chunk is asked for.
+    """
+
+    best: Array
+    records: dict[str, Any]
+    carry: Any
+
+
+def carry_like(fun: Fun, x0: Array, shared: Any, items: Any, solver: Solver) -> tuple[Any, Any]:
+    """The structure, shapes and dtypes of :attr:`Progress.carry`, and a records template.
+
+    Computed from shapes alone (``jax.eval_shape``); what :mod:`jaxstyle.checkpoint`
+    checks a saved state against.
+    """
+    b = x0.shape[:1]
+    flags = jax.ShapeDtypeStruct(b, np.dtype(bool))
+    value = jax.ShapeDtypeStruct(b, np.dtype(np.float32))
+    aux = jax.eval_shape(jax.vmap(lambda x, item: fun(x, shared, item)[1]), x0, items)
+    records = {"value": value, "aux": aux, "evaluations": value, "failed": flags}
+    if solver.optimizer == "lbfgs":
+        memory = jax.eval_shape(lambda x: lbfgs.init_memory(x, solver.history_size), x0)
+        x = jax.ShapeDtypeStruct(x0.shape, x0.dtype)
+        state = lbfgs.Carry(x, value, x, aux, memory, flags, flags, flags)
+        return (state, x, value), records
+    init = functools.partial(init_state, loss_fn=fun, solver=solver)
+    return (jax.eval_shape(init, x0, shared, items), flags), records
+
+
+def best_of(carry: Any) -> Any:
+    """The lowest-loss iterates ``(B, ...)`` a :attr:`Progress.carry` holds."""
+    return carry[1] if isinstance(carry[0], lbfgs.Carry) else carry[0].best
 
 
 def iterate(
@@ -243,21 +183,21 @@ def iterate(
     chunk: int = 50,
     host: bool | None = None,
     stop: Callable[[], bool] | None = None,
-) -> Iterator[tuple[Array, dict[str, Any]]]:
-    """Runs ``iterations`` of ``solver`` on a batch, yielding after every ``chunk``.
+    resume: Any = None,
+    done: int = 0,
+) -> Iterator[Progress]:
+    """Runs ``solver`` on a batch up to iteration ``iterations``, yielding :class:`Progress`.
 
     Args:
         x0: ``(B, ...)`` starting points; ``items`` has the same leading axis.
+        chunk: a chunk ends at every multiple of ``chunk`` iterations (and at the end).
         host: step optax/jaxopt from Python (default: on a CPU).
         stop: asked after every compiled call (an evaluation, a step, or a chunk on a
             device); once it says ``True`` the iterations done so far are yielded and
             the run ends.
-
-    Yields:
-        ``(best, records)``: each item's lowest-loss iterate so far ``(B, ...)`` and
-        numpy records of the chunk's iterations, ``{"value": (n, B), "aux": aux with
-        (n, B) leaves, "evaluations": (n, B), "failed": (n, B)}`` (NaN and 0 while an
-        item is stopped on a failed step; ``failed`` true while it is).
+        resume: a :attr:`Progress.carry` (its arrays numpy or JAX) after ``done``
+            iterations: the run continues from it, as if it had not stopped.
+        done: the iterations ``resume`` has done (0 without it).
     """
     host = jax.default_backend() == "cpu" if host is None else host
     stop = stop or (lambda: False)
@@ -265,16 +205,22 @@ def iterate(
         run = functools.partial(probe, shared=shared, items=items, loss_fn=fun)
         x0 = _placed_like(x0, (shared, items))
         best, best_value = x0, jnp.full(x0.shape[:1], jnp.inf, jnp.float32)
+        start = None
+        if resume is not None:
+            carry, best, best_value = resume
+            start = lbfgs.Carry(*_on_device(tuple(carry[:5]), (shared, items)), *carry[5:])
+            best, best_value = _on_device((best, best_value), (shared, items))
         steps: Iterator[Any] = lbfgs.minimize(
             run,
             x0,
-            iterations,
+            iterations - done,
             history_size=solver.history_size,
             linesearch=solver.linesearch,
             stop=stop,
+            start=start,
         )
         records: list[dict[str, Any]] = []
-        for i, step in enumerate(steps, 1):
+        for i, step in enumerate(steps, done + 1):
             best, best_value = _keep_best(best, best_value, step.x, step.value)
             records.append(
                 {
@@ -285,13 +231,21 @@ def iterate(
                 }
             )
             if i % chunk == 0 or i == iterations:
-                yield best, _stack(records)
+                yield Progress(best, _stack(records), (step.carry, best, best_value))
                 records = []
         if records:  # stopped early
-            yield best, _stack(records)
+            yield Progress(best, _stack(records), (step.carry, best, best_value))
         return
-    state = init_state(x0, shared, items, fun, solver)
-    restarted = np.zeros(x0.shape[0], bool)
+    if resume is None:
+        state = init_state(x0, shared, items, fun, solver)
+        restarted = np.zeros(x0.shape[0], bool)
+    else:
+        state = jax.tree.map(jnp.asarray, resume[0])
+        if isinstance(x0, jax.Array) and x0.committed:  # placed (sharded) like x0
+            state = state._replace(
+                **{k: jax.device_put(getattr(state, k), x0.sharding) for k in ("x", "best")}
+            )
+        restarted = np.array(resume[1], bool)
 
     def again(state: State) -> State:  # a failed item's one restart
         which = to_host(state.stopped) & ~restarted
@@ -300,9 +254,8 @@ def iterate(
             restart(state, jnp.asarray(which), shared, items, fun, solver) if which.any() else state
         )
 
-    done = 0
     while done < iterations and not stop():
-        n = min(chunk, iterations - done)
+        n = min(chunk - done % chunk, iterations - done)
         if host:
             out = []
             for _ in range(n):
@@ -320,7 +273,7 @@ def iterate(
         done += n
         # Adam evaluates the iterate a step starts from: its newest iterate is a
         # candidate for the best once the next step has evaluated it.
-        yield state.best, hist
+        yield Progress(state.best, hist, (state, restarted.copy()))
 
 
 def _stack(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -356,9 +309,9 @@ def minimize(
     """
     out: list[dict[str, Any]] = []
     x = x0[None]
-    for x_now, hist in iterate(_Plain(fun), x, None, None, solver, iterations):
-        x = x_now
-        out.append(hist)
+    for progress in iterate(_Plain(fun), x, None, None, solver, iterations):
+        x = progress.best
+        out.append(progress.records)
     if not out:
         return x0, {}
     merged = jax.tree.map(lambda *h: np.concatenate(h)[:, 0], *out)

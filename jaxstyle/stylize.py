@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxstyle import controls, memory, sharding
 from jaxstyle import kernels as cpu
+from jaxstyle.checkpoint import Checkpoint, fingerprint
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
 from jaxstyle.history import History, Result
@@ -128,6 +129,7 @@ def stylize(
     callback: Callable[[int, np.ndarray, History], None] | None = None,
     progress: bool = False,
     interrupt: Sequence[int] = (signal.SIGINT,),
+    checkpoint: Checkpoint | None = None,
 ) -> Result:
     """Paints ``content`` in the style of ``style`` (Gatys et al. 2016), one image or a batch.
 
@@ -163,6 +165,12 @@ def stylize(
             SIGINT: Ctrl-C, a notebook's stop button); the one in flight finishes
             first (:class:`~jaxstyle.interrupts.Interrupts`), and the :class:`Result`
             says ``stopped``. A second such signal acts at once. The CLI adds SIGTERM.
+        checkpoint: where to save the run's whole state (every ``checkpoint.every``
+            iterations, when a signal stops it, at the end of a resumed run), and
+            whether to resume from it (:class:`~jaxstyle.checkpoint.Checkpoint`). A
+            resumed run must be the same problem (every argument and config field but
+            ``iterations``, ``chunk_size`` and the memory and device levers); its
+            result equals the uninterrupted run's to float32 round-off.
 
     Returns:
         :class:`Result` with the lowest-loss ``(H, W, 3)`` image clipped to [0, 1] and
@@ -196,6 +204,7 @@ def stylize(
             callback,
             progress,
             caught,
+            checkpoint,
         )
 
 
@@ -214,6 +223,7 @@ def _stylize(
     callback: Callable[[int, np.ndarray, History], None] | None,
     progress: bool,
     caught: Interrupts,
+    checkpoint: Checkpoint | None,
 ) -> Result:
     batch = controls.gather(content, style, init_image, config, key)
     n, b, styles, start = batch.size, len(batch.configs), batch.styles, batch.start
@@ -308,6 +318,16 @@ def _stylize(
         rgb = preprocess.invert(jnp.asarray(sharding.host(x)[:b, : hw[0]]))
         return np.asarray(controls.finish(rgb, original, configs), np.float32)
 
+    def problem() -> dict[str, str]:  # what a checkpoint must match
+        arrays = {"content": original, "style": styles, "masks": masks}
+        arrays.update({"style masks": style_masks, "start": start, "seed": batch.keys})
+        extra = getattr(extra_loss, "__qualname__", type(extra_loss).__qualname__)
+        settings = {"extra loss": extra, "extra layers": tuple(extra_layers)}
+        settings.update({"preprocess": preprocess, "history size": history})
+        return fingerprint(configs, {**arrays, "weights": params}, settings)
+
+    if checkpoint is not None and jax.process_count() > 1:
+        raise ConfigError("checkpoints are written by single-process runs only")
     return run(
         loss,
         x0,
@@ -320,4 +340,6 @@ def _stylize(
         callback,
         progress,
         caught,
+        checkpoint,
+        problem,
     )

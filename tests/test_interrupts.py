@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -82,17 +83,25 @@ def test_coarse_to_fine_stops_at_the_interrupted_stage(slim_params, rng):
     assert outs[0].image.shape == (24, 32, 3)
 
 
+def _cli(tmp_path: Path, *flags: str) -> list[str]:
+    c, w = tmp_path / "c.png", tmp_path / "w.npz"
+    if not c.exists():
+        rng = np.random.default_rng(0)
+        Image.fromarray((smooth_image(rng, 20, 24) * 255).astype(np.uint8)).save(c)
+        write_weights(w, SLIM, source="random")
+    cmd = [sys.executable, "-m", "jaxstyle", "stylize", str(c), str(c), "--weights", str(w)]
+    return [*cmd, "--size", "24", "--quiet", "--bit-depth", "16", *flags]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_cli_writes_the_result_and_exits(tmp_path, sig):
-    rng = np.random.default_rng(0)
-    Image.fromarray((smooth_image(rng, 20, 24) * 255).astype(np.uint8)).save(tmp_path / "c.png")
-    write_weights(tmp_path / "w.npz", SLIM, source="random")
     out = tmp_path / "out.png"
-    cmd = [sys.executable, "-m", "jaxstyle", "stylize", str(tmp_path / "c.png")]
-    cmd += [str(tmp_path / "c.png"), "-o", str(out), "--weights", str(tmp_path / "w.npz")]
-    cmd += ["--size", "24", "--iterations", "100000", "--save-every", "1", "--quiet"]
-    env = {**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    cmd = _cli(tmp_path, "-o", str(out), "--iterations", "100000", "--save-every", "1")
+    proc = subprocess.Popen(cmd, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "out_00002.png").exists():  # mid-run
@@ -106,6 +115,24 @@ def test_the_cli_writes_the_result_and_exits(tmp_path, sig):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"jaxstyle: {sig.name} after "), err
     assert "Traceback" not in err and str(out) in lines[0]
+    ckpt = tmp_path / "out.checkpoint.npz"
+    assert f"state to {ckpt}; add --resume" in lines[0] and ckpt.is_file()
     with Image.open(out) as im:
         assert im.size == (24, 20)
-    assert not list(tmp_path.glob(".out.png.*"))  # no temporary file left
+    assert not list(tmp_path.glob(".out*"))  # no temporary file left
+    if sig != signal.SIGINT:
+        return
+    # Resumed to a few more iterations, it ends where an uninterrupted run does.
+    done = int(lines[0].split(" after ")[1].split()[0])
+    more = ["--iterations", str(done + 3)]
+    run = functools.partial(subprocess.run, env=_env(tmp_path), capture_output=True, text=True)
+    resumed = run([*_cli(tmp_path, "-o", str(out), "--resume"), *more], timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = run([*_cli(tmp_path, "-o", str(tmp_path / "whole.png")), *more], timeout=120)
+    assert whole.returncode == 0, whole.stderr
+    with Image.open(out) as a, Image.open(tmp_path / "whole.png") as b:
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=2)  # of 65535
+    # Anything but --iterations changed is refused in one line.
+    other = run([*_cli(tmp_path, "-o", str(out), "--resume", "--ratio", "0.5"), *more], timeout=120)
+    assert other.returncode == 2 and "changed: ratio" in other.stderr, other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1

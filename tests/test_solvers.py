@@ -43,7 +43,7 @@ def test_host_and_device_loops_agree(optimizer):
     runs = {}
     for host in (True, False):
         out = list(solvers.iterate(fun, x0, None, items, solver, 5, chunk=3, host=host))
-        runs[host] = (out[-1][0], np.concatenate([h["value"] for _, h in out]))
+        runs[host] = (out[-1].best, np.concatenate([p.records["value"] for p in out]))
     np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(runs[True][1], runs[False][1], rtol=1e-4, atol=1e-6)
 
@@ -54,7 +54,7 @@ def test_a_non_finite_loss_stops_its_item_where_it_was():
 
     x0, items = jnp.zeros((2, 2)), jnp.asarray([1.0, jnp.nan])[:, None]
     out = list(solvers.iterate(fun, x0, None, items, solvers.Solver("optax", "none"), 4))
-    x, hist = out[-1]
+    x, hist = out[-1].best, out[-1].records
     np.testing.assert_array_equal(np.asarray(x[1]), np.zeros(2))
     assert np.all(np.isnan(hist["value"][:, 1])) and np.all(hist["evaluations"][:, 1] == 0)
     assert float(hist["value"][-1, 0]) < float(hist["value"][0, 0])

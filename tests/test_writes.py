@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import TINY, write_weights
 
-from jaxstyle import cache, cli
-from jaxstyle.errors import ImageError, JaxstyleError, WeightsError
+from jaxstyle import cache, checkpoint, cli
+from jaxstyle.errors import CheckpointError, ImageError, JaxstyleError, WeightsError
 from jaxstyle.image import save_image
 from jaxstyle.weights import load_weights, save_weights
 
@@ -61,6 +61,12 @@ SITES = {
     "weights": lambda d: (
         WeightsError,
         lambda: save_weights(d / "w.npz", *load_weights(d.parent / "src.npz")),
+    ),
+    "checkpoint": lambda d: (
+        CheckpointError,
+        lambda: checkpoint.save(
+            checkpoint.Checkpoint(d / "o.checkpoint.npz"), {"a": "1"}, np.ones(3), {}, 3
+        ),
     ),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import signal
 import sys
 import time
@@ -15,6 +16,7 @@ import numpy as np
 
 from jaxstyle import config as cfg
 from jaxstyle import image as img
+from jaxstyle.checkpoint import Checkpoint
 from jaxstyle.cli.args import (
     EXIT_USAGE,
     add_weighting,
@@ -190,6 +192,19 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--save-every", type=positive_int, default=None, help="also save every N iterations"
     )
     p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=None,
+        help="save the run's state every N iterations to OUTPUT's stem + .checkpoint.npz "
+        "(an interrupt saves it too)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint beside OUTPUT (same inputs and settings; "
+        "--iterations may grow)",
+    )
+    p.add_argument(
         "--bit-depth",
         type=int,
         choices=(8, 16),
@@ -216,6 +231,16 @@ def save_chunk(every: int | None, most: int = cfg.Config.chunk_size) -> int:
     if every is None:
         return most
     return max(d for d in range(1, min(every, most) + 1) if every % d == 0)
+
+
+def checkpoint_path(output: Path) -> Path:
+    """Where the run writing ``output`` keeps its checkpoint.
+
+    Example:
+        >>> checkpoint_path(Path("out/tubingen.png")).as_posix()
+        'out/tubingen.checkpoint.npz'
+    """
+    return output.with_name(f"{output.stem}.checkpoint.npz")
 
 
 def _intermediate_path(output: Path, iteration: int) -> Path:
@@ -249,8 +274,10 @@ def run(args: argparse.Namespace) -> int:
     stages = stage_iterations(args.iterations or defaults["iterations"], len(args.scales or [0]))
     if args.scales and args.size:
         raise ConfigError("--size and --scales: the last scale is the output size")
-    if args.scales and args.save_every:
-        raise ConfigError("--save-every works without --scales only")
+    if args.scales and (args.save_every or args.checkpoint_every or args.resume):
+        raise ConfigError(
+            "--save-every, --checkpoint-every and --resume work without --scales only"
+        )
     size = args.scales[-1] if args.scales else args.size or defaults["size"]
     iterations = sum(stages)
     config = cfg.Config(
@@ -268,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
         pooling=args.pooling,
         style_scale=args.style_scale,
         tv_weight=args.tv_weight,
-        chunk_size=save_chunk(args.save_every),
+        chunk_size=save_chunk(math.gcd(args.save_every or 0, args.checkpoint_every or 0) or None),
         colors=args.colors,
         color_match=args.color_match,
         style_blend_weights=args.style_blend_weights,
@@ -314,16 +341,23 @@ def run(args: argparse.Namespace) -> int:
         result = coarse_to_fine(*run_args, config, args.scales, stages, **common)[-1]
     else:
         callback = save_intermediate if args.save_every else None
-        result = stylize(*run_args, config, callback=callback, **common)
+        keep = Checkpoint(checkpoint_path(output), args.checkpoint_every, args.resume)
+        result = stylize(*run_args, config, callback=callback, checkpoint=keep, **common)
     if jax.process_index() == 0:  # every process of a multi-host run holds the image
         save(output, result.image)
     if result.stopped:
         h, w = result.image.shape[:2]
         done = len(result.history.total)
         loss = f", loss {float(result.history.total[-1]):.4g}" if done else ""
+        ckpt = checkpoint_path(output)
+        resume = (
+            f" and the run's state to {ckpt}; add --resume to the same command to continue"
+            if not args.scales and done
+            else ""
+        )
         sys.stderr.write(
             f"jaxstyle: {result.stopped} after {done} iterations{loss}: wrote the "
-            f"lowest-loss image so far to {output} ({w}x{h})\n"
+            f"lowest-loss image so far to {output} ({w}x{h}){resume}\n"
         )
         return 128 + signal.Signals[result.stopped].value
     if result.failed:
