@@ -23,6 +23,7 @@ them; :func:`resolve_weights` turns a ``--weights`` value into a converted file.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxstyle import originals
 from jaxstyle.cache import cache_dir, default_weights_path, file_checksum, seal, sealed
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import CONV_LAYERS, held_layers
@@ -51,58 +53,26 @@ TORCHVISION_INDEX: dict[str, int] = dict(
 _KERAS_NAME = re.compile(r"^block(\d)_conv(\d)$")
 
 
-def _decode(name: Any) -> str:
-    return name.decode("utf-8") if isinstance(name, bytes | np.bytes_) else str(name)
-
-
-def from_keras_h5(path: str | os.PathLike[str]) -> tuple[NumpyParams, Preprocess]:
-    """Reads the Keras VGG19 ``notop`` HDF5 file.
+def from_keras_h5(
+    path: str | os.PathLike[str], timeout: float = originals.TIMEOUT
+) -> tuple[NumpyParams, Preprocess]:
+    """Reads the Keras VGG19 ``notop`` HDF5 file (in a child process, :mod:`jaxstyle.originals`).
 
     Raises:
         WeightsError: unreadable file, missing attributes, or a missing/mis-shaped layer.
     """
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
     params: NumpyParams = {}
-    try:
-        with h5py.File(path, "r") as f:
-            # Full-model saves keep the weights under "model_weights".
-            root = (
-                f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-            )
-            if "layer_names" not in root.attrs:
-                raise WeightsError(f"{path} is not a Keras weights file (no layer_names attribute)")
-            for raw_layer in root.attrs["layer_names"]:
-                layer = _decode(raw_layer)
-                m = _KERAS_NAME.match(layer)
-                if m is None:
-                    continue
-                name = f"conv{m.group(1)}_{m.group(2)}"
-                if name not in CONV_LAYERS:
-                    continue
-                if layer not in root:
-                    raise WeightsError(f"layer {name} ({layer}) is listed but has no group")
-                group = root[layer]
-                leaves: dict[str, np.ndarray] = {}
-                for raw_weight in group.attrs.get("weight_names", []):
-                    weight = _decode(raw_weight)
-                    if weight not in group:
-                        raise WeightsError(f"layer {name}: dataset {weight!r} is missing")
-                    array = np.asarray(group[weight], np.float32)
-                    leaf = {4: "kernel", 1: "bias"}.get(array.ndim)
-                    if leaf is None or leaf in leaves:
-                        raise WeightsError(
-                            f"layer {name}: unexpected weight {weight!r} of shape {array.shape}"
-                        )
-                    leaves[leaf] = array
-                params[name] = leaves
-    except WeightsError:
-        raise
-    except (OSError, KeyError, ValueError) as e:
-        raise WeightsError(f"cannot read Keras weights file {path}: {e}") from None
+    for key, array in originals.read("h5", path, timeout).items():
+        layer = key.split("/")[0]
+        m = _KERAS_NAME.match(layer)
+        name = f"conv{m.group(1)}_{m.group(2)}" if m else ""
+        if name not in CONV_LAYERS:
+            continue
+        leaves = params.setdefault(name, {})
+        leaf = {4: "kernel", 1: "bias"}.get(array.ndim)
+        if leaf is None or leaf in leaves:
+            raise WeightsError(f"layer {name}: unexpected weight of shape {array.shape}")
+        leaves[leaf] = array
     check_params(params)
     return params, CAFFE
 
@@ -146,24 +116,12 @@ def from_state_dict(sd: Mapping[str, Any], layout: str) -> tuple[NumpyParams, Pr
     return params, PREPROCESS[layout]
 
 
-def load_pth(path: str | os.PathLike[str]) -> Mapping[str, Any]:
-    """Reads a ``.pth`` state dict with ``torch.load(weights_only=True)`` (no code runs)."""
-    try:
-        import torch
-    except ImportError:
-        raise WeightsError(
-            "reading .pth files needs torch: pip install 'jaxstyle[torch]'"
-        ) from None
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        sd = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # torch raises many types for corrupt files
-        raise WeightsError(f"cannot read PyTorch file {path}: {e}") from None
-    if not isinstance(sd, Mapping):
-        raise WeightsError(f"{path} does not hold a state dict (got {type(sd).__name__})")
-    return sd
+def load_pth(path: str | os.PathLike[str], timeout: float = originals.TIMEOUT) -> Mapping[str, Any]:
+    """A ``.pth`` state dict's tensors as float32 arrays, read with ``torch.load(weights_only=True)``
+    (no code runs) in a child process (:mod:`jaxstyle.originals`)."""
+    if importlib.util.find_spec("torch") is None:
+        raise WeightsError("reading .pth files needs torch: pip install 'jaxstyle[torch]'")
+    return originals.read("pth", path, timeout)
 
 
 def convert_file(source: str, path: str | os.PathLike[str]) -> tuple[NumpyParams, Preprocess]:
