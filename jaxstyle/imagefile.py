@@ -102,7 +102,9 @@ def _read(
     A file whose header declares more than Pillow's decompression-bomb limit (twice
     ``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million pixels: 13,000 px square) is
     refused from its header, before any pixel is decoded; below it, Pillow's warning
-    is not raised (jaxstyle's own memory plan judges the size).
+    is not raised (jaxstyle's own memory plan judges the size). Pillow's warnings
+    about damaged metadata (``Corrupt EXIF data``, odd TIFF tags) are not shown
+    either: the pixels it decodes are used, and bad pixels are an error.
     """
     path = Path(path)
     if not path.exists():
@@ -112,6 +114,7 @@ def _read(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             with Image.open(path) as img:
                 img = ImageOps.exif_transpose(img) if transpose else img
                 if img.width == 0 or img.height == 0:

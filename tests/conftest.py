@@ -163,3 +163,22 @@ def real_weights(real_raw, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("real")
     return load_weights(convert_real(real_raw, d))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzz suite's case counts and times (tests/fuzz.py), one line per test."""
+    rows = [
+        (r.nodeid, *value)
+        for r in terminalreporter.stats.get("passed", [])
+        for name, value in r.user_properties
+        if name == "fuzz"
+    ]
+    if not rows:
+        return
+    profile = os.environ.get("JAXSTYLE_FUZZ", "quick")
+    cases, seconds = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    terminalreporter.write_sep(
+        "-", f"fuzz ({profile}): {cases} cases in {len(rows)} tests, {seconds:.0f} s"
+    )
+    for nodeid, n, t in sorted(rows):
+        terminalreporter.write_line(f"{nodeid}: {n} cases, {t:.1f} s")
