@@ -31,7 +31,7 @@ WINOGRAD = kernels.CpuKernels(
     ("plugin", "dtype", "h", "w"),
     [
         (ALL_BACKWARD, None, 21, 34),
-        (ALL_BACKWARD, jnp.bfloat16, 16, 16),
+        pytest.param(ALL_BACKWARD, jnp.bfloat16, 16, 16, marks=pytest.mark.heavy),
         (WINOGRAD, None, 21, 34),
         (WINOGRAD, None, 16, 16),
     ],

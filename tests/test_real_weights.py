@@ -96,6 +96,7 @@ def test_default_stylises(real_weights, raw64, strengths):
     assert kept <= 0.5 * noise, (kept, noise)
 
 
+@pytest.mark.heavy  # 75 s: a second size of the real-weights run
 def test_strength_is_ordered_and_size_independent(real_weights, raw64, strengths):
     content, painting, out = strengths
     small = [ref.style_distance(raw64, im, painting, content, REAL_STYLE) for im in out.image]

@@ -24,7 +24,9 @@ def pair():
     return smooth_image(rng, 32, 32), smooth_image(rng, 40, 36)
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "optax", "jaxopt"])
+@pytest.mark.parametrize(
+    "optimizer", ["lbfgs", pytest.param("optax", marks=pytest.mark.heavy), "jaxopt"]
+)
 def test_loss_drops_tenfold(slim_params, pair, optimizer):
     content, style = pair
     config = Config(iterations=30, optimizer=optimizer, chunk_size=20)

@@ -57,6 +57,7 @@ def test_tiled_loss_and_gradient_equal_whole_image(slim, rng, layers, hw, tiles)
     assert rel_err(terms["content"], want_terms["content"]) < RTOL
 
 
+@pytest.mark.heavy  # 45 s of compile; the plug-in and the tiles are each checked alone
 @cpu_only("the plug-in's kernels are written for XLA:CPU")
 def test_tiled_through_the_cpu_plugin(slim, rng):
     kernels = CpuKernels(
