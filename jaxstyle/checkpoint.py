@@ -42,6 +42,10 @@ _VERSION = 1
 class Checkpoint:
     """Where a run keeps its checkpoint, how often, and whether it starts from it.
 
+    With ``lbfgs`` the L-BFGS memory is most of the file, ``2 x history x H x W x 3``
+    float32: 30 MB at 128x96 with history 100 (0.07 s to write on 2 CPU cores), 630 MB at
+    512x512; Adam's state is three images.
+
     Attributes:
         path: the ``.npz`` file (the CLI's is ``<output stem>.checkpoint.npz``).
         every: also write it every this many iterations (``None``: only when a

@@ -170,3 +170,16 @@ def test_a_zero_size_image_is_one_image_error(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(ImageError):
         load_image(path)
+
+
+def test_hsv_is_read_as_its_rgb_colours():
+    """No format Pillow writes holds HSV (each refuses it or stores RGB), so HSV only
+    arrives as an image in memory: it converts to the colours colorsys computes."""
+    import colorsys
+
+    from jaxstyle.imagefile import _to_rgb_float
+
+    hsv = np.array([[[0, 255, 255], [85, 255, 128], [170, 128, 255], [40, 0, 200]]], np.uint8)
+    got = _to_rgb_float(Image.fromarray(hsv, "HSV"))
+    want = [colorsys.hsv_to_rgb(*(p / 255.0)) for p in hsv[0].astype(np.float64)]
+    np.testing.assert_allclose(got[0], want, atol=1.5 / 255)
