@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.layers import LAYERS, layer_weights
+from jaxstyle.layers import FLOAT32_MAX, LAYERS, layer_weights
 
 #: The paper's layers: content at relu4_2, style at relu1_1 ... relu5_1 with w_l = 1/5.
 DEFAULT_CONTENT_LAYERS: tuple[tuple[str, float], ...] = (("relu4_2", 1.0),)
@@ -255,7 +255,9 @@ class Config:
             raise ConfigError("chunk_size and history_size must be positive")
         if (self.content_weight is None) != (self.style_weight is None):
             raise ConfigError("give both content_weight and style_weight, or neither")
-        if self.style_scale is not None and not self.style_scale > 0:
+        if self.style_scale is not None and not (
+            math.isfinite(self.style_scale) and self.style_scale > 0
+        ):
             raise ConfigError(f"style_scale must be positive, got {self.style_scale}")
         _choice("colors", self.colors, COLORS)
         _choice("color_match", self.color_match, COLOR_MATCHES)
@@ -279,10 +281,17 @@ class Config:
             raise ConfigError(
                 f"learning_rate must be in (0, 1] pixel units, got {self.learning_rate}"
             )
-        for name in ("ratio", "tv_weight", "noise_std", "photorealism"):
+        for name in (
+            "ratio",
+            "tv_weight",
+            "noise_std",
+            "photorealism",
+            "content_weight",
+            "style_weight",
+        ):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+            if value is not None and not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
+                raise ConfigError(f"{name} must be a number in [0, {FLOAT32_MAX:.4g}], got {value}")
 
     @property
     def alpha(self) -> float:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 class JaxstyleError(Exception):
-    """Base class of the errors caused by bad input (files, sizes, layer names)."""
+    """Base class of the errors caused by bad input (files, sizes, layer names).
+
+    Its message is always one line: a line break in it (from a file name, say) reads
+    as ``\\n``.
+    """
+
+    def __str__(self) -> str:
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
 class ImageError(JaxstyleError, ValueError):

@@ -13,6 +13,9 @@ from typing import Any
 
 from jaxstyle.errors import WeightsError
 
+#: The largest float32: a loss weight or ratio past it would be infinite on the device.
+FLOAT32_MAX = 3.4028234663852886e38
+
 #: Channel width of each of the five blocks of VGG19.
 VGG19_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
 #: Convolutions per block in VGG19.
@@ -81,8 +84,8 @@ def layer_weights(value: Any) -> tuple[tuple[str, float], ...]:
     if len({k for k, _ in items}) != len(items):
         raise ValueError(f"a layer is named twice in {[k for k, _ in items]}")
     for k, w in items:
-        if not (math.isfinite(w) and w >= 0):
-            raise ValueError(f"weight of {k} must be a finite number >= 0, got {w}")
+        if not (math.isfinite(w) and 0 <= w <= FLOAT32_MAX):
+            raise ValueError(f"weight of {k} must be a number in [0, {FLOAT32_MAX:.4g}], got {w}")
     return items
 
 

@@ -117,8 +117,16 @@ def probe(
     return jax.vmap(one)(x, d, t, items)
 
 
-def _on_device(arrays: Any, tree: Any) -> Any:
-    return jax.tree.map(lambda a: _placed_like(jnp.asarray(a), tree), arrays)
+def _restored(arrays: Any, x0: Array, tree: Any) -> Any:
+    """Saved arrays back on the devices: those of ``x0``'s shape placed (sharded) like it."""
+
+    def one(a: Any) -> Array:
+        a = jnp.asarray(a)
+        if isinstance(x0, jax.Array) and x0.committed and a.shape == x0.shape:
+            return jax.device_put(a, x0.sharding)
+        return _placed_like(a, tree)
+
+    return jax.tree.map(one, arrays)
 
 
 def _placed_like(x: Array, tree: Any) -> Array:
@@ -208,8 +216,9 @@ def iterate(
         start = None
         if resume is not None:
             carry, best, best_value = resume
-            start = lbfgs.Carry(*_on_device(tuple(carry[:5]), (shared, items)), *carry[5:])
-            best, best_value = _on_device((best, best_value), (shared, items))
+            restored = _restored((tuple(carry[:5]), best, best_value), x0, (shared, items))
+            start = lbfgs.Carry(*restored[0], *carry[5:])
+            best, best_value = restored[1:]
         steps: Iterator[Any] = lbfgs.minimize(
             run,
             x0,
@@ -240,11 +249,7 @@ def iterate(
         state = init_state(x0, shared, items, fun, solver)
         restarted = np.zeros(x0.shape[0], bool)
     else:
-        state = jax.tree.map(jnp.asarray, resume[0])
-        if isinstance(x0, jax.Array) and x0.committed:  # placed (sharded) like x0
-            state = state._replace(
-                **{k: jax.device_put(getattr(state, k), x0.sharding) for k in ("x", "best")}
-            )
+        state = _restored(resume[0], x0, (shared, items))
         restarted = np.array(resume[1], bool)
 
     def again(state: State) -> State:  # a failed item's one restart

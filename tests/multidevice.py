@@ -7,6 +7,7 @@ prints one JSON line of what it measured, and exits 0.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -125,6 +126,33 @@ def batch_share() -> dict:
     return {"temp_ratio": ratio}
 
 
+def resume_sharded() -> dict:
+    """Sharded runs resume from their checkpoints as if never stopped (batch: lbfgs over
+    4 devices; spatial: Adam over 8)."""
+    import tempfile
+
+    from jaxstyle.checkpoint import Checkpoint
+
+    rng = np.random.default_rng(4)
+    out = {}
+    cases = {
+        "batch": (rng.uniform(size=(5, 24, 32, 3)), {"devices": 4}),
+        "spatial": (rng.uniform(size=(45, 40, 3)), {"shard": "spatial", "optimizer": "adam"}),
+    }
+    for name, (content, kw) in cases.items():
+        style = rng.uniform(size=(24, 24, 3))
+        config = Config(iterations=6, chunk_size=2, convolution="direct", **kw)
+        (whole,) = _images(content, style, [config])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = f"{tmp}/c.npz"
+            part = dataclasses.replace(config, iterations=4)
+            _images(content, style, [part], checkpoint=Checkpoint(path, every=2))
+            (resumed,) = _images(content, style, [config], checkpoint=Checkpoint(path, resume=True))
+        out[name] = float(np.max(np.abs(whole - resumed)))
+        assert out[name] < 1e-5, (name, out[name])
+    return out
+
+
 CHECKS = {
     "spatial_equal_even": lambda: spatial_equal(64, 48),
     "spatial_equal_uneven": lambda: spatial_equal(45, 37),
@@ -132,6 +160,7 @@ CHECKS = {
     "stylize_spatial": stylize_spatial,
     "stylize_batch": stylize_batch,
     "batch_share": batch_share,
+    "resume_sharded": resume_sharded,
 }
 
 

@@ -17,7 +17,7 @@ from jaxstyle.errors import ConfigError
         ({"optimizer": "sgd"}, "optimizer must be"),
         ({"style_layers": "relu1_1:0.5,relu3_1"}, "give every layer a weight"),
         ({"style_layers": "relu1_1:big"}, "must be a number"),
-        ({"style_layers": "relu1_1:-1"}, "finite number >= 0"),
+        ({"style_layers": "relu1_1:-1"}, r"number in \[0, 3.403e\+38\]"),
         ({"style_layers": "relu1_1,relu1_1"}, "named twice"),
         ({"style_blend_weights": "3,-1"}, "blend weights"),
         ({"style_blend_weights": [0, 0]}, "not all 0"),
@@ -93,3 +93,24 @@ def test_resolve_checks_the_linesearch_of_the_chosen_optimizer():
     assert resolve(Config(linesearch="strong-wolfe"), "cpu").linesearch == "strong-wolfe"
     with pytest.raises(ConfigError, match="optimizer 'jaxopt' offers linesearch"):
         resolve(Config(linesearch="strong-wolfe"), "gpu")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"ratio": 3.5e38},
+        {"content_weight": 1.0, "style_weight": 3.5e38},
+        {"style_layers": "relu1_1:3.4028235677973366e+38"},
+        {"style_scale": float("inf")},
+    ],
+)
+def test_a_number_past_float32_is_refused(fields):
+    """A weight that is finite in Python but infinite as float32 is a ConfigError."""
+    with pytest.raises(ConfigError):
+        Config(**fields)
+
+
+def test_an_error_message_is_one_line():
+    from jaxstyle.errors import ImageError
+
+    assert str(ImageError("cannot read image a\nb.png")) == "cannot read image a\\nb.png"

@@ -17,7 +17,8 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (scripts grep the reason) and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+        sys.stderr.write(f"{self.prog}: error: {one_line}\n")
         raise SystemExit(EXIT_USAGE)
 
 

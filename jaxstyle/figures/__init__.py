@@ -1,5 +1,6 @@
 """The paper's Figs. 3-7, reproduced with the bundled images: specs, batched runs, grids."""
 
+from jaxstyle.figures.paper import FIG3_STYLES, FIG4_RATIOS, figure
 from jaxstyle.figures.render import (
     MATPLOTLIB_MISSING,
     panel_image,
@@ -11,14 +12,11 @@ from jaxstyle.figures.render import (
 from jaxstyle.figures.run import FigureRun, check_size, load_inputs, run
 from jaxstyle.figures.specs import (
     AB,
-    FIG3_STYLES,
-    FIG4_RATIOS,
     FIGURES,
     PAPER_TO_AUTHORS,
     TINY,
     Figure,
     Panel,
-    figure,
     paper_layers,
     parse_numbers,
     strength,
