@@ -152,8 +152,8 @@ def load(
             meta = json.loads(str(f["meta"]))
             stored = {k: np.array(f[k]) for k in f.files if k != "meta"}
         saved, done = dict(meta["fingerprint"]), int(meta["done"])
-        if meta["version"] != _VERSION:
-            raise ValueError(f"version {meta['version']}")
+        if meta["version"] != _VERSION or done < 0:
+            raise ValueError(f"version {meta['version']}, {done} iterations done")
     except (
         OSError,
         ValueError,
@@ -176,23 +176,27 @@ def load(
         raise CheckpointError(
             f"the checkpoint {path} has {done} iterations done, more than the {iterations} asked"
         )
-    carry = _unflatten(stored, "carry", carry_like, path, shapes=True)
-    records = _unflatten(stored, "records", records_like, path, shapes=False)
+    carry = _unflatten(stored, "carry", carry_like, path)
+    records = _unflatten(stored, "records", records_like, path, rows=done)
     return carry, records, done
 
 
 def _unflatten(
-    stored: dict[str, np.ndarray], name: str, like: Any, path: Path, shapes: bool
+    stored: dict[str, np.ndarray], name: str, like: Any, path: Path, rows: int | None = None
 ) -> Any:
+    """``like``'s structure from the stored leaves; their shapes and dtypes as ``like``'s,
+    or, for records (``rows`` given), ``rows`` of them each."""
     leaves, treedef = jax.tree.flatten(like)
     got = [stored.get(f"{name}/{i:05d}") for i in range(len(leaves))]
     extra = sum(k.startswith(f"{name}/") for k in stored) - len(leaves)
     bad = extra != 0 or any(a is None for a in got)
-    if shapes and not bad:
+    if not bad and rows is None:
         bad = any(
             a.shape != tuple(b.shape) or a.dtype != np.dtype(b.dtype)
             for a, b in zip(got, leaves, strict=True)
         )
+    elif not bad:
+        bad = any(a.ndim < 1 or a.shape[0] != rows for a in got)
     if bad:
         raise CheckpointError(f"the checkpoint {path} does not fit this run's solver state")
     return jax.tree.unflatten(treedef, got)

@@ -73,8 +73,7 @@ def run(
             resume=resume,
             done=done,
         )
-        for progress in steps:
-            x, records, carry = progress
+        for x, records, carry in steps:
             records = jax.tree.map(lambda r: r[:, :count], records)
             chunks.append(records)
             n = len(records["value"])
