@@ -32,6 +32,10 @@ import numpy as np
 #: Seconds a child may take; the real files (80 MB HDF5, 548 MB .pth) take a few.
 TIMEOUT = 300.0
 _BAD = 3  # the child's exit code for a file it understood to be bad (message on stderr)
+# Runs this file as the child's main module with neither the working directory nor this
+# package's folder on sys.path (a module there must not shadow numpy, h5py or torch),
+# while the user's site-packages and PYTHONPATH stay (``python -I`` would drop them).
+_CHILD = "import runpy, sys; sys.path.pop(0); sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 
 
 class _Bad(Exception):
@@ -115,7 +119,7 @@ def read(
         raise WeightsError(f"weights file not found: {path}")
     with tempfile.TemporaryDirectory(prefix="jaxstyle-decode-") as tmp:
         out = Path(tmp) / "arrays.npz"
-        cmd = [sys.executable, "-I", __file__, kind, str(path), str(out)]
+        cmd = [sys.executable, "-c", _CHILD, __file__, kind, str(path), str(out)]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
