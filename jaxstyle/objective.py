@@ -268,33 +268,23 @@ def _layer_terms(
     net = {**spec.network(), "kernels": spec.kernels, "prepared": prepared}
     if not spec.tiles:
         return features(params, x, spec.layers, **net, reduce=reduce, context=context)
-    head, tail = tiling.split_layers(spec.layers)
-    pool = f"pool{tiling.TILED_BLOCKS}"
-    rows = [k for k in head if reduce.keep or k in spec.content_layers]
-    parts = tiling.first_blocks(
+    keep = [k for k in spec.layers if reduce.keep or k in spec.content_layers]
+    parts = tiling.evaluate(
         params,
         x,
         spec,
-        grams=[k for k in head if k in spec.style_layers],
-        rows=[*rows, pool] if tail else rows,
+        grams=[k for k in spec.layers if k in spec.style_layers],
+        rows=keep,
         prepared=prepared,
+        reduce=reduce,
+        context=context,
     )
-    per = {}
+    head, _ = tiling.split_layers(spec.layers)
+    per = {k: v for k, v in parts.items() if k not in head}
     for k in head:
         f, g = parts[k].get("rows"), parts[k].get("gram")
         shape = (*layer_hw(x.shape[:2], k), (g if f is None else f).shape[-1])
         per[k] = reduce.terms(k, shape, context[k], features=f, gram=g)
-    if tail:
-        deep = features(
-            params,
-            parts[pool]["rows"],
-            tail,
-            **net,
-            reduce=reduce,
-            context=context,
-            start=tiling.TILED_BLOCKS + 1,
-        )
-        per.update(deep)
     return per
 
 

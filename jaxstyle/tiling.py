@@ -130,7 +130,7 @@ def first_blocks(
     extra = halo()
     padded = jnp.pad(x, ((extra, extra + own * count - h), (0, 0), (0, 0)))
     layers = tuple(k for k in LAYERS if k in {*grams, *rows})
-    reduce = _Central(tuple(grams), tuple(rows), extra, own, spec.kernels)
+    reduce = _Central(_Pick(tuple(grams), tuple(rows), spec.kernels), extra, own)
     net = {**spec.network(), "height": h, "remat": False}
 
     @functools.partial(jax.checkpoint, prevent_cse=False)
@@ -169,17 +169,42 @@ def evaluate(
     grams: Sequence[str] = (),
     rows: Sequence[str] = (),
     prepared: Any = None,
-) -> dict[str, dict[str, Array]]:
-    """:func:`first_blocks` for any layers: the deep ones from its ``pool3`` (no gradient kept).
+    reduce: Any = None,
+    context: Any = None,
+) -> dict[str, Any]:
+    """``grams`` and ``rows`` of ``x`` for any layers: the tiled blocks' by strips.
 
-    What the targets need of an image (its Grams and content features) without ever
-    holding a tiled block's activations of the whole image.
+    The layers of the tiled blocks come from :func:`first_blocks`; the deep ones
+    (block ``TILED_BLOCKS + 1`` on) run on the whole image from its stitched
+    ``pool3``, so no tiled block's activations of the whole image are ever held.
+    The objective (:mod:`jaxstyle.objective`) and the targets both evaluate this
+    way. Differentiable (reverse mode).
+
+    Args:
+        params, x, spec, grams, rows, prepared: as :func:`first_blocks`.
+        reduce: the deep layers' ``reduce`` (:func:`~jaxstyle.vgg.features`, with
+            ``context``); by default they give ``{"gram": G}`` and/or
+            ``{"rows": F}`` as the tiled ones do.
+        context: layer -> what ``reduce`` reads.
+
+    Returns:
+        layer -> its parts, for every layer of ``grams`` and ``rows``.
+
+    Example:
+        >>> from jaxstyle.objective import Spec
+        >>> from jaxstyle.vgg import init_params
+        >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
+        >>> x = jax.random.normal(jax.random.key(1), (40, 16, 3))
+        >>> out = evaluate(p, x, Spec(tiles=2), grams=("relu1_1", "relu5_1"))
+        >>> whole = losses.gram(features(p, x, ["relu5_1"])["relu5_1"])
+        >>> bool(jnp.allclose(out["relu5_1"]["gram"], whole, rtol=1e-4))
+        True
     """
     head_g, tail_g = split_layers(grams)
     head_r, tail_r = split_layers(rows)
     pool = f"pool{TILED_BLOCKS}"
     tail = tuple(k for k in LAYERS if k in {*tail_g, *tail_r})
-    out = first_blocks(
+    out: dict[str, Any] = first_blocks(
         params,
         x,
         spec,
@@ -195,31 +220,39 @@ def evaluate(
             **spec.network(),
             kernels=spec.kernels,
             prepared=prepared,
+            reduce=reduce or _Pick(tail_g, tail_r, spec.kernels),
+            context=context or {},
             start=TILED_BLOCKS + 1,
         )
-        for k in tail:
-            out[k] = {"rows": deep[k]} if k in tail_r else {}
-            if k in tail_g:
-                out[k]["gram"] = losses.gram(deep[k])
+        out.update(deep)
     return {k: out[k] for k in (*grams, *rows)}
 
 
 @dataclasses.dataclass(frozen=True)
-class _Central:
-    """A strip's own rows of a layer: its Gram share or the rows themselves (``reduce``)."""
+class _Pick:
+    """What the losses read of a layer: its Gram and/or the features (a ``reduce``)."""
 
     grams: tuple[str, ...]
     rows: tuple[str, ...]
-    extra: int
-    own: int
     kernels: Any
 
     def __call__(self, name: str, f: Array, context: Any) -> dict[str, Array]:
-        pools = pools_before(name)
-        mine = f[self.extra >> pools : (self.extra + self.own) >> pools]
         out = {}
         if name in self.grams:
-            out["gram"] = (losses.gram if self.kernels is None else self.kernels.gram)(mine)
+            out["gram"] = (losses.gram if self.kernels is None else self.kernels.gram)(f)
         if name in self.rows:
-            out["rows"] = mine
+            out["rows"] = f
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Central:
+    """A strip's own rows of a layer, picked as :class:`_Pick` does (a ``reduce``)."""
+
+    pick: _Pick
+    extra: int
+    own: int
+
+    def __call__(self, name: str, f: Array, context: Any) -> dict[str, Array]:
+        pools = pools_before(name)
+        return self.pick(name, f[self.extra >> pools : (self.extra + self.own) >> pools], context)
