@@ -17,6 +17,7 @@ from jaxstyle.errors import (
     JaxstyleError,
     WeightsError,
 )
+from jaxstyle.fit import MemoryPlanError, plan
 from jaxstyle.history import History, Result
 from jaxstyle.image import (
     bundled,
@@ -29,7 +30,7 @@ from jaxstyle.image import (
 )
 from jaxstyle.layers import LAYERS
 from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
-from jaxstyle.memory import MemoryPlanError, Plan, plan
+from jaxstyle.memory import Plan
 from jaxstyle.multiscale import coarse_to_fine
 from jaxstyle.objective import (
     Spec,

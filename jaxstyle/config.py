@@ -77,7 +77,7 @@ PRECISIONS = ("float32", "tf32", "bfloat16")
 #: (measured faster there); direct: plain JAX everywhere; winograd: Winograd F(2x2, 3x3)
 #: for blocks 3-5 at any size, CPU only, float32/tf32.
 CONVOLUTIONS = ("auto", "direct", "winograd")
-#: auto: before a run, the memory plan (:mod:`jaxstyle.memory`) turns on ``remat`` and
+#: auto: before a run, the memory plan (:mod:`jaxstyle.fit`) tiles the first blocks and
 #: shortens the L-BFGS memory where those are left to it, until the run fits; fixed:
 #: the settings as given, refused if they do not fit; off: no plan, no check.
 MEMORY = ("auto", "fixed", "off")

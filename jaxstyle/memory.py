@@ -1,12 +1,9 @@
-"""The memory plan of a run: its peak bytes from the shapes alone, and what fits.
+"""The memory estimate of a run: its peak bytes per device from the shapes alone.
 
-:func:`plan` estimates a run's peak memory without compiling anything, from the
-output size, the batch, the layers, the optimiser's memory and the precision, and
-compares it with what the machine has (:func:`available`): on a CPU the kernel's
-``MemAvailable``, on a GPU/TPU the device's free bytes. :func:`jaxstyle.stylize` and
-``jaxstyle stylize`` refuse a run that would not fit before they resize an image
-or compile, naming the largest size that fits and what would make the request fit;
-``jaxstyle stylize --dry-run`` prints the plan.
+:func:`estimate` computes a run's peak memory without compiling anything, from the
+output size, the batch, the layers, the optimiser's memory, the strips and the
+precision; :mod:`jaxstyle.fit` compares it with what the machine has and picks the
+levers that make a run fit.
 
 The estimate, per device (a batch split over ``devices`` holds its share):
 
@@ -32,15 +29,11 @@ and histories.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
-from typing import Any
 
 from jaxstyle import kernels as cpu
-from jaxstyle import sharding, tiling
+from jaxstyle import tiling
 from jaxstyle.config import Config
-from jaxstyle.errors import ConfigError
-from jaxstyle.imagefile import long_side_shape
 from jaxstyle.layers import VGG19_WIDTHS, block_of, convs_reached, pools_before
 from jaxstyle.solvers import history_size
 
@@ -53,17 +46,6 @@ ACTIVATION_FACTOR = 1.75
 IMAGE_COPIES = 9
 #: A plan fits when its total is at most this share of the available bytes.
 HEADROOM = 0.9
-#: The fewest L-BFGS pairs ``memory="auto"`` shortens the memory to.
-MIN_HISTORY = 5
-#: The strip counts ``memory="auto"`` tries, fewest first (:mod:`jaxstyle.tiling`).
-TILE_COUNTS = (2, 4, 8, 16, 32, 64)
-#: The fewest rows of a strip ``memory="auto"`` tiles into (its halo is 24 rows
-#: each side, so thinner strips mostly recompute their neighbours' rows).
-MIN_TILE_ROWS = 128
-
-
-class MemoryPlanError(ConfigError):
-    """A run would not fit in memory (raised before anything is resized or compiled)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,126 +200,4 @@ def estimate(
         parts,
         budget,
         tiles,
-    )
-
-
-def available(backend: str) -> int | None:
-    """Bytes a run may use now: free device memory, or on a CPU ``MemAvailable``.
-
-    ``None`` where the backend does not say (then nothing is refused).
-    """
-    if backend == "cpu":
-        try:
-            with open("/proc/meminfo") as f:
-                for line in f:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        try:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    import jax
-
-    stats = jax.local_devices()[0].memory_stats() or {}
-    if "bytes_limit" not in stats:
-        return None
-    return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-
-
-def plan(hw: tuple[int, int], config: Config, *, tileable: bool = True, **kw: Any) -> Plan:
-    """The plan a run takes. With ``config.memory="auto"``, where the run would not fit:
-    the first blocks are tiled (where ``tiles`` was left to it and the run can be,
-    ``tileable``) in the fewest strips of :data:`TILE_COUNTS` that fit, strips of no
-    fewer than :data:`MIN_TILE_ROWS` rows; then the L-BFGS memory is shortened (to no
-    fewer than :data:`MIN_HISTORY` pairs) where it was left to the default.
-
-    Args:
-        hw: ``(H, W)`` of the output.
-        config: resolved settings (:func:`jaxstyle.resolve`).
-        tileable: whether the run's terms can be tiled (not with masks, the
-            Wasserstein loss or spatial sharding).
-        **kw: :func:`estimate`'s keyword arguments; ``budget`` is the bytes available
-            (:func:`available`), ``None`` (the default) for unknown: it fits.
-
-    Example:
-        >>> c = Config(optimizer="lbfgs", iterations=10)
-        >>> [(p.tiles, p.history_size) for p in (plan((2048, 2048), c, budget=b * 2**30) for b in (24, 10, 4))]
-        [(0, 21), (2, 21), (16, 17)]
-        >>> plan((512, 512), c, budget=24 * 2**30).history_size
-        100
-    """
-    first = estimate(hw, config, **kw)
-    if first.fits or config.memory != "auto":
-        return first
-    tileable = tileable and not kw.get("spatial") and config.style_loss == "gram"
-    if config.tiles is None and tileable:
-        for tiles in (t for t in TILE_COUNTS if hw[0] // t >= MIN_TILE_ROWS):
-            config = dataclasses.replace(config, tiles=tiles)
-            first = estimate(hw, config, **kw)
-            if first.fits:
-                return first
-    if config.history_size is not None or not first.history_size:
-        return first
-    shorter = first
-    for history in range(first.history_size - 1, MIN_HISTORY - 1, -1):
-        shorter = estimate(hw, dataclasses.replace(config, history_size=history), **kw)
-        if shorter.fits:
-            break
-    return shorter
-
-
-def placed(
-    hw: tuple[int, int], config: Config, *, batch: int = 1, **kw: Any
-) -> tuple[str | None, int, Plan]:
-    """Where a run goes and its plan there: ``(placement, devices, plan)``.
-
-    The placement is :func:`jaxstyle.sharding.choose`'s over ``config.devices``;
-    ``auto`` splits one image by rows only when its plan on one device does not fit.
-    """
-    count = len(sharding.devices(config.devices))
-    fits_one = config.memory == "off" or plan(hw, config, batch=batch, **kw).fits
-    placement = sharding.choose(config.shard, batch, count, fits_one)
-    on = count if placement else 1
-    spatial = placement == "spatial"
-    return placement, on, plan(hw, config, batch=batch, devices=on, spatial=spatial, **kw)
-
-
-def largest_size(hw: tuple[int, int], config: Config, **kw: object) -> int:
-    """The largest long side at ``hw``'s aspect ratio whose plan fits (0 if none)."""
-    lo, hi = 0, 1 << 17
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if plan(long_side_shape(hw, mid), config, **kw).fits:  # type: ignore[arg-type]
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def check(p: Plan, config: Config, **kw: object) -> Plan:
-    """``p`` if it fits; otherwise :class:`MemoryPlanError` naming what would fit."""
-    if p.fits:
-        return p
-    gib = 2.0**30
-    lean = dataclasses.replace(config, history_size=MIN_HISTORY, memory="fixed")
-    if config.optimizer != "adam":
-        lean = dataclasses.replace(lean, optimizer="adam", linesearch="none")
-    largest = largest_size(p.hw, config, **kw)
-    fixes = []
-    if not config.tiles and kw.get("tileable", True) and not kw.get("spatial"):
-        for t in (t for t in TILE_COUNTS if p.hw[0] // t >= MIN_TILE_ROWS):
-            if plan(p.hw, dataclasses.replace(config, tiles=t, memory="fixed"), **kw).fits:  # type: ignore[arg-type]
-                fixes.append(f"--tiles {t}")
-                break
-    if config.optimizer != "adam" and plan(p.hw, lean, **kw).fits:  # type: ignore[arg-type]
-        fixes.append("--optimizer adam")
-    elif config.optimizer != "adam" and p.history_size > MIN_HISTORY:
-        fixes.append(f"--history-size {MIN_HISTORY}")
-    fixes.append(f"--size {largest}" if largest else "a machine with more memory")
-    raise MemoryPlanError(
-        f"this run needs about {p.total / gib:.1f} GiB and "
-        f"{(p.budget or 0) / gib:.1f} GiB is available; the largest size that fits is "
-        f"{largest} px (long side); to fit, use {' or '.join(fixes)}"
     )

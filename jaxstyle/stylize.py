@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import controls, memory, sharding
+from jaxstyle import controls, fit, sharding
 from jaxstyle import kernels as cpu
 from jaxstyle.checkpoint import Checkpoint, fingerprint
 from jaxstyle.config import Config, resolve
@@ -225,6 +225,8 @@ def _stylize(
     caught: Interrupts,
     checkpoint: Checkpoint | None,
 ) -> Result:
+    if checkpoint is not None and jax.process_count() > 1:
+        raise ConfigError("checkpoints are written by single-process runs only")
     batch = controls.gather(content, style, init_image, config, key)
     n, b, styles, start = batch.size, len(batch.configs), batch.styles, batch.start
     backend = jax.default_backend()
@@ -235,18 +237,12 @@ def _stylize(
     first, original = configs[0], batch.content
     hw = original.shape[1:3]
     history = history_size(first.optimizer, first.history_size, b, hw)
-    kw: dict[str, Any] = {
-        "widths": widths_of(params),
-        "styles": len(styles),
-        "budget": memory.available(backend),
-        "backend": backend,
-        "tileable": not regions,
-    }
-    placement, count, plan = memory.placed(hw, first, batch=b, **kw)
+    where = fit.placed(  # before anything is resized or compiled
+        hw, first, batch=b, styles=len(styles), widths=widths_of(params), tileable=not regions
+    )
+    placement, count, plan = where.split, where.devices, where.checked()
     devs = sharding.devices(first.devices)[:count]
-    if first.memory != "off":  # before anything is resized or compiled
-        kw.update(batch=b, devices=count, spatial=placement == "spatial")
-        plan = memory.check(plan, first, **kw)
+    if first.memory != "off":
         history, spec = plan.history_size, dataclasses.replace(spec, tiles=plan.tiles)
     if spec.tiles and (regions or placement == "spatial"):
         raise ConfigError(
@@ -326,8 +322,6 @@ def _stylize(
         settings.update({"preprocess": preprocess, "history size": history})
         return fingerprint(configs, {**arrays, "weights": params}, settings)
 
-    if checkpoint is not None and jax.process_count() > 1:
-        raise ConfigError("checkpoints are written by single-process runs only")
     return run(
         loss,
         x0,

@@ -16,7 +16,7 @@ import pytest
 from conftest import TINY, cpu_only, rel_err, smooth_image, write_weights, xla_bytes
 from PIL import Image
 
-from jaxstyle import cli, controls, memory
+from jaxstyle import cli, controls, fit, memory
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
 from jaxstyle.objective import make_targets, spec_of, weights_of
@@ -87,13 +87,13 @@ def test_remat_features_equal(slim_params, rng):
 def test_auto_shortens_history_fixed_refuses():
     c = resolve(Config(optimizer="lbfgs"), "cpu")
     budget = 12 * 2**30
-    auto = memory.plan((2048, 2048), c, budget=budget)
-    assert auto.fits and memory.MIN_HISTORY <= auto.history_size < 100
+    auto = fit.plan((2048, 2048), c, budget=budget)
+    assert auto.fits and fit.MIN_HISTORY <= auto.history_size < 100
     fixed = dataclasses.replace(c, memory="fixed", history_size=100)
-    p = memory.plan((2048, 2048), fixed, budget=budget)
+    p = fit.plan((2048, 2048), fixed, budget=budget)
     assert not p.fits and p.history_size == 100
-    with pytest.raises(memory.MemoryPlanError, match=r"largest size that fits is 1[0-9]{3} px"):
-        memory.check(p, fixed, budget=budget)
+    with pytest.raises(fit.MemoryPlanError, match=r"largest size that fits is 1[0-9]{3} px"):
+        fit.check(p, fixed, budget=budget)
 
 
 def test_plan_parts_scale():
@@ -107,14 +107,14 @@ def test_plan_parts_scale():
 
 
 def test_stylize_refuses_before_resizing(slim_params, rng, monkeypatch):
-    monkeypatch.setattr(memory, "available", lambda backend: 2**10)
+    monkeypatch.setattr(fit, "available", lambda backend: 2**10)
 
     def no_prepare(*a, **k):
         raise AssertionError("resized after all")
 
     monkeypatch.setattr(controls, "prepare", no_prepare)
     img = smooth_image(rng, 32, 32)
-    with pytest.raises(memory.MemoryPlanError, match="GiB is available"):
+    with pytest.raises(fit.MemoryPlanError, match="GiB is available"):
         stylize(img, img, slim_params, TORCHVISION, Config(iterations=1))
     with pytest.raises(AssertionError, match="resized"):  # off: no plan, no check
         stylize(img, img, slim_params, TORCHVISION, Config(iterations=1, memory="off"))

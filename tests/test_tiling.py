@@ -9,7 +9,7 @@ import pytest
 from conftest import SLIM, TINY, cpu_only, evaluate, rel_err, smooth_image, xla_bytes
 
 from benchmarks.remat import compiled_probe
-from jaxstyle import memory, tiling
+from jaxstyle import fit, memory, tiling
 from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
 from jaxstyle.kernels import WINOGRAD_LAYERS, CpuKernels
@@ -126,12 +126,12 @@ def test_auto_memory_tiles_before_it_refuses():
     config = resolve(Config(optimizer="adam", linesearch="none"), "cpu")
     budget = 20 * 2**30
     assert not memory.estimate((4096, 4096), config, budget=budget).fits
-    p = memory.plan((4096, 4096), config, budget=budget)
-    assert p.fits and p.tiles in memory.TILE_COUNTS
-    assert memory.plan((4096, 4096), config, budget=budget, tileable=False).tiles == 0
+    p = fit.plan((4096, 4096), config, budget=budget)
+    assert p.fits and p.tiles in fit.TILE_COUNTS
+    assert fit.plan((4096, 4096), config, budget=budget, tileable=False).tiles == 0
     fixed = resolve(Config(optimizer="adam", linesearch="none", memory="fixed"), "cpu")
-    with pytest.raises(memory.MemoryPlanError, match="--tiles"):
-        memory.check(memory.plan((4096, 4096), fixed, budget=budget), fixed, budget=budget)
+    with pytest.raises(fit.MemoryPlanError, match="--tiles"):
+        fit.check(fit.plan((4096, 4096), fixed, budget=budget), fixed, budget=budget)
 
 
 def test_tiles_refuse_what_reads_a_whole_layer(rng):

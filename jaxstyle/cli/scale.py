@@ -8,7 +8,7 @@ import jax
 
 from jaxstyle import config as cfg
 from jaxstyle.cli.args import positive_int, whole
-from jaxstyle.memory import available, check, placed
+from jaxstyle.fit import placed
 
 
 def add_scale(p: argparse.ArgumentParser) -> None:
@@ -61,17 +61,15 @@ def preflight(
     image is loaded); whether the command is done (a dry run).
 
     Raises:
-        jaxstyle.memory.MemoryPlanError: the run would not fit (one line, exit 2).
+        jaxstyle.fit.MemoryPlanError: the run would not fit (one line, exit 2).
     """
     if config.memory == "off" and not args.dry_run:
         return False
-    backend = jax.default_backend()
-    resolved = cfg.resolve(config, backend)
-    kw = {"styles": styles, "budget": available(backend), "backend": backend, "tileable": not masks}
-    placement, count, the_plan = placed(hw, resolved, **kw)
+    where = placed(
+        hw, cfg.resolve(config, jax.default_backend()), styles=styles, tileable=not masks
+    )
     if args.dry_run:
-        fits = "fits" if the_plan.fits else "does not fit"
-        print(f"plan: {the_plan.describe()}; split: {placement or 'no'}; {fits}")
-    if config.memory != "off":
-        check(the_plan, resolved, devices=count, spatial=placement == "spatial", **kw)
+        fits = "fits" if where.plan.fits else "does not fit"
+        print(f"plan: {where.plan.describe()}; split: {where.split or 'no'}; {fits}")
+    where.checked()
     return bool(args.dry_run)
