@@ -124,6 +124,15 @@ def load_pth(path: str | os.PathLike[str], timeout: float = originals.TIMEOUT) -
     return originals.read("pth", path, timeout)
 
 
+def read_state_dict(path: str | os.PathLike[str]) -> Mapping[str, Any] | None:
+    """A ``.pth``/``.pt`` file's state dict (:func:`load_pth`), ``None`` for other files.
+
+    Read once and handed to :func:`guess_source` and :func:`convert`, so that the file
+    is decoded once.
+    """
+    return load_pth(path) if Path(path).suffix.lower() in (".pth", ".pt") else None
+
+
 def convert_file(source: str, path: str | os.PathLike[str]) -> tuple[NumpyParams, Preprocess]:
     """Reads the original checkpoint ``path`` of ``source`` (see :data:`SOURCES`)."""
     if source == "keras":
@@ -133,13 +142,14 @@ def convert_file(source: str, path: str | os.PathLike[str]) -> tuple[NumpyParams
     raise WeightsError(f"unknown weights source {source!r}; choose from {', '.join(SOURCES)}")
 
 
-def guess_source(path: str | os.PathLike[str]) -> str:
-    """``keras`` for ``.h5``; for ``.pth`` reads the keys to tell torchvision from gatys."""
+def guess_source(path: str | os.PathLike[str], state_dict: Mapping[str, Any] | None = None) -> str:
+    """``keras`` for ``.h5``; for ``.pth`` the keys (of ``state_dict``, when it is the
+    file already read) tell torchvision from gatys."""
     suffix = Path(path).suffix.lower()
     if suffix in (".h5", ".hdf5"):
         return "keras"
     if suffix in (".pth", ".pt"):
-        keys = load_pth(path).keys()
+        keys = (load_pth(path) if state_dict is None else state_dict).keys()
         return "gatys" if "conv1_1.weight" in keys else "torchvision"
     raise WeightsError(f"cannot tell the source of {path}: expected .h5 or .pth")
 
@@ -151,6 +161,7 @@ def convert(
     calibration: Any = None,
     *,
     pooling: str = "avg",
+    state_dict: Mapping[str, Any] | None = None,
 ) -> WeightsMeta:
     """Converts an original checkpoint to a normalised jaxstyle weights file.
 
@@ -159,7 +170,8 @@ def convert(
     ``calibration`` images (default: the bundled set, see
     :func:`jaxstyle.rescale.load_calibration`) and writes ``out`` atomically. Gatys'
     file is already normalised: it is not rescaled, and its measured mean
-    activations are recorded in ``info`` instead.
+    activations are recorded in ``info`` instead. ``state_dict``: the ``.pth``
+    at ``path`` already read (:func:`load_pth`), so that it is not decoded again.
 
     Returns:
         the metadata written (``checksum`` is the sha256 of the original file).
@@ -167,7 +179,10 @@ def convert(
     from jaxstyle import rescale as rs
 
     checksum = file_checksum(path)
-    params, preprocess = convert_file(source, path)
+    if state_dict is not None and source in ("torchvision", "gatys"):
+        params, preprocess = from_state_dict(state_dict, source)
+    else:
+        params, preprocess = convert_file(source, path)
     images = rs.load_calibration() if calibration is None else list(calibration)
     if source == "gatys":
         convs = held_layers(len(check_params(params)))
@@ -229,13 +244,21 @@ def resolve_weights(path: str | None = None) -> str:
         return path
     if not p.is_file():
         raise WeightsError(f"weights file not found: {p}")
-    source = guess_source(p)
     digest = file_checksum(p).partition(":")[2]
-    out = cache_dir() / f"vgg19-{source}-{digest[:16]}-normalised.npz"
-    if not sealed(out):
-        print(f"converting {p} ({source}) to {out}")
-        convert(source, p, out)
-        _seal(out)
+    pth = p.suffix.lower() in (".pth", ".pt")
+    named = {
+        source: cache_dir() / f"vgg19-{source}-{digest[:16]}-normalised.npz"
+        for source in (("torchvision", "gatys") if pth else ("keras",))
+    }
+    for out in named.values():  # converted before: the file is not decoded at all
+        if sealed(out):
+            return str(out)
+    state_dict = read_state_dict(p)
+    source = guess_source(p, state_dict)
+    out = named[source]
+    print(f"converting {p} ({source}) to {out}")
+    convert(source, p, out, state_dict=state_dict)
+    _seal(out)
     return str(out)
 
 

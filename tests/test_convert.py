@@ -240,9 +240,12 @@ def test_cli_convert_and_info(tmp_path, originals, capsys, monkeypatch):
     capsys.readouterr()
     # stylize accepts the original file and converts it into the cache once.
     monkeypatch.setattr(convert, "convert", _counting(convert.convert, calls := []))
+    monkeypatch.setattr(convert, "load_pth", _counting(convert.load_pth, decoded := []))
     resolved = convert.resolve_weights(str(originals / "vgg19-tv.pth"))
+    assert len(decoded) == 1  # its keys and its arrays from one decoding
     assert convert.resolve_weights(str(originals / "vgg19-tv.pth")) == resolved
-    assert len(calls) == 1 and resolved.startswith(str(tmp_path / "home"))
+    assert len(calls) == 1 and len(decoded) == 1  # the sealed cache: not decoded again
+    assert resolved.startswith(str(tmp_path / "home"))
     assert weights.load_weights(resolved)[1].source == "torchvision"
 
 

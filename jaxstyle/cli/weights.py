@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxstyle.cache import default_weights_path
 from jaxstyle.cli.args import Parser
-from jaxstyle.convert import SOURCES, convert, guess_source
+from jaxstyle.convert import SOURCES, convert, guess_source, read_state_dict
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import held_layers
 from jaxstyle.vgg import blocks_of
@@ -56,13 +56,14 @@ def _run_weights_convert(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
-    source = args.source or guess_source(path)
+    state_dict = read_state_dict(path)  # decoded once
+    source = args.source or guess_source(path, state_dict)
     out = Path(args.output) if args.output else default_weights_path(source)
     if out.suffix.lower() != ".npz":
         raise WeightsError(f"output must end in .npz: {out}")
     if out.exists() and out.resolve() == path.resolve():
         raise WeightsError(f"refusing to overwrite the input file {path}")
-    meta = convert(source, path, out, pooling=args.pooling)
+    meta = convert(source, path, out, pooling=args.pooling, state_dict=state_dict)
     dead = meta.info.get("dead_total", 0)
     print(f"wrote {out} ({source}, {meta.checksum}, {dead} dead filters)")
     return 0
