@@ -188,68 +188,91 @@ def stylize(
         >>> stylize(img, img, params, TORCHVISION, grid, key=jax.random.key(1)).image.shape
         (2, 16, 16, 3)
     """
+    # Signals are deferred from here on, so one during setup (targets, compiles) stops
+    # the run at its first iteration instead of ending the process.
     with Interrupts(interrupt) as caught:
-        return _stylize(
-            content,
-            style,
-            params,
-            preprocess,
-            config,
-            key,
-            init_image,
-            masks,
-            style_masks,
-            extra_loss,
-            extra_layers,
+        if checkpoint is not None and jax.process_count() > 1:
+            raise ConfigError("checkpoints are written by single-process runs only")
+        batch = controls.gather(content, style, init_image, config, key)
+        b, styles, original = len(batch.configs), batch.styles, batch.content
+        backend = jax.default_backend()
+        configs = [resolve(c, backend) for c in batch.configs]
+        regions = 0 if masks is None else len(styles)
+        spec = batch_spec(configs, tuple(extra_layers), regions)
+        check_depth(spec.layers, blocks_of(params))
+        first, hw = configs[0], original.shape[1:3]
+        history = history_size(first.optimizer, first.history_size, b, hw)
+        where = fit.placed(  # before anything is resized or compiled
+            hw, first, batch=b, styles=len(styles), widths=widths_of(params), tileable=not regions
+        )
+        plan = where.checked()
+        if first.memory != "off":
+            history, spec = plan.history_size, dataclasses.replace(spec, tiles=plan.tiles)
+        if spec.tiles and (regions or where.split == "spatial"):
+            raise ConfigError(
+                "tiles compute the plain Gram loss strip by strip; they do not take masks "
+                "or spatial sharding (use tiles=0)"
+            )
+        inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
+        _check_sizes(inputs, spec)
+        targets: Targets = _targets(params, inputs, spec, preprocess)
+        weights: Weights = jax.tree.map(
+            lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
+        )
+        x0 = _initial(inputs, batch, configs, preprocess)
+        plugin = (
+            None
+            if where.split == "spatial"
+            else cpu.choose(  # the partitioner's convolutions
+                first.convolution,
+                backend,
+                spec.layers,
+                hw,
+                precision=first.precision,
+                optimizer=first.optimizer,
+            )
+        )
+        prepared = None if plugin is None else plugin.prepare(params)
+        x0, shared, items, spec = _place(
+            where, first, x0, (params, prepared), (targets, weights), spec, extra_loss
+        )
+        loss = Loss(dataclasses.replace(spec, kernels=plugin), preprocess, extra_loss)
+        # Adam's rate in pixel units: d(net)/d(rgb) is scale / std, per network channel.
+        rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
+        solver = Solver(first.optimizer, first.linesearch, history, rate)
+
+        def image(x: Array) -> np.ndarray:
+            # A padded batch's copies and padded rows dropped; gathered from every process.
+            rgb = preprocess.invert(jnp.asarray(sharding.host(x)[:b, : hw[0]]))
+            return np.asarray(controls.finish(rgb, original, configs), np.float32)
+
+        def problem() -> dict[str, str]:  # what a checkpoint must match
+            arrays = {"content": original, "style": styles, "masks": masks}
+            arrays.update({"style masks": style_masks, "start": batch.start, "seed": batch.keys})
+            extra = getattr(extra_loss, "__qualname__", type(extra_loss).__qualname__)
+            settings = {"extra loss": extra, "extra layers": tuple(extra_layers)}
+            settings.update({"preprocess": preprocess, "history size": history})
+            return fingerprint(configs, {**arrays, "weights": params}, settings)
+
+        return run(
+            loss,
+            x0,
+            shared,
+            items,
+            solver,
+            first,
+            batch.size,
+            image,
             callback,
             progress,
             caught,
             checkpoint,
+            problem,
         )
 
 
-def _stylize(
-    content: Array | np.ndarray,
-    style: Any,
-    params: Params,
-    preprocess: Preprocess,
-    config: Config | Sequence[Config] | None,
-    key: Array | None,
-    init_image: Array | np.ndarray | None,
-    masks: Any,
-    style_masks: Any,
-    extra_loss: ExtraLoss | None,
-    extra_layers: Sequence[str],
-    callback: Callable[[int, np.ndarray, History], None] | None,
-    progress: bool,
-    caught: Interrupts,
-    checkpoint: Checkpoint | None,
-) -> Result:
-    if checkpoint is not None and jax.process_count() > 1:
-        raise ConfigError("checkpoints are written by single-process runs only")
-    batch = controls.gather(content, style, init_image, config, key)
-    n, b, styles, start = batch.size, len(batch.configs), batch.styles, batch.start
-    backend = jax.default_backend()
-    configs = [resolve(c, backend) for c in batch.configs]
-    regions = 0 if masks is None else len(styles)
-    spec = batch_spec(configs, tuple(extra_layers), regions)
-    check_depth(spec.layers, blocks_of(params))
-    first, original = configs[0], batch.content
-    hw = original.shape[1:3]
-    history = history_size(first.optimizer, first.history_size, b, hw)
-    where = fit.placed(  # before anything is resized or compiled
-        hw, first, batch=b, styles=len(styles), widths=widths_of(params), tileable=not regions
-    )
-    placement, count, plan = where.split, where.devices, where.checked()
-    devs = sharding.devices(first.devices)[:count]
-    if first.memory != "off":
-        history, spec = plan.history_size, dataclasses.replace(spec, tiles=plan.tiles)
-    if spec.tiles and (regions or placement == "spatial"):
-        raise ConfigError(
-            "tiles compute the plain Gram loss strip by strip; they do not take masks "
-            "or spatial sharding (use tiles=0)"
-        )
-    inputs = controls.prepare(original, styles, configs, spec, masks, style_masks)
+def _check_sizes(inputs: controls.Inputs, spec: Spec) -> None:
+    """Refuses a content or style image too small for the deepest layer."""
     need = min_size(spec.layers)
     for name, img in (("content", inputs.content), *(("style", s) for s in inputs.styles)):
         if min(img.shape[1:3]) < need:
@@ -257,83 +280,50 @@ def _stylize(
                 f"the {name} image is {img.shape[2]}x{img.shape[1]} px; layer "
                 f"{spec.layers[-1]} needs at least {need} px on each side"
             )
-    targets: Targets = _targets(params, inputs, spec, preprocess)
-    weights: Weights = jax.tree.map(
-        lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
-    )
-    if start is not None:
-        x0 = preprocess.apply(controls.start(start, configs))
-    else:
-        x0 = jnp.stack(
-            [
-                initial_image(
-                    inputs.content[i], inputs.styles[0][i], c.init, preprocess, k, c.noise_std
-                )
-                for i, (c, k) in enumerate(zip(configs, batch.keys, strict=True))
-            ]
-        )
-    plugin = (
-        None
-        if placement == "spatial"
-        else cpu.choose(  # the partitioner's convolutions
-            first.convolution,
-            backend,
-            spec.layers,
-            hw,
-            precision=first.precision,
-            optimizer=first.optimizer,
-        )
-    )
-    prepared = None if plugin is None else plugin.prepare(params)
-    shared: Any = (params, prepared)
-    items: Any = (targets, weights)
-    if placement is not None:  # the same program, its arrays placed over the devices
-        grid = sharding.mesh(devs)
-        shared = sharding.replicate(shared, grid)
-        if placement == "batch":
-            size = sharding.padded(b, len(devs))
-            x0, items = sharding.split_items(sharding.pad_items((x0, items), size), grid)
-        else:
-            x0, targets, spec = sharding.pad_rows(x0, targets, spec, len(devs), extra_loss)
-            content = sharding.split_rows(targets.content, grid)
-            x0 = sharding.split_rows(x0, grid)
-            items = (targets._replace(content=content), sharding.replicate(weights, grid))
 
-    loss = Loss(dataclasses.replace(spec, kernels=plugin), preprocess, extra_loss)
-    # Adam's rate in pixel units: d(net)/d(rgb) is scale / std, per network channel.
-    rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
-    solver = Solver(
-        first.optimizer,
-        first.linesearch,
-        history,
-        rate,
+
+def _initial(
+    inputs: controls.Inputs, batch: Any, configs: Sequence[Config], preprocess: Preprocess
+) -> Array:
+    """The ``(B, H, W, 3)`` network-input start: the given start, or each item's ``init``."""
+    if batch.start is not None:
+        return preprocess.apply(controls.start(batch.start, configs))
+    return jnp.stack(
+        [
+            initial_image(
+                inputs.content[i], inputs.styles[0][i], c.init, preprocess, k, c.noise_std
+            )
+            for i, (c, k) in enumerate(zip(configs, batch.keys, strict=True))
+        ]
     )
 
-    def image(x: Array) -> np.ndarray:
-        # A padded batch's copies and padded rows dropped; gathered from every process.
-        rgb = preprocess.invert(jnp.asarray(sharding.host(x)[:b, : hw[0]]))
-        return np.asarray(controls.finish(rgb, original, configs), np.float32)
 
-    def problem() -> dict[str, str]:  # what a checkpoint must match
-        arrays = {"content": original, "style": styles, "masks": masks}
-        arrays.update({"style masks": style_masks, "start": start, "seed": batch.keys})
-        extra = getattr(extra_loss, "__qualname__", type(extra_loss).__qualname__)
-        settings = {"extra loss": extra, "extra layers": tuple(extra_layers)}
-        settings.update({"preprocess": preprocess, "history size": history})
-        return fingerprint(configs, {**arrays, "weights": params}, settings)
+def _place(
+    where: fit.Placement,
+    first: Config,
+    x0: Array,
+    shared: Any,
+    items: Any,
+    spec: Spec,
+    extra_loss: ExtraLoss | None,
+) -> tuple[Array, Any, Any, Spec]:
+    """The same program's arrays placed over the devices (:mod:`jaxstyle.sharding`).
 
-    return run(
-        loss,
-        x0,
-        shared,
-        items,
-        solver,
-        first,
-        n,
-        image,
-        callback,
-        progress,
-        caught,
-        checkpoint,
-        problem,
-    )
+    ``batch``: the items split (the batch padded to a multiple of the devices);
+    ``spatial``: every image's rows split (padded likewise, ``spec.height`` the true
+    height); one device: as they are.
+    """
+    if where.split is None:
+        return x0, shared, items, spec
+    devs = sharding.devices(first.devices)[: where.devices]
+    grid = sharding.mesh(devs)
+    shared = sharding.replicate(shared, grid)
+    if where.split == "batch":
+        size = sharding.padded(x0.shape[0], len(devs))
+        x0, items = sharding.split_items(sharding.pad_items((x0, items), size), grid)
+        return x0, shared, items, spec
+    targets, weights = items
+    x0, targets, spec = sharding.pad_rows(x0, targets, spec, len(devs), extra_loss)
+    content = sharding.split_rows(targets.content, grid)
+    items = (targets._replace(content=content), sharding.replicate(weights, grid))
+    return sharding.split_rows(x0, grid), shared, items, spec
