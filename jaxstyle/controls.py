@@ -22,6 +22,7 @@ from jaxstyle import color, guides
 from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
 from jaxstyle.image import resize, style_size
+from jaxstyle.spec import Spec
 
 Array = jax.Array
 
@@ -153,7 +154,7 @@ def _resized(m: Array, hw: tuple[int, int]) -> Array:
     return resize(m[..., None], *hw)[..., 0]
 
 
-def _guides(mask: Array, hw: tuple[int, int], spec: Any, what: str) -> dict[str, Array]:
+def _guides(mask: Array, hw: tuple[int, int], spec: Spec, what: str) -> dict[str, Array]:
     """Normalised ``(B, H_l, W_l)`` guides of a ``(B, H, W)`` mask resized to ``hw``."""
     mode = spec.mask_mode
     g = jax.vmap(lambda m: guides.guides(m, spec.style_layers, mode, spec.pooling))(
@@ -173,7 +174,7 @@ def prepare(
     content: Array,
     styles: Sequence[Array],
     configs: Sequence[Config],
-    spec: Any,
+    spec: Spec,
     masks: Any = None,
     style_masks: Any = None,
 ) -> Inputs:
@@ -183,7 +184,7 @@ def prepare(
         content: ``(B, H, W, 3)``.
         styles: ``S`` style images, each ``(H', W', 3)`` or ``(B, H', W', 3)``.
         configs: ``B`` configs (colours, colour match, blend weights, style scale).
-        spec: the batch's :class:`~jaxstyle.objective.Spec` (layers, mask mode, pooling).
+        spec: the batch's :class:`~jaxstyle.spec.Spec` (layers, mask mode, pooling).
         masks: ``S`` content masks ``(H, W)`` or ``(B, H, W)`` in [0, 1], one per style
             (white = the region that style paints), or ``None``.
         style_masks: ``S`` masks of the style images (where each style's statistics are

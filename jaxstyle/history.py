@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxstyle.objective import Spec
+from jaxstyle.spec import Spec
 
 
 class History(NamedTuple):

@@ -1,31 +1,25 @@
-"""The loss of one image: Eq. 7 of the paper, its targets, and the types that shape it.
+"""The loss of one image: Eq. 7 of the paper on the network's input.
 
-Two types keep what shapes the compiled program apart from what only feeds it:
-
-- :class:`Spec` is static (hashable, a ``jit`` static argument): which layers, the
-  weighting, pooling, precision, whether there is a TV term, an optional CPU
-  convolution plug-in.
-- :class:`Weights` is traced (arrays): alpha, beta, the TV weight and every layer's
-  ``w_l``. Changing a weight never recompiles, and a batch stacks them.
-
-The image being optimised lives in the network's input space (after
-:class:`~jaxstyle.preprocess.Preprocess`), as in Gatys' and jcjohnson's code, so the
-loss the optimiser sees is exactly Eq. 7 on the network's input.
+What shapes the compiled program (:class:`~jaxstyle.spec.Spec`, static) and what only
+feeds it (:class:`~jaxstyle.spec.Weights`, traced) are the types of
+:mod:`jaxstyle.spec`, re-exported here. The image being optimised lives in the
+network's input space (after :class:`~jaxstyle.preprocess.Preprocess`), as in Gatys'
+and jcjohnson's code, so the loss the optimiser sees is exactly Eq. 7 on the
+network's input.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxstyle import losses, matting, tiling
-from jaxstyle.config import Config
-from jaxstyle.layers import LAYERS, layer_hw
+from jaxstyle.layers import layer_hw
 from jaxstyle.preprocess import Preprocess
+from jaxstyle.spec import Spec, Weights, spec_of, weights_of
 from jaxstyle.targets import Targets, make_targets
 from jaxstyle.terms import LayerTerms
 from jaxstyle.vgg import Params, features
@@ -46,150 +40,6 @@ Array = jax.Array
 #: An extra loss term: ``(rgb image (H, W, 3) in [0, 1], {layer: (H_l, W_l, C_l)}) ->
 #: float32 scalar``, added to Eq. 7. Pure JAX; hashable (a module-level function).
 ExtraLoss = Callable[[Array, Mapping[str, Array]], Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """The static structure of the objective (a ``jit`` static argument).
-
-    Attributes:
-        content_layers: layers of the content term, in network order.
-        style_layers: layers of the style term, in network order.
-        weighting: ``"authors"`` or ``"paper"`` (:data:`~jaxstyle.config.WEIGHTINGS`).
-        pooling: ``"avg"`` or ``"max"``.
-        precision: ``"float32"``, ``"tf32"`` or ``"bfloat16"``.
-        tv: whether the objective has a total-variation term.
-        style_loss: ``"gram"`` (Eq. 4) or ``"wasserstein"``.
-        regions: number of masked regions (Gatys et al. 2017 spatial control), 0 for
-            none: each style layer's loss is the mean over regions of Eq. 4 on the
-            guided Grams.
-        mask_mode: ``"simple"`` or ``"inside"`` (:mod:`jaxstyle.guides`).
-        photorealism: whether the objective has the matting-Laplacian term.
-        extra_layers: more layers computed for an extra loss term.
-        remat: rematerialise each VGG block in the backward pass (less memory, about
-            one more forward pass of time; :class:`~jaxstyle.vgg.VGG19`).
-        height: the true image height when the image is padded with rows below it
-            (spatial sharding; :class:`~jaxstyle.vgg.VGG19`), ``None`` when not.
-        tiles: compute the first blocks in this many strips of rows
-            (:mod:`jaxstyle.tiling`; less memory, some more time), 0 for the whole
-            image at once.
-        kernels: a convolution plug-in (:mod:`jaxstyle.kernels`) or ``None``.
-    """
-
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = tuple(f"relu{b}_1" for b in range(1, 6))
-    weighting: str = "authors"
-    pooling: str = "avg"
-    precision: str = "float32"
-    tv: bool = False
-    style_loss: str = "gram"
-    regions: int = 0
-    mask_mode: str = "simple"
-    photorealism: bool = False
-    extra_layers: tuple[str, ...] = ()
-    remat: bool = False
-    height: int | None = None
-    tiles: int = 0
-    kernels: Any = None
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        """Every layer the objective computes, in network order."""
-        used = {*self.content_layers, *self.style_layers, *self.extra_layers}
-        return tuple(name for name in LAYERS if name in used)
-
-    def network(self) -> dict[str, Any]:
-        """:func:`~jaxstyle.vgg.features` keyword arguments for this spec."""
-        precision = jax.lax.Precision.HIGHEST if self.precision == "float32" else None
-        dtype = jnp.bfloat16 if self.precision == "bfloat16" else None
-        return {
-            "pooling": self.pooling,
-            "precision": precision,
-            "dtype": dtype,
-            "remat": self.remat,
-            "height": self.height,
-        }
-
-
-def spec_of(*configs: Config, **fields: Any) -> Spec:
-    """The :class:`Spec` of one config, or of a batch of them (``fields`` override).
-
-    A batch's layer sets are the union of its items', in network order; weighting,
-    pooling and precision are the first config's (:func:`jaxstyle.stylize` checks
-    that they agree).
-
-    Example:
-        >>> spec_of(Config(style_layers="relu1_1,relu2_1")).style_layers
-        ('relu1_1', 'relu2_1')
-        >>> spec_of(Config(style_layers="relu3_1"), Config(style_layers="relu1_1")).style_layers
-        ('relu1_1', 'relu3_1')
-    """
-
-    def union(attr: str) -> tuple[str, ...]:
-        used = {k for c in configs for k, _ in getattr(c, attr)}
-        return tuple(k for k in LAYERS if k in used)
-
-    first = configs[0]
-    return Spec(
-        content_layers=union("content_layers"),
-        style_layers=union("style_layers"),
-        weighting=first.weighting,
-        pooling=first.pooling,
-        precision=first.precision,
-        tv=any(c.tv_weight > 0 for c in configs),
-        style_loss=first.style_loss,
-        mask_mode=first.mask_mode,
-        photorealism=any(c.photorealism > 0 for c in configs),
-        remat=bool(first.remat),
-        tiles=first.tiles or 0,
-        **fields,
-    )
-
-
-class Weights(NamedTuple):
-    """The loss weights as traced float32 arrays (a batch adds a leading ``(B,)`` axis).
-
-    A layer of the spec that an item does not use has weight 0.
-
-    Attributes:
-        alpha: content weight (Eq. 7).
-        beta: style weight (Eq. 7).
-        tv: total-variation weight.
-        content: layer -> ``w_l`` of the content term.
-        style: layer -> ``w_l`` of the style term (Eq. 5).
-        photo: weight of the photorealism term.
-    """
-
-    alpha: Array
-    beta: Array
-    tv: Array
-    content: dict[str, Array]
-    style: dict[str, Array]
-    photo: Array
-
-
-def weights_of(config: Config, spec: Spec | None = None) -> Weights:
-    """``config``'s weights over ``spec``'s layers (default: its own).
-
-    Example:
-        >>> w = weights_of(Config(ratio=1e-2, style_layers="relu1_1"), Spec())
-        >>> round(float(w.alpha), 6), float(w.style["relu1_1"]), float(w.style["relu2_1"])
-        (0.01, 1.0, 0.0)
-    """
-    spec = spec_of(config) if spec is None else spec
-    content, style = dict(config.content_layers), dict(config.style_layers)
-
-    def f32(v: float) -> Array:
-        return jnp.asarray(v, jnp.float32)
-
-    return Weights(
-        f32(config.alpha),
-        f32(config.beta),
-        f32(config.tv_weight),
-        {k: f32(content.get(k, 0.0)) for k in spec.content_layers},
-        {k: f32(style.get(k, 0.0)) for k in spec.style_layers},
-        f32(config.photorealism),
-    )
 
 
 def loss_terms(
@@ -303,6 +153,7 @@ def objective(
     for a spec without kernels, as :func:`spec_of` makes it.
 
     Example:
+        >>> from jaxstyle.config import Config
         >>> from jaxstyle.preprocess import TORCHVISION
         >>> from jaxstyle.vgg import init_params
         >>> p, c = init_params(jax.random.key(0), (4, 8, 8, 8, 8)), Config()

@@ -27,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.layers import pools_before
+from jaxstyle.spec import Spec
 
 #: The mesh axis every placement splits over.
 AXIS = "devices"
@@ -109,7 +110,7 @@ def replicate(tree: Any, m: Mesh) -> Any:
     return jax.device_put(tree, NamedSharding(m, PartitionSpec()))
 
 
-def pad_rows(x0: Any, targets: Any, spec: Any, count: int, extra: Any) -> tuple[Any, Any, Any]:
+def pad_rows(x0: Any, targets: Any, spec: Spec, count: int, extra: Any) -> tuple[Any, Any, Spec]:
     """A run's start, targets and spec with its rows padded for ``count`` devices.
 
     The rows are padded with zeros to a multiple of ``count * 2**pools`` (every

@@ -27,9 +27,10 @@ from jaxstyle.image import initial_image
 from jaxstyle.interrupts import Interrupts
 from jaxstyle.layers import check_depth, min_size
 from jaxstyle.loop import run
-from jaxstyle.objective import ExtraLoss, Spec, Weights, loss_terms, spec_of, weights_of
+from jaxstyle.objective import ExtraLoss, loss_terms
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.solvers import Solver, history_size
+from jaxstyle.spec import Spec, Weights, spec_of, weights_of
 from jaxstyle.targets import Targets, make_targets
 from jaxstyle.vgg import Params, blocks_of, widths_of
 
@@ -78,7 +79,7 @@ class Loss:
 def batch_spec(
     configs: Sequence[Config], extra_layers: tuple[str, ...] = (), regions: int = 0
 ) -> Spec:
-    """The one :class:`Spec` of a batch (:func:`~jaxstyle.objective.spec_of`), its configs checked.
+    """The one :class:`Spec` of a batch (:func:`~jaxstyle.spec.spec_of`), its configs checked.
 
     Raises:
         ConfigError: if the configs differ in a field outside :data:`PER_ITEM_FIELDS`.

@@ -25,6 +25,7 @@ from jaxstyle import losses, matting, tiling, wasserstein
 from jaxstyle.guides import guided_gram
 from jaxstyle.layers import layer_hw
 from jaxstyle.preprocess import Preprocess
+from jaxstyle.spec import Spec
 from jaxstyle.vgg import Params, features
 
 Array = jax.Array
@@ -59,7 +60,7 @@ def make_targets(
     params: Params,
     content: Array,
     style: Array | Sequence[Array],
-    spec: Any,
+    spec: Spec,
     preprocess: Preprocess,
     *,
     blend: Array | None = None,
@@ -73,7 +74,7 @@ def make_targets(
         content: ``(H, W, 3)``.
         style: one ``(H', W', 3)`` style image, or a sequence of ``S`` of them (each
             its own size), already resized.
-        spec: the :class:`~jaxstyle.objective.Spec` (static).
+        spec: the :class:`~jaxstyle.spec.Spec` (static).
         preprocess: the params' input convention.
         blend: ``(S,)`` float32 weights summing to 1 for several styles (default
             equal); unused with regions, where region ``r`` takes style ``r``.
@@ -90,7 +91,7 @@ def make_targets(
         size, unguided, gives exactly the paper's ``A``.
 
     Example:
-        >>> from jaxstyle.objective import Spec
+        >>> from jaxstyle.spec import Spec
         >>> from jaxstyle.preprocess import TORCHVISION
         >>> from jaxstyle.vgg import init_params
         >>> p, img = init_params(jax.random.key(0), (4, 8, 8, 8, 8)), jnp.full((32, 32, 3), 0.5)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jaxstyle import losses, wasserstein
 from jaxstyle.guides import guided_gram
 from jaxstyle.layers import pools_before
+from jaxstyle.spec import Spec
 
 Array = jax.Array
 
@@ -33,19 +34,19 @@ class LayerTerms:
     weighting's, from the shape; float32 scalars), and ``"features"`` when ``keep``.
 
     Attributes:
-        spec: the :class:`~jaxstyle.objective.Spec` (layers, style loss, regions,
+        spec: the :class:`~jaxstyle.spec.Spec` (layers, style loss, regions,
             true height of a padded image, plug-in).
         keep: also hand back the activation itself (for an extra loss term).
 
     Example:
-        >>> from jaxstyle.objective import Spec
+        >>> from jaxstyle.spec import Spec
         >>> f = jnp.ones((2, 3, 4))
         >>> t = LayerTerms(Spec(content_layers=("relu1_1",), style_layers=()))
         >>> float(t("relu1_1", f, {"content": jnp.zeros((2, 3, 4))})["content"])
         12.0
     """
 
-    spec: Any
+    spec: Spec
     keep: bool = False
 
     def __call__(self, name: str, f: Array, ctx: dict[str, Any]) -> dict[str, Array]:

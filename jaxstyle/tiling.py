@@ -22,7 +22,7 @@ read every position of a layer together); :class:`~jaxstyle.config.Config` refus
 the others with ``tiles``.
 
 Example:
-    >>> from jaxstyle.objective import Spec
+    >>> from jaxstyle.spec import Spec
     >>> from jaxstyle.vgg import features, init_params
     >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
     >>> x = jax.random.normal(jax.random.key(1), (37, 16, 3))
@@ -45,6 +45,7 @@ import jax.numpy as jnp
 
 from jaxstyle import losses
 from jaxstyle.layers import LAYERS, VGG19_DEPTHS, block_of, pools_before
+from jaxstyle.spec import Spec
 from jaxstyle.vgg import Params, features
 
 Array = jax.Array
@@ -104,7 +105,7 @@ def split_layers(layers: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...
 def first_blocks(
     params: Params,
     x: Array,
-    spec: Any,
+    spec: Spec,
     *,
     grams: Sequence[str] = (),
     rows: Sequence[str] = (),
@@ -115,7 +116,7 @@ def first_blocks(
     Args:
         params: VGG19 params.
         x: network input ``(H, W, 3)`` float32.
-        spec: the :class:`~jaxstyle.objective.Spec` (its network settings, ``tiles``
+        spec: the :class:`~jaxstyle.spec.Spec` (its network settings, ``tiles``
             and convolution plug-in).
         grams: layers whose ``(C, C)`` float32 Gram matrix (Eq. 3) is wanted.
         rows: layers whose ``(H_l, W_l, C)`` features are wanted (e.g. ``"pool3"``).
@@ -164,7 +165,7 @@ def first_blocks(
 def evaluate(
     params: Params,
     x: Array,
-    spec: Any,
+    spec: Spec,
     *,
     grams: Sequence[str] = (),
     rows: Sequence[str] = (),
@@ -191,7 +192,7 @@ def evaluate(
         layer -> its parts, for every layer of ``grams`` and ``rows``.
 
     Example:
-        >>> from jaxstyle.objective import Spec
+        >>> from jaxstyle.spec import Spec
         >>> from jaxstyle.vgg import init_params
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
         >>> x = jax.random.normal(jax.random.key(1), (40, 16, 3))
