@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.worker import use_code
+from benchmarks.worker import load_average, use_code, utc_now
 
 REPO = Path(__file__).resolve().parents[1]
 SLIM = (8, 16, 16, 24, 24)  # --quick's network: the real depth, narrow layers
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {
         "command": "python -m benchmarks.race " + shlex.join(sys.argv[1:] if argv is None else argv),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "started": _now(), "loadavg_start": _load(), "speed": [], "race": [], "failed": [],
+        "started": utc_now(), "loadavg_start": load_average(), "speed": [], "race": [], "failed": [],
     }  # fmt: skip
     tmp = None
     if args.weights is None:
@@ -355,22 +355,12 @@ def main(argv: list[str] | None = None) -> None:
                     entry["ratios"] = race_ratios(entry["runs"])
                     report["race"].append(entry)
                     save()
-        report.update(finished=_now(), loadavg_end=_load())
+        report.update(finished=utc_now(), loadavg_end=load_average())
         save()
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     print(args.json.with_suffix(".md").read_text())
-
-
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 if __name__ == "__main__":

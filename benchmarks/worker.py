@@ -100,12 +100,22 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def environment(jaxstyle_dir: Path, jax_side: bool) -> dict[str, Any]:
     """Versions, machine, flags and the commit of the jaxstyle this process imported."""
     mem = _proc("/proc/meminfo", "MemTotal").split()
     status = _git(jaxstyle_dir, "status", "--porcelain", "--", ".")
     env: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "cpu": _proc("/proc/cpuinfo", "model name"),
         "cores": os.cpu_count(),
         "memory_gib": round(int(mem[0]) / 2**20, 1) if mem and mem[0].isdigit() else None,
@@ -349,9 +359,8 @@ def main(argv: list[str] | None = None) -> None:
         "shape": list(content.shape[:2]), "seed": args.seed, "init": args.init,
         "iterations": args.iterations, "overrides": args.overrides, **result,
     }  # fmt: skip
-    if args.job == "memory":
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result.update(baseline_rss_kib=baseline, peak_rss_kib=peak, rss_above_kib=peak - baseline)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # every job: its whole run
+    result.update(baseline_rss_kib=baseline, peak_rss_kib=peak, rss_above_kib=peak - baseline)
     if args.target_loss is not None and "times" in result:
         result["target_loss"] = args.target_loss
         result["reached"] = first_reach(result["times"], result["losses"], args.target_loss)

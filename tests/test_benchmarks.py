@@ -77,3 +77,25 @@ def test_gpu_script_stages_parse(tmp_path):
     assert race[race.index("--inits") + 1] == "noise,content"
     jsons = {Path(r[r.index("--json") + 1]) for r in runs[:2]}
     assert len(jsons) == 2 and {j.parent for j in jsons} == {tmp_path}
+
+
+@pytest.mark.heavy
+def test_tiling_quick(tmp_path):
+    """Strip counts alternated in fresh processes; the table has each count's ratio."""
+    out, weights = tmp_path / "tiling.json", tmp_path / "w.npz"
+    args = ["--sizes", "64", "--tiles", "0,2", "--rounds", "2", "--iterations", "1"]
+    args += ["--weights", str(weights), "--json", str(out), "--markdown", str(tmp_path / "t.md")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tiling", *args],
+        cwd=ROOT,
+        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [r["tiles"] for r in report["runs"]] == [0, 2, 2, 0]  # rotated each round
+    assert [(r["tiles"], r["runs"]) for r in report["summary"]] == [(0, 2), (2, 2)]
+    assert report["summary"][0]["ratio"] == 1.0 and report["summary"][1]["ratio"] > 0
+    assert "| 64² | 2 |" in (tmp_path / "t.md").read_text()
