@@ -111,14 +111,14 @@ def test_a_damaged_cached_conversion_is_rebuilt(monkeypatch, tmp_path):
     monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path / "home"))
     made = []
 
-    def fake_convert(source, path, out):  # the conversion itself is tested in test_convert
+    def fake_convert(source, path, out, state_dict=None):  # the conversion itself is tested in test_convert
         write_weights(out, TINY, source="random")
         made.append(out)
 
     monkeypatch.setattr(convert, "convert", fake_convert)
     original = tmp_path / "vgg19.h5"
     original.write_bytes(b"stands for an original checkpoint")
-    monkeypatch.setattr(convert, "guess_source", lambda p: "keras")
+    monkeypatch.setattr(convert, "guess_source", lambda p, state_dict=None: "keras")
     out = Path(convert.resolve_weights(str(original)))
     assert made == [out] and cache.sealed(out)
     assert convert.resolve_weights(str(original)) == str(out) and len(made) == 1  # reused
