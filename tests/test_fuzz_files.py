@@ -108,7 +108,7 @@ WEIGHTS = {
     "h5": (lambda p: convert.from_keras_h5(p, timeout=60), 12, None),
     "pth": (
         lambda p: convert.from_state_dict(convert.load_pth(p, timeout=60), "torchvision"),
-        6,
+        3,  # each case starts a child that imports torch (~3 s); the long profile: 12
         None,
     ),
 }
