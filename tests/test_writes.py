@@ -111,7 +111,8 @@ def test_a_damaged_cached_conversion_is_rebuilt(monkeypatch, tmp_path):
     monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path / "home"))
     made = []
 
-    def fake_convert(source, path, out, state_dict=None):  # the conversion itself is tested in test_convert
+    # The conversion itself is tested in test_convert.
+    def fake_convert(source, path, out, state_dict=None):
         write_weights(out, TINY, source="random")
         made.append(out)
 
