@@ -7,7 +7,7 @@ compilation cache and the XLA:CPU flags (the ``jaxstyle`` command does).
 from jaxstyle import color
 from jaxstyle.cache import enable_compilation_cache, setup
 from jaxstyle.checkpoint import Checkpoint
-from jaxstyle.config import COLORS, RUN_DEFAULTS, Config, resolve
+from jaxstyle.config import Config, resolve
 from jaxstyle.controls import MaskWarning
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import (
@@ -42,6 +42,7 @@ from jaxstyle.objective import (
     spec_of,
     weights_of,
 )
+from jaxstyle.options import COLORS, RUN_DEFAULTS
 from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
 from jaxstyle.solvers import Solver, minimize
 from jaxstyle.stylize import stylize

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.config import COLOR_MATCHES, COLORS
+from jaxstyle.options import COLOR_MATCHES, COLORS
 
 Array = jax.Array
 

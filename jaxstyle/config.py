@@ -2,7 +2,8 @@
 
 :class:`Config` is what a user writes; :func:`resolve` fills in what depends on the
 backend (``optimizer="auto"``) and refuses what the backend cannot do
-(``convolution="winograd"`` off a CPU). What the compiled program depends on is
+(``convolution="winograd"`` off a CPU). The choices each setting offers and its
+defaults are the constants of :mod:`jaxstyle.options`. What the compiled program depends on is
 derived from it elsewhere: the static network spec and the traced loss weights in
 :mod:`jaxstyle.objective`, the solver in :mod:`jaxstyle.solvers`.
 """
@@ -15,81 +16,24 @@ from typing import Any
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.layers import FLOAT32_MAX, LAYERS, layer_weights
-
-#: The paper's layers: content at relu4_2, style at relu1_1 ... relu5_1 with w_l = 1/5.
-DEFAULT_CONTENT_LAYERS: tuple[tuple[str, float], ...] = (("relu4_2", 1.0),)
-DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
-    (f"relu{b}_1", 0.2) for b in range(1, 6)
+from jaxstyle.options import (
+    COLOR_MATCHES,
+    COLORS,
+    CONVOLUTIONS,
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_RATIOS,
+    DEFAULT_STYLE_LAYERS,
+    INITS,
+    LINESEARCHES,
+    MASK_MODES,
+    MEMORY,
+    OPTIMIZERS,
+    PRECISIONS,
+    SHARDS,
+    STYLE_LOSSES,
+    WEIGHTINGS,
 )
-
-#: noise: seeded white noise; content / style: the photo / the painting; image: a
-#: given start (``stylize(init_image=...)``, ``--init-image``).
-INITS = ("noise", "content", "style", "image")
-#: style: the paper (the style's colours); luminance: Gatys et al. 2017's
-#: luminance-only transfer; match: the style's colours matched to the content's before
-#: transfer; swap: the result's luminance with the content's chroma (jcjohnson's
-#: ``-original_colors``). See :mod:`jaxstyle.color`.
-COLORS = ("style", "luminance", "match", "swap")
-#: The three variants of the authors' ``match_color`` (:func:`jaxstyle.color.match_color`).
-COLOR_MATCHES = ("pca", "chol", "sym")
-#: simple: a mask resized as the features are pooled; inside: a unit counts only if its
-#: receptive field lies inside the region (:mod:`jaxstyle.guides`).
-MASK_MODES = ("simple", "inside")
-#: gram: the paper's Eq. 4; wasserstein: the 2-Wasserstein distance between Gaussian
-#: fits of the features (:mod:`jaxstyle.wasserstein`).
-STYLE_LOSSES = ("gram", "wasserstein")
-#: How the loss terms are weighted before ``ratio`` (see :mod:`jaxstyle.losses`).
-#: authors: the authors' own code, content ``2/(N_c M_c)`` and each style layer
-#: ``4e3/N_l^2`` times its ``w_l``, so that a ratio means the same at every image size
-#: and layer set; paper: Eqs. 1, 4, 5 and 7 literally, ``L = ratio * L_c + L_s``.
-WEIGHTINGS = ("authors", "paper")
-#: ``ratio`` when none is given. authors: chosen on the real VGG19 blocks 1-3 so that
-#: a default run is strongly painted and keeps the photo's layout (README, "Loss
-#: weighting"); paper: the paper's Fig. 3 B, 1e-3.
-DEFAULT_RATIOS = {"authors": 2e-2, "paper": 1e-3}
-#: lbfgs: :mod:`jaxstyle.lbfgs`, torch.optim.LBFGS's algorithm, stepped from Python with
-#: one compiled program per evaluation; optax / jaxopt: their L-BFGS, line search
-#: included, compiled into one program that runs on the device. auto: lbfgs on a CPU,
-#: jaxopt on a GPU/TPU (no host round trip per evaluation; see README, "Solvers").
-#: adam: optax's Adam on the pixels, one evaluation per iteration, no history; for long
-#: or memory-light runs (README, "Solvers").
-OPTIMIZERS = ("auto", "lbfgs", "optax", "jaxopt", "adam")
-#: Line searches each optimiser offers, its default first; "none" is a fixed unit step
-#: after a first step capped at unit length, as torch.optim.LBFGS without
-#: ``line_search_fn``.
-LINESEARCHES = {
-    "lbfgs": ("strong-wolfe", "none"),
-    "optax": ("zoom", "backtracking", "none"),
-    "jaxopt": ("zoom", "backtracking", "hager-zhang"),
-    "adam": ("none",),
-}
-#: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
-#: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solvers.history_size`).
-HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}
-#: Adam's step size when none is given, in [0, 1] pixel units: of 0.02 and 0.05, the
-#: faster to L-BFGS's loss (benchmarks/results/cpu_adam.md; docs/controls.md, "Adam").
-DEFAULT_LEARNING_RATE = 0.05
-#: float32: exact float32 convolutions; tf32: the backend's default matmul precision
-#: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
-#: activations and kernels with float32 Grams and losses.
-PRECISIONS = ("float32", "tf32", "bfloat16")
-#: auto: plain JAX off a CPU; on a CPU the plug-in of :mod:`jaxstyle.kernels`
-#: (measured faster there); direct: plain JAX everywhere; winograd: Winograd F(2x2, 3x3)
-#: for blocks 3-5 at any size, CPU only, float32/tf32.
-CONVOLUTIONS = ("auto", "direct", "winograd")
-#: auto: before a run, the memory plan (:mod:`jaxstyle.fit`) tiles the first blocks and
-#: shortens the L-BFGS memory where those are left to it, until the run fits; fixed:
-#: the settings as given, refused if they do not fit; off: no plan, no check.
-MEMORY = ("auto", "fixed", "off")
-#: How a run is split over several devices (:mod:`jaxstyle.sharding`): auto: a batch
-#: by items, one image by rows only when it does not fit on one device.
-SHARDS = ("auto", "batch", "spatial")
-#: Output size and iterations when none are given: the paper's 512 px on a GPU/TPU;
-#: minutes, not hours, on a CPU.
-RUN_DEFAULTS = {
-    "accelerator": {"size": 512, "iterations": 500},
-    "cpu": {"size": 128, "iterations": 100},
-}
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:

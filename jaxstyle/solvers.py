@@ -34,7 +34,7 @@ import numpy as np
 
 from jaxstyle import lbfgs
 from jaxstyle.adapters import State, init_state, restart, run_chunk, run_step
-from jaxstyle.config import HISTORY_SIZES, LINESEARCHES
+from jaxstyle.options import HISTORY_SIZES, LINESEARCHES
 from jaxstyle.sharding import host as to_host
 
 Array = jax.Array
@@ -53,7 +53,7 @@ class Solver:
 
     Attributes:
         optimizer: ``"lbfgs"``, ``"optax"``, ``"jaxopt"`` or ``"adam"``.
-        linesearch: one of :data:`~jaxstyle.config.LINESEARCHES` for the optimizer.
+        linesearch: one of :data:`~jaxstyle.options.LINESEARCHES` for the optimizer.
         history_size: L-BFGS memory in pairs (unused by Adam).
         learning_rate: Adam's step size in ``x``'s units: a number, or a tuple with
             one per channel (``x``'s last axis). :func:`jaxstyle.stylize` passes

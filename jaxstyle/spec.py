@@ -31,7 +31,7 @@ class Spec:
     Attributes:
         content_layers: layers of the content term, in network order.
         style_layers: layers of the style term, in network order.
-        weighting: ``"authors"`` or ``"paper"`` (:data:`~jaxstyle.config.WEIGHTINGS`).
+        weighting: ``"authors"`` or ``"paper"`` (:data:`~jaxstyle.options.WEIGHTINGS`).
         pooling: ``"avg"`` or ``"max"``.
         precision: ``"float32"``, ``"tf32"`` or ``"bfloat16"``.
         tv: whether the objective has a total-variation term.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jaxstyle.config import LINESEARCHES, Config, resolve
+from jaxstyle.config import Config, resolve
 from jaxstyle.errors import ConfigError
+from jaxstyle.options import LINESEARCHES
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxstyle import solvers
-from jaxstyle.config import LINESEARCHES
+from jaxstyle.options import LINESEARCHES
 
 # An ill-conditioned quadratic with its minimum at 3: L-BFGS territory, compiles fast.
 SCALES = jnp.asarray(np.geomspace(1.0, 50.0, 6), jnp.float32)

@@ -8,7 +8,8 @@ from typing import NoReturn
 
 import jax
 
-from jaxstyle.config import RUN_DEFAULTS, WEIGHTINGS, Config, accelerator
+from jaxstyle.config import Config, accelerator
+from jaxstyle.options import RUN_DEFAULTS, WEIGHTINGS
 
 EXIT_USAGE = 2
 
@@ -64,7 +65,7 @@ def nonneg_float(text: str) -> float:
 
 
 def run_defaults() -> dict[str, int]:
-    """:data:`~jaxstyle.config.RUN_DEFAULTS` for this machine's backend."""
+    """:data:`~jaxstyle.options.RUN_DEFAULTS` for this machine's backend."""
     return RUN_DEFAULTS["accelerator" if accelerator(jax.default_backend()) else "cpu"]
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from jaxstyle.config import DEFAULT_RATIOS, Config
+from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
+from jaxstyle.options import DEFAULT_RATIOS
 
 #: The figures this module reproduces (the paper's numbering).
 FIGURES = (3, 4, 5, 6, 7)
