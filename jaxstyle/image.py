@@ -16,21 +16,18 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from jaxstyle.cache import atomic_write
+from jaxstyle.encode import quantize, to_uint8, write_png16, write_tiff
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.imagefile import (
-    _CMS_ERRORS,
-    _profile,
-    _srgb,
-    _write_png16,
-    _write_tiff,
+    CMS_ERRORS,
     bundled,
     icc_profile,
     image_size,
     load_image,
     load_mask,
-    quantize,
+    read_profile,
     resize_long_side,
-    to_uint8,
+    srgb_profile,
 )
 from jaxstyle.preprocess import Preprocess
 
@@ -59,7 +56,7 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", 
 
 @functools.cache
 def _srgb_bytes() -> bytes:
-    return _srgb().tobytes()
+    return srgb_profile().tobytes()
 
 
 def check_output(
@@ -93,7 +90,7 @@ def check_output(
         raise ImageError(f"JPEG quality must be an integer, got {jpeg_quality!r}")
     if not 1 <= jpeg_quality <= 100:
         raise ImageError(f"JPEG quality must be 1..100 (95 is the useful top), got {jpeg_quality}")
-    prof = _profile(icc_profile) if icc_profile is not None else None
+    prof = read_profile(icc_profile) if icc_profile is not None else None
     if icc_profile is not None and (prof is None or prof.profile.xcolor_space != "RGB "):
         raise ImageError("icc_profile is not a readable RGB ICC profile")
     return fmt
@@ -157,20 +154,20 @@ def save_image(
         raise ImageError(f"output path is a directory: {path}")
     if bit_depth == 16:
         icc = None if icc_profile is None else _srgb_bytes()
-        encode = _write_png16 if fmt == "PNG" else _write_tiff
+        encode = write_png16 if fmt == "PNG" else write_tiff
         write = functools.partial(encode, rgb=quantize(image, 16), icc=icc)
     else:
         pil = Image.fromarray(quantize(image, 8))
         if icc_profile is not None:
             try:
-                pil = ImageCms.profileToProfile(pil, _srgb(), _profile(icc_profile))
-            except _CMS_ERRORS as e:
+                pil = ImageCms.profileToProfile(pil, srgb_profile(), read_profile(icc_profile))
+            except CMS_ERRORS as e:
                 raise ImageError(f"cannot convert to the ICC profile: {e}") from None
         opts = {"quality": jpeg_quality, "subsampling": 0} if fmt == "JPEG" else {}
         opts |= {"icc_profile": icc_profile} if icc_profile is not None else {}
         write = functools.partial(pil.save, format=fmt, **opts)
         if fmt == "TIFF":
-            write = functools.partial(_write_tiff, rgb=np.asarray(pil), icc=icc_profile)
+            write = functools.partial(write_tiff, rgb=np.asarray(pil), icc=icc_profile)
 
     try:
         atomic_write(path, write, path.suffix)

@@ -1,7 +1,6 @@
-"""Image files: reading as colour-managed sRGB floats, ICC profiles, masks; the encoders.
+"""Image files: reading as colour-managed sRGB floats, ICC profiles, masks.
 
-:func:`jaxstyle.image.save_image` writes with the encoders here; :mod:`jaxstyle.image`
-re-exports the readers.
+:mod:`jaxstyle.image` re-exports the readers; the encoders are :mod:`jaxstyle.encode`.
 """
 
 from __future__ import annotations
@@ -9,9 +8,7 @@ from __future__ import annotations
 import functools
 import io
 import os
-import struct
 import warnings
-import zlib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -23,7 +20,9 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from jaxstyle.errors import ImageError
 
 T = TypeVar("T")
-_CMS_ERRORS = (OSError, ValueError, TypeError, ImageCms.PyCMSError)
+#: What Pillow's lcms binding raises on a profile it cannot read or apply.
+#: What Pillow's LittleCMS binding raises on a profile it cannot read or apply.
+CMS_ERRORS = (OSError, ValueError, TypeError, ImageCms.PyCMSError)
 
 
 def bundled(name: str) -> Path:
@@ -32,21 +31,22 @@ def bundled(name: str) -> Path:
 
 
 @functools.cache
-def _srgb() -> ImageCms.ImageCmsProfile:
+def srgb_profile() -> ImageCms.ImageCmsProfile:
+    """The sRGB profile (made once)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _profile(data: bytes | None) -> ImageCms.ImageCmsProfile | None:
+def read_profile(data: bytes | None) -> ImageCms.ImageCmsProfile | None:
     """The ICC profile in ``data``; ``None`` if absent or unreadable."""
     try:
         return ImageCms.ImageCmsProfile(io.BytesIO(data)) if data else None
-    except _CMS_ERRORS:
+    except CMS_ERRORS:
         return None
 
 
 def _to_srgb(img: Image.Image) -> Image.Image:
     """``img`` converted from its embedded RGB, gray or CMYK profile to sRGB (alpha kept)."""
-    src = _profile(img.info.get("icc_profile"))
+    src = read_profile(img.info.get("icc_profile"))
     if src is None:
         return img
     if img.mode == "P":
@@ -58,8 +58,8 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     alpha = img.getchannel("A") if img.mode.endswith("A") else None
     base = img.convert(modes[0])
     try:
-        out = ImageCms.profileToProfile(base, src, _srgb(), outputMode="RGB")
-    except _CMS_ERRORS:
+        out = ImageCms.profileToProfile(base, src, srgb_profile(), outputMode="RGB")
+    except CMS_ERRORS:
         return img  # lcms cannot apply it: taken as sRGB, as viewers do
     if alpha is not None:
         out.putalpha(alpha)
@@ -193,7 +193,7 @@ def icc_profile(path: str | os.PathLike[str]) -> bytes | None:
         True
     """
     data = _read(path, lambda img: img.info.get("icc_profile"))
-    prof = _profile(data)
+    prof = read_profile(data)
     return data if prof is not None and prof.profile.xcolor_space == "RGB " else None
 
 
@@ -264,53 +264,3 @@ def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
         for c in range(image.shape[-1])
     ]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
-
-
-def quantize(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
-    """Float in [0, 1] -> uint8 or uint16: ``floor(value * (2**bit_depth - 1) + 0.5)``, clipped.
-
-    Example:
-        >>> quantize(np.array([0.0, 0.5, 1.0, 2.0]), 16)
-        array([    0, 32768, 65535, 65535], dtype=uint16)
-    """
-    dtype = np.uint8 if bit_depth == 8 else np.uint16
-    scaled = np.clip(np.asarray(image, np.float64), 0.0, 1.0) * (2.0**bit_depth - 1.0)
-    return np.floor(scaled + 0.5).astype(dtype)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` float in [0, 1] -> uint8, rounding to nearest (``quantize(image, 8)``)."""
-    return quantize(image, 8)
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data)
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def _write_png16(path: str, rgb: np.ndarray, icc: bytes | None) -> None:
-    """Writes ``(H, W, 3)`` uint16 as a 16-bit RGB PNG (stdlib zlib, rows Sub-filtered)."""
-    h, w, _ = rgb.shape
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # depth 16, colour type 2 (RGB)
-    z = zlib.compressobj(6)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr))
-        if icc:
-            f.write(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
-        for top in range(0, h, 256):  # IDAT per block: bounded memory, chunks < 2**31
-            raw = rgb[top : top + 256].astype(">u2").view(np.uint8).reshape(-1, w * 6)
-            rows = np.empty((raw.shape[0], 1 + w * 6), np.uint8)
-            rows[:, 0] = 1  # filter type Sub: each byte minus the one 6 bytes (a pixel) left
-            rows[:, 1:7] = raw[:, :6]
-            np.subtract(raw[:, 6:], raw[:, :-6], out=rows[:, 7:])
-            f.write(_png_chunk(b"IDAT", z.compress(rows.tobytes())))
-        f.write(_png_chunk(b"IDAT", z.flush()) + _png_chunk(b"IEND", b""))
-
-
-def _write_tiff(path: str, rgb: np.ndarray, icc: bytes | None) -> None:
-    import tifffile  # only TIFF outputs need it (and its import takes a while)
-
-    tags = [(34675, 7, len(icc), icc, True)] if icc else []  # 34675: InterColorProfile
-    tifffile.imwrite(
-        path, rgb, photometric="rgb", compression="zlib", predictor=True, extratags=tags
-    )

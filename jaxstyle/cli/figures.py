@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 
 from jaxstyle import config as cfg
+from jaxstyle import options
 from jaxstyle.cli.args import add_weighting, positive_int, run_defaults
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ImageError
@@ -18,7 +19,7 @@ from jaxstyle.weights import load_weights
 def add(sub: argparse._SubParsersAction) -> None:
     from jaxstyle.figures import FIGURES, TINY
 
-    acc, cpu = cfg.RUN_DEFAULTS["accelerator"], cfg.RUN_DEFAULTS["cpu"]
+    acc, cpu = options.RUN_DEFAULTS["accelerator"], options.RUN_DEFAULTS["cpu"]
     p = sub.add_parser(
         "figures",
         help="reproduce the paper's Figs. 3-7 with the bundled images",
@@ -50,7 +51,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         help=f"default: {acc['iterations']} on GPU/TPU, {cpu['iterations']} on CPU",
     )
-    p.add_argument("--optimizer", choices=cfg.OPTIMIZERS, default=cfg.Config.optimizer)
+    p.add_argument("--optimizer", choices=options.OPTIMIZERS, default=cfg.Config.optimizer)
     add_weighting(
         p,
         "as for stylize; each panel runs the paper's alpha/beta as that weighting "

@@ -7,6 +7,7 @@ import argparse
 import jax
 
 from jaxstyle import config as cfg
+from jaxstyle import options
 from jaxstyle.cli.args import positive_int, whole
 from jaxstyle.fit import placed
 
@@ -15,7 +16,7 @@ def add_scale(p: argparse.ArgumentParser) -> None:
     """The flags of memory levers, devices and the dry run."""
     p.add_argument(
         "--memory",
-        choices=cfg.MEMORY,
+        choices=options.MEMORY,
         default=cfg.Config.memory,
         help="auto (default): tile the first blocks, then shorten the L-BFGS memory, if the "
         "run would not fit, and refuse it if it still does not; fixed: the settings as given, "
@@ -42,7 +43,7 @@ def add_scale(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--shard",
-        choices=cfg.SHARDS,
+        choices=options.SHARDS,
         default=cfg.Config.shard,
         help="auto (default): one image on one device unless it does not fit, then split by "
         "rows; batch: items over the devices; spatial: every image split by rows",

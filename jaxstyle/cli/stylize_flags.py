@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from jaxstyle import config as cfg
+from jaxstyle import options
 from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int
 from jaxstyle.cli.scale import add_scale
 from jaxstyle.cli.stylize import run
@@ -52,14 +53,16 @@ def add(sub: argparse._SubParsersAction) -> None:
         type=nonneg_float,
         default=None,
         help="content weight / style weight, smaller paints more (default: "
-        + ", ".join(f"{v:g} with --weighting {k}" for k, v in cfg.DEFAULT_RATIOS.items())
+        + ", ".join(f"{v:g} with --weighting {k}" for k, v in options.DEFAULT_RATIOS.items())
         + ")",
     )
-    p.add_argument("--init", choices=cfg.INITS, default="noise", help="start (image: --init-image)")
+    p.add_argument(
+        "--init", choices=options.INITS, default="noise", help="start (image: --init-image)"
+    )
     p.add_argument("--init-image", help="start image (implies --init image), resized to the output")
     p.add_argument(
         "--colors",
-        choices=cfg.COLORS,
+        choices=options.COLORS,
         default=cfg.Config.colors,
         help="style: the painting's colours (default); luminance: luminance-only transfer; "
         "match: the style's colours matched to the photo first; swap: the result's "
@@ -67,7 +70,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--color-match",
-        choices=cfg.COLOR_MATCHES,
+        choices=options.COLOR_MATCHES,
         default=cfg.Config.color_match,
         help="the colour map of --colors match (default pca)",
     )
@@ -80,14 +83,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-masks", help="S1.png,...: where each style's statistics are taken from")
     p.add_argument(
         "--mask-mode",
-        choices=cfg.MASK_MODES,
+        choices=options.MASK_MODES,
         default=cfg.Config.mask_mode,
         help="simple: masks pooled as the features (default); inside: only units whose "
         "receptive field lies inside the region",
     )
     p.add_argument(
         "--style-loss",
-        choices=cfg.STYLE_LOSSES,
+        choices=options.STYLE_LOSSES,
         default=cfg.Config.style_loss,
         help="gram: the paper's (default); wasserstein: 2-Wasserstein distance of Gaussian fits",
     )
@@ -107,7 +110,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
     p.add_argument(
         "--optimizer",
-        choices=cfg.OPTIMIZERS,
+        choices=options.OPTIMIZERS,
         default=cfg.Config.optimizer,
         help="auto (default): lbfgs on a CPU, jaxopt on a GPU/TPU; adam: optax's Adam",
     )
@@ -115,11 +118,11 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--learning-rate",
         type=nonneg_float,
         default=None,
-        help=f"Adam's step in [0, 1] pixel units (default {cfg.DEFAULT_LEARNING_RATE})",
+        help=f"Adam's step in [0, 1] pixel units (default {options.DEFAULT_LEARNING_RATE})",
     )
     p.add_argument(
         "--linesearch",
-        choices=sorted({ls for v in cfg.LINESEARCHES.values() for ls in v}),
+        choices=sorted({ls for v in options.LINESEARCHES.values() for ls in v}),
         default=None,
         help="L-BFGS line search (default: strong-wolfe for lbfgs, zoom for optax and "
         "jaxopt; none = torch's unit steps, lbfgs and optax only)",
@@ -134,13 +137,13 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_scale(p)
     p.add_argument(
         "--precision",
-        choices=cfg.PRECISIONS,
+        choices=options.PRECISIONS,
         default=cfg.Config.precision,
         help="convolution precision (default float32; tf32/bfloat16 are faster on GPUs/TPUs)",
     )
     p.add_argument(
         "--convolution",
-        choices=cfg.CONVOLUTIONS,
+        choices=options.CONVOLUTIONS,
         default=cfg.Config.convolution,
         help="auto (default): plain JAX on GPU/TPU, the CPU kernels on a CPU; direct: "
         "plain JAX everywhere; winograd: blocks 3-5 as Winograd F(2x2,3x3), CPU only",
