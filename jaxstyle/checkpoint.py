@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import numpy as np
 
 from jaxstyle.cache import atomic_write
 from jaxstyle.config import Config
-from jaxstyle.errors import CheckpointError
+from jaxstyle.errors import DAMAGED_NPZ, CheckpointError
 from jaxstyle.sharding import host
 
 #: Config fields a resumed run may change: the iteration count, and settings that
@@ -154,15 +153,7 @@ def load(
         saved, done = dict(meta["fingerprint"]), int(meta["done"])
         if meta["version"] != _VERSION or done < 0:
             raise ValueError(f"version {meta['version']}, {done} iterations done")
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        EOFError,
-        zipfile.BadZipFile,
-    ) as e:
+    except DAMAGED_NPZ as e:
         raise CheckpointError(f"cannot read the checkpoint {path} (damaged?): {e}") from None
     changed = sorted(
         k for k in fingerprint.keys() | saved.keys() if fingerprint.get(k) != saved.get(k)

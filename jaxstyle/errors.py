@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
+
+#: What numpy's ``.npz`` reader raises on a damaged file: a bad zip directory, an
+#: unsupported compression method or zip version (``NotImplementedError``), a broken
+#: deflate stream, a bad ``.npy`` header, a missing key.
+DAMAGED_NPZ: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
 
 class JaxstyleError(Exception):
     """Base class of the errors caused by bad input (files, sizes, layer names).

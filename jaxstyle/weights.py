@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.cache import atomic_write
-from jaxstyle.errors import WeightsError
+from jaxstyle.errors import DAMAGED_NPZ, WeightsError
 from jaxstyle.layers import CONV_LAYERS, VGG19_DEPTHS, held_layers
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.vgg import Params, param_shapes
@@ -201,7 +200,7 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[Params, WeightsMeta]:
                 raw.setdefault(layer, {})[leaf] = data[key]
     except WeightsError:
         raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as e:
+    except DAMAGED_NPZ as e:
         raise WeightsError(f"cannot read weights file {path}: {e}") from None
     held = held_layers(len(check_params(raw)))
     params = {

@@ -20,6 +20,25 @@ SLIM = (8, 16, 16, 24, 24)
 TINY = (4, 8, 8, 8, 8)
 
 
+#: Damage a zip reader refuses with ``NotImplementedError``: a byte offset inside each
+#: central directory entry (``PK\x01\x02``) and the value written there.
+ZIP_UNSUPPORTED = {
+    "unknown compression method": (10, 99),  # compression method 99
+    "unknown zip version": (6, 255),  # version needed to extract: 25.5
+    "patched data": (8, 0x20),  # general purpose flag bit 5
+}
+
+
+def zip_unsupported(data: bytes, how: str) -> bytes:
+    """``data`` (a zip) with every central directory entry marked as :data:`ZIP_UNSUPPORTED`."""
+    offset, value = ZIP_UNSUPPORTED[how]
+    out, at = bytearray(data), data.find(b"PK\x01\x02")
+    while at >= 0:
+        out[at + offset] = value
+        at = data.find(b"PK\x01\x02", at + 4)
+    return bytes(out)
+
+
 def cpu_only(reason: str) -> pytest.MarkDecorator:
     """Skips a test off a CPU; ``reason`` says why it needs one."""
     return pytest.mark.skipif(jax.default_backend() != "cpu", reason=f"CPU only: {reason}")

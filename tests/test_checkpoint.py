@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import smooth_image
+from conftest import ZIP_UNSUPPORTED, smooth_image, zip_unsupported
 
 from jaxstyle import checkpoint, solvers
 from jaxstyle.config import Config
@@ -119,7 +119,9 @@ def test_another_runs_checkpoint_is_refused(slim_params, rng, tmp_path, change):
     assert "\n" not in str(e.value) and str(path) in str(e.value)
 
 
-@pytest.mark.parametrize("damage", ["missing", "flipped byte", "not a zip", "truncated"])
+@pytest.mark.parametrize(
+    "damage", ["missing", "flipped byte", "not a zip", "truncated", *ZIP_UNSUPPORTED]
+)
 def test_a_damaged_checkpoint_is_refused(tmp_path, damage):
     where = checkpoint.Checkpoint(tmp_path / "c.npz", resume=True)
     like = (np.zeros(64, np.float32), np.zeros(2, bool))
@@ -133,6 +135,8 @@ def test_a_damaged_checkpoint_is_refused(tmp_path, damage):
         where.path.write_bytes(bytes(data))
     elif damage == "not a zip":
         where.path.write_bytes(b"\x00" * 300)
+    elif damage in ZIP_UNSUPPORTED:
+        where.path.write_bytes(zip_unsupported(bytes(data), damage))
     else:
         where.path.write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(CheckpointError) as e:

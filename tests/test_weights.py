@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from conftest import ZIP_UNSUPPORTED, zip_unsupported
 
 from jaxstyle import weights
 from jaxstyle.errors import WeightsError
@@ -103,6 +104,14 @@ def test_nan_weights_refused(tmp_path, params):
 def test_corrupt_files(tmp_path, content, match):
     (tmp_path / "w.npz").write_bytes(content)
     with pytest.raises(WeightsError, match=match):
+        weights.load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("how", sorted(ZIP_UNSUPPORTED))
+def test_a_zip_the_reader_cannot_open_is_refused(tmp_path, params, how):
+    _save_raw(tmp_path / "w.npz", _flat(params))
+    (tmp_path / "w.npz").write_bytes(zip_unsupported((tmp_path / "w.npz").read_bytes(), how))
+    with pytest.raises(WeightsError, match="cannot read"):
         weights.load_weights(tmp_path / "w.npz")
 
 
