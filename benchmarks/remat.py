@@ -25,10 +25,9 @@ from benchmarks.worker import environment
 from jaxstyle import kernels as cpu
 from jaxstyle.cache import atomic_write
 from jaxstyle.config import Config
-from jaxstyle.objective import make_targets, spec_of, weights_of
+from jaxstyle.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.preprocess import TORCHVISION
 from jaxstyle.solvers import probe
-from jaxstyle.stylize import Loss
 from jaxstyle.vgg import init_params
 
 ROOT = Path(__file__).resolve().parents[1]

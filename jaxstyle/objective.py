@@ -10,6 +10,7 @@ network's input.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from jaxstyle.vgg import Params, features
 
 __all__ = [
     "ExtraLoss",
+    "Loss",
     "Spec",
     "Targets",
     "Weights",
@@ -170,3 +172,25 @@ def objective(
         return loss_terms(x, params, targets, weights, spec, preprocess, extra=extra)
 
     return f
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """Eq. 7 as a solver's :data:`~jaxstyle.solvers.Fun`: ``(x, (params, prepared), (targets, weights))``."""
+
+    spec: Spec
+    preprocess: Preprocess
+    extra: ExtraLoss | None = None
+
+    def __call__(self, x: Array, shared: Any, item: Any) -> tuple[Array, dict[str, Any]]:
+        (params, prepared), (targets, weights) = shared, item
+        return loss_terms(
+            x,
+            params,
+            targets,
+            weights,
+            self.spec,
+            self.preprocess,
+            prepared=prepared,
+            extra=self.extra,
+        )

@@ -7,18 +7,21 @@
   ``w_l``. Changing a weight never recompiles, and a batch stacks them.
 
 :func:`spec_of` and :func:`weights_of` make them from the user's validated
-:class:`~jaxstyle.config.Config`.
+:class:`~jaxstyle.config.Config`; :func:`batch_spec` checks that a batch's configs
+share one Spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxstyle.config import Config
+from jaxstyle.errors import ConfigError
 from jaxstyle.layers import LAYERS
 
 Array = jax.Array
@@ -166,3 +169,40 @@ def weights_of(config: Config, spec: Spec | None = None) -> Weights:
         {k: f32(style.get(k, 0.0)) for k in spec.style_layers},
         f32(config.photorealism),
     )
+
+
+#: Config fields that may differ between the items of a batch (they are traced or only
+#: shape the start); every other field shapes the compiled program and must agree.
+PER_ITEM_FIELDS = (
+    "content_layers",
+    "style_layers",
+    "ratio",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "init",
+    "noise_std",
+    "colors",
+    "color_match",
+    "style_blend_weights",
+    "photorealism",
+)
+
+
+def batch_spec(
+    configs: Sequence[Config], extra_layers: tuple[str, ...] = (), regions: int = 0
+) -> Spec:
+    """The one :class:`Spec` of a batch (:func:`~jaxstyle.spec.spec_of`), its configs checked.
+
+    Raises:
+        ConfigError: if the configs differ in a field outside :data:`PER_ITEM_FIELDS`.
+    """
+    for field in dataclasses.fields(Config):
+        values = {getattr(c, field.name) for c in configs}
+        if field.name not in PER_ITEM_FIELDS and len(values) > 1:
+            raise ConfigError(
+                f"every config in a batch needs the same {field.name}, got "
+                + ", ".join(sorted(map(repr, values)))
+            )
+
+    return spec_of(*configs, extra_layers=tuple(extra_layers), regions=regions)

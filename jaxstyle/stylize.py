@@ -27,72 +27,14 @@ from jaxstyle.image import initial_image
 from jaxstyle.interrupts import Interrupts
 from jaxstyle.layers import check_depth, min_size
 from jaxstyle.loop import run
-from jaxstyle.objective import ExtraLoss, loss_terms
+from jaxstyle.objective import ExtraLoss, Loss
 from jaxstyle.preprocess import Preprocess
 from jaxstyle.solvers import Solver, history_size
-from jaxstyle.spec import Spec, Weights, spec_of, weights_of
+from jaxstyle.spec import Spec, Weights, batch_spec, weights_of
 from jaxstyle.targets import Targets, make_targets
 from jaxstyle.vgg import Params, blocks_of, widths_of
 
 Array = jax.Array
-
-#: Config fields that may differ between the items of a batch (they are traced or only
-#: shape the start); every other field shapes the compiled program and must agree.
-PER_ITEM_FIELDS = (
-    "content_layers",
-    "style_layers",
-    "ratio",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-    "init",
-    "noise_std",
-    "colors",
-    "color_match",
-    "style_blend_weights",
-    "photorealism",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class Loss:
-    """Eq. 7 as a solver's :data:`~jaxstyle.solvers.Fun`: ``(x, (params, prepared), (targets, weights))``."""
-
-    spec: Spec
-    preprocess: Preprocess
-    extra: ExtraLoss | None = None
-
-    def __call__(self, x: Array, shared: Any, item: Any) -> tuple[Array, dict[str, Any]]:
-        (params, prepared), (targets, weights) = shared, item
-        return loss_terms(
-            x,
-            params,
-            targets,
-            weights,
-            self.spec,
-            self.preprocess,
-            prepared=prepared,
-            extra=self.extra,
-        )
-
-
-def batch_spec(
-    configs: Sequence[Config], extra_layers: tuple[str, ...] = (), regions: int = 0
-) -> Spec:
-    """The one :class:`Spec` of a batch (:func:`~jaxstyle.spec.spec_of`), its configs checked.
-
-    Raises:
-        ConfigError: if the configs differ in a field outside :data:`PER_ITEM_FIELDS`.
-    """
-    for field in dataclasses.fields(Config):
-        values = {getattr(c, field.name) for c in configs}
-        if field.name not in PER_ITEM_FIELDS and len(values) > 1:
-            raise ConfigError(
-                f"every config in a batch needs the same {field.name}, got "
-                + ", ".join(sorted(map(repr, values)))
-            )
-
-    return spec_of(*configs, extra_layers=tuple(extra_layers), regions=regions)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "preprocess"))
@@ -137,7 +79,7 @@ def stylize(
     A batch is given by any of: a ``(B, H, W, 3)`` content, a ``(B, H', W', 3)`` style,
     a sequence of ``B`` configs, ``B`` stacked keys or a ``(B, H, W, 3)`` start;
     unbatched arguments are shared by every item. The batch runs as one compiled,
-    vmapped program. Configs may differ per item in :data:`PER_ITEM_FIELDS`.
+    vmapped program. Configs may differ per item in :data:`~jaxstyle.spec.PER_ITEM_FIELDS`.
 
     Args:
         content: ``(H, W, 3)`` or ``(B, H, W, 3)`` RGB float in [0, 1]; the output has

@@ -70,9 +70,8 @@ def evaluate(params, x, content, style, config, preprocess=None, kernels=None):
     import dataclasses
 
     from jaxstyle import solvers
-    from jaxstyle.objective import loss_terms, make_targets, spec_of, weights_of
+    from jaxstyle.objective import Loss, loss_terms, make_targets, spec_of, weights_of
     from jaxstyle.preprocess import Preprocess
-    from jaxstyle.stylize import Loss
 
     pre = Preprocess() if preprocess is None else preprocess
     spec = spec_of(config)

@@ -17,9 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import TORCHVISION, Config, init_params, sharding, stylize
-from jaxstyle.objective import make_targets, spec_of, weights_of
+from jaxstyle.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.solvers import probe
-from jaxstyle.stylize import Loss
 
 WIDTHS = (8, 16, 16, 24, 24)
 

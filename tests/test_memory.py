@@ -19,9 +19,9 @@ from PIL import Image
 from jaxstyle import cli, controls, fit, memory
 from jaxstyle import kernels as cpu
 from jaxstyle.config import Config, resolve
-from jaxstyle.objective import make_targets, spec_of, weights_of
+from jaxstyle.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.preprocess import TORCHVISION
-from jaxstyle.stylize import Loss, stylize
+from jaxstyle.stylize import stylize
 from jaxstyle.vgg import features
 
 ROOT = Path(__file__).resolve().parents[1]
