@@ -22,12 +22,15 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.layers import pools_before
 from jaxstyle.spec import Spec
+
+Array = jax.Array
 
 #: The mesh axis every placement splits over.
 AXIS = "devices"
@@ -150,6 +153,30 @@ def pad_rows(x0: Any, targets: Any, spec: Spec, count: int, extra: Any) -> tuple
 
     content = {k: pad(v, pools_before(k)) for k, v in targets.content.items()}
     return pad(x0, 0), targets._replace(content=content), dataclasses.replace(spec, height=height)
+
+
+def restored(arrays: Any, x0: Array, tree: Any) -> Any:
+    """Saved arrays back on the devices: those of ``x0``'s shape placed (sharded) like it."""
+
+    def one(a: Any) -> Array:
+        a = jnp.asarray(a)
+        if isinstance(x0, jax.Array) and x0.committed and a.shape == x0.shape:
+            return jax.device_put(a, x0.sharding)
+        return placed_like(a, tree)
+
+    return jax.tree.map(one, arrays)
+
+
+def placed_like(x: Array, tree: Any) -> Array:
+    """``x`` on the one device ``tree``'s committed arrays are on (as is, otherwise).
+
+    A committed and an uncommitted argument compile two programs: the first call of a
+    loop would take ``x0``, every later one an output, committed where the params are.
+    """
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and leaf.committed and len(leaf.devices()) == 1:
+            return jax.device_put(x, next(iter(leaf.devices())))
+    return x
 
 
 def host(tree: Any) -> Any:

@@ -36,6 +36,7 @@ from jaxstyle import lbfgs
 from jaxstyle.adapters import State, init_state, restart, run_chunk, run_step
 from jaxstyle.options import HISTORY_SIZES, LINESEARCHES
 from jaxstyle.sharding import host as to_host
+from jaxstyle.sharding import placed_like, restored
 
 Array = jax.Array
 #: One item's loss: ``(x, shared, item) -> (loss, aux)``; ``shared`` is the same for
@@ -117,27 +118,6 @@ def probe(
     return jax.vmap(one)(x, d, t, items)
 
 
-def _restored(arrays: Any, x0: Array, tree: Any) -> Any:
-    """Saved arrays back on the devices: those of ``x0``'s shape placed (sharded) like it."""
-
-    def one(a: Any) -> Array:
-        a = jnp.asarray(a)
-        if isinstance(x0, jax.Array) and x0.committed and a.shape == x0.shape:
-            return jax.device_put(a, x0.sharding)
-        return _placed_like(a, tree)
-
-    return jax.tree.map(one, arrays)
-
-
-def _placed_like(x: Array, tree: Any) -> Array:
-    # A committed and an uncommitted argument compile two programs: the first probe
-    # takes x0, every later one a probe's output, committed where the params are.
-    for leaf in jax.tree.leaves(tree):
-        if isinstance(leaf, jax.Array) and leaf.committed and len(leaf.devices()) == 1:
-            return jax.device_put(x, next(iter(leaf.devices())))
-    return x
-
-
 class Progress(NamedTuple):
     """What :func:`iterate` yields after each chunk of iterations.
 
@@ -211,14 +191,14 @@ def iterate(
     stop = stop or (lambda: False)
     if solver.optimizer == "lbfgs":
         run = functools.partial(probe, shared=shared, items=items, loss_fn=fun)
-        x0 = _placed_like(x0, (shared, items))
+        x0 = placed_like(x0, (shared, items))
         best, best_value = x0, jnp.full(x0.shape[:1], jnp.inf, jnp.float32)
         start = None
         if resume is not None:
             carry, best, best_value = resume
-            restored = _restored((tuple(carry[:5]), best, best_value), x0, (shared, items))
-            start = lbfgs.Carry(*restored[0], *carry[5:])
-            best, best_value = restored[1:]
+            back = restored((tuple(carry[:5]), best, best_value), x0, (shared, items))
+            start = lbfgs.Carry(*back[0], *carry[5:])
+            best, best_value = back[1:]
         steps: Iterator[Any] = lbfgs.minimize(
             run,
             x0,
@@ -249,7 +229,7 @@ def iterate(
         state = init_state(x0, shared, items, fun, solver)
         restarted = np.zeros(x0.shape[0], bool)
     else:
-        state = _restored(resume[0], x0, (shared, items))
+        state = restored(resume[0], x0, (shared, items))
         restarted = np.array(resume[1], bool)
 
     def again(state: State) -> State:  # a failed item's one restart
