@@ -53,6 +53,7 @@ def write_png16(path: str, rgb: np.ndarray, icc: bytes | None) -> None:
 
 
 def write_tiff(path: str, rgb: np.ndarray, icc: bytes | None) -> None:
+    """Writes ``(H, W, 3)`` uint8 or uint16 as a zlib-compressed RGB TIFF (``tifffile``)."""
     import tifffile  # only TIFF outputs need it (and its import takes a while)
 
     tags = [(34675, 7, len(icc), icc, True)] if icc else []  # 34675: InterColorProfile
