@@ -29,6 +29,7 @@ from jaxstyle.options import (
     MASK_MODES,
     MEMORY,
     OPTIMIZERS,
+    POOLINGS,
     PRECISIONS,
     SHARDS,
     STYLE_LOSSES,
@@ -192,7 +193,7 @@ class Config:
                 "convolution 'winograd' is float32 only; use precision float32 or tf32, "
                 "or convolution 'auto' with bfloat16"
             )
-        _choice("pooling", self.pooling, ("avg", "max"))
+        _choice("pooling", self.pooling, POOLINGS)
         if self.iterations < 0:
             raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
         if self.chunk_size <= 0 or (self.history_size is not None and self.history_size <= 0):

@@ -15,6 +15,8 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
 #: noise: seeded white noise; content / style: the photo / the painting; image: a
 #: given start (``stylize(init_image=...)``, ``--init-image``).
 INITS = ("noise", "content", "style", "image")
+#: avg: the paper's average pooling; max: VGG19's own.
+POOLINGS = ("avg", "max")
 #: style: the paper (the style's colours); luminance: Gatys et al. 2017's
 #: luminance-only transfer; match: the style's colours matched to the content's before
 #: transfer; swap: the result's luminance with the content's chroma (jcjohnson's

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 import jax
 
 from jaxstyle.config import Config, accelerator
-from jaxstyle.options import RUN_DEFAULTS, WEIGHTINGS
+from jaxstyle.options import RUN_DEFAULTS
 
 EXIT_USAGE = 2
 
@@ -69,5 +70,11 @@ def run_defaults() -> dict[str, int]:
     return RUN_DEFAULTS["accelerator" if accelerator(jax.default_backend()) else "cpu"]
 
 
-def add_weighting(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("--weighting", choices=WEIGHTINGS, default=Config.weighting, help=help)
+def add_choice(
+    p: argparse.ArgumentParser, flag: str, choices: Sequence[str], help: str | None = None
+) -> None:
+    """``flag`` (e.g. ``"--mask-mode"``), one of ``choices``; its default is the
+    :class:`~jaxstyle.config.Config` field of the same name (``mask_mode``), so the
+    CLI and the API cannot disagree on a default."""
+    default = getattr(Config, flag.removeprefix("--").replace("-", "_"))
+    p.add_argument(flag, choices=choices, default=default, help=help)

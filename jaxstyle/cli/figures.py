@@ -9,7 +9,7 @@ import jax
 
 from jaxstyle import config as cfg
 from jaxstyle import options
-from jaxstyle.cli.args import add_weighting, positive_int, run_defaults
+from jaxstyle.cli.args import add_choice, positive_int, run_defaults
 from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ImageError
 from jaxstyle.vgg import blocks_of
@@ -51,9 +51,11 @@ def add(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         help=f"default: {acc['iterations']} on GPU/TPU, {cpu['iterations']} on CPU",
     )
-    p.add_argument("--optimizer", choices=options.OPTIMIZERS, default=cfg.Config.optimizer)
-    add_weighting(
+    add_choice(p, "--optimizer", options.OPTIMIZERS)
+    add_choice(
         p,
+        "--weighting",
+        options.WEIGHTINGS,
         "as for stylize; each panel runs the paper's alpha/beta as that weighting "
         "reads it (the default's ratio 2e-2 for the paper's 1e-3), labelled with both",
     )

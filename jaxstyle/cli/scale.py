@@ -8,17 +8,17 @@ import jax
 
 from jaxstyle import config as cfg
 from jaxstyle import options
-from jaxstyle.cli.args import positive_int, whole
+from jaxstyle.cli.args import add_choice, positive_int, whole
 from jaxstyle.fit import placed
 
 
 def add_scale(p: argparse.ArgumentParser) -> None:
     """The flags of memory levers, devices and the dry run."""
-    p.add_argument(
+    add_choice(
+        p,
         "--memory",
-        choices=options.MEMORY,
-        default=cfg.Config.memory,
-        help="auto (default): tile the first blocks, then shorten the L-BFGS memory, if the "
+        options.MEMORY,
+        "auto (default): tile the first blocks, then shorten the L-BFGS memory, if the "
         "run would not fit, and refuse it if it still does not; fixed: the settings as given, "
         "refused if they do not fit; off: no memory check",
     )
@@ -41,11 +41,11 @@ def add_scale(p: argparse.ArgumentParser) -> None:
         default=None,
         help="run on the first N devices (default: all; across hosts after jax.distributed)",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--shard",
-        choices=options.SHARDS,
-        default=cfg.Config.shard,
-        help="auto (default): one image on one device unless it does not fit, then split by "
+        options.SHARDS,
+        "auto (default): one image on one device unless it does not fit, then split by "
         "rows; batch: items over the devices; spatial: every image split by rows",
     )
     p.add_argument(

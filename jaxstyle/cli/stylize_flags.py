@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from jaxstyle import config as cfg
 from jaxstyle import options
-from jaxstyle.cli.args import add_weighting, counts, nonneg_float, positive_int
+from jaxstyle.cli.args import add_choice, counts, nonneg_float, positive_int
 from jaxstyle.cli.scale import add_scale
 from jaxstyle.cli.stylize import run
 
@@ -43,8 +42,10 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="coarse to fine: long sides, e.g. 512,1024 (the last is the output size; "
         "each stage starts from the previous result, upsampled)",
     )
-    add_weighting(
+    add_choice(
         p,
+        "--weighting",
+        options.WEIGHTINGS,
         "authors: the authors' code's size-independent loss weighting (default); "
         "paper: the paper's equations literally, where alpha/beta depends on the image size",
     )
@@ -56,23 +57,21 @@ def add(sub: argparse._SubParsersAction) -> None:
         + ", ".join(f"{v:g} with --weighting {k}" for k, v in options.DEFAULT_RATIOS.items())
         + ")",
     )
-    p.add_argument(
-        "--init", choices=options.INITS, default="noise", help="start (image: --init-image)"
-    )
+    add_choice(p, "--init", options.INITS, "start (default noise; image: --init-image)")
     p.add_argument("--init-image", help="start image (implies --init image), resized to the output")
-    p.add_argument(
+    add_choice(
+        p,
         "--colors",
-        choices=options.COLORS,
-        default=cfg.Config.colors,
-        help="style: the painting's colours (default); luminance: luminance-only transfer; "
+        options.COLORS,
+        "style: the painting's colours (default); luminance: luminance-only transfer; "
         "match: the style's colours matched to the photo first; swap: the result's "
         "luminance with the photo's colours",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--color-match",
-        choices=options.COLOR_MATCHES,
-        default=cfg.Config.color_match,
-        help="the colour map of --colors match (default pca)",
+        options.COLOR_MATCHES,
+        "the colour map of --colors match (default pca)",
     )
     p.add_argument(
         "--style-blend-weights", help="one weight per style image, e.g. 3,1 (default equal)"
@@ -81,18 +80,18 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--masks", help="M1.png,M2.png,...: one content mask per style image (white = region)"
     )
     p.add_argument("--style-masks", help="S1.png,...: where each style's statistics are taken from")
-    p.add_argument(
+    add_choice(
+        p,
         "--mask-mode",
-        choices=options.MASK_MODES,
-        default=cfg.Config.mask_mode,
-        help="simple: masks pooled as the features (default); inside: only units whose "
+        options.MASK_MODES,
+        "simple: masks pooled as the features (default); inside: only units whose "
         "receptive field lies inside the region",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--style-loss",
-        choices=options.STYLE_LOSSES,
-        default=cfg.Config.style_loss,
-        help="gram: the paper's (default); wasserstein: 2-Wasserstein distance of Gaussian fits",
+        options.STYLE_LOSSES,
+        "gram: the paper's (default); wasserstein: 2-Wasserstein distance of Gaussian fits",
     )
     p.add_argument(
         "--photorealism",
@@ -107,12 +106,12 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="converted weights file, or an original .h5/.pth converted into the cache "
         "or a source name keras|torchvision|gatys fetched on first use (default: $JAXSTYLE_WEIGHTS or keras)",
     )
-    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
-    p.add_argument(
+    add_choice(p, "--pooling", options.POOLINGS, "avg: the paper's (default); max: VGG19's own")
+    add_choice(
+        p,
         "--optimizer",
-        choices=options.OPTIMIZERS,
-        default=cfg.Config.optimizer,
-        help="auto (default): lbfgs on a CPU, jaxopt on a GPU/TPU; adam: optax's Adam",
+        options.OPTIMIZERS,
+        "auto (default): lbfgs on a CPU, jaxopt on a GPU/TPU; adam: optax's Adam",
     )
     p.add_argument(
         "--learning-rate",
@@ -135,17 +134,17 @@ def add(sub: argparse._SubParsersAction) -> None:
         "less where a batch would pass 2 GiB); each pair is two image-sized float32 arrays",
     )
     add_scale(p)
-    p.add_argument(
+    add_choice(
+        p,
         "--precision",
-        choices=options.PRECISIONS,
-        default=cfg.Config.precision,
-        help="convolution precision (default float32; tf32/bfloat16 are faster on GPUs/TPUs)",
+        options.PRECISIONS,
+        "convolution precision (default float32; tf32/bfloat16 are faster on GPUs/TPUs)",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--convolution",
-        choices=options.CONVOLUTIONS,
-        default=cfg.Config.convolution,
-        help="auto (default): plain JAX on GPU/TPU, the CPU kernels on a CPU; direct: "
+        options.CONVOLUTIONS,
+        "auto (default): plain JAX on GPU/TPU, the CPU kernels on a CPU; direct: "
         "plain JAX everywhere; winograd: blocks 3-5 as Winograd F(2x2,3x3), CPU only",
     )
     p.add_argument(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxstyle import options
 from jaxstyle.cache import default_weights_path
-from jaxstyle.cli.args import Parser
+from jaxstyle.cli.args import Parser, add_choice
 from jaxstyle.convert import SOURCES, convert, guess_source, read_state_dict
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import held_layers
@@ -35,7 +36,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "-o", "--output", default=None, help="output .npz (default: the cache for the source)"
     )
-    c.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    add_choice(c, "--pooling", options.POOLINGS, "the network's pooling (default avg)")
     c.set_defaults(run=_run_weights_convert)
     f = wsub.add_parser(
         "fetch",
