@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.worker import environment
+from benchmarks.worker import environment, measured_on
 from jaxstyle.cache import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,10 +180,9 @@ def markdown(r: dict) -> str:
     sec = {k: float(np.median(v)) for k, v in r["seconds_per_evaluation"].items()}
     m = r["machine"]
     lines = [
-        f"# Adam against L-BFGS ({m['cores']} cores, {m['cpu']}, {m['date'][:10]}, "
-        f"commit {m['jaxstyle_commit']}{' + uncommitted changes' if m['jaxstyle_dirty'] else ''})",
+        "# Adam against L-BFGS",
         "",
-        f"Tübingen x Starry Night, {r['size']} px, real VGG19 blocks 1-3; L-BFGS (strong "
+        f"{measured_on(m)}. Tübingen x Starry Night, {r['size']} px, real VGG19 blocks 1-3; L-BFGS (strong "
         f"Wolfe) {r['iterations']} iterations sets the target; Adam up to "
         f"{r['adam_iterations']}. Seconds per evaluation (median of fresh processes): "
         f"lbfgs {sec['lbfgs']:.4f}, adam {sec['adam']:.4f}.",

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.race import make_weights
-from benchmarks.worker import environment, parse_config
+from benchmarks.race import ensure_weights
+from benchmarks.worker import environment, measured_on, parse_config
 from jaxstyle.cache import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,9 +80,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Peak memory against image size (CPU)",
         "",
-        f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB, {env['date'][:10]}, "
-        f"commit {env['jaxstyle_commit']}{' (dirty)' if env['jaxstyle_dirty'] else ''}; "
-        f"jax {env['versions']['jax']}, torch {env['versions']['torch']}. Random real-shape "
+        f"{measured_on(env)}, torch {env['versions']['torch']}. Random real-shape "
         f"VGG19, the paper's layers, {'square' if report.get('square') else '4:3'} crops of "
         f"the photo, content start, {report['iterations']} iterations, each "
         "run a fresh process; `python -m benchmarks.highres` (benchmarks/highres.py).",
@@ -120,9 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
-    if not Path(args.weights).exists():
-        Path(args.weights).parent.mkdir(parents=True, exist_ok=True)
-        make_weights(args.weights, slim=False)
+    ensure_weights(args.weights)
     settings = args.setting or list(SETTINGS)
     sizes = [int(s) for s in args.sizes.split(",")]
     torch_sizes = [int(s) for s in (args.torch_sizes or args.sizes).split(",")]

@@ -63,6 +63,13 @@ def make_weights(path: str, slim: bool) -> None:
     jaxstyle.save_weights(path, params, meta)
 
 
+def ensure_weights(path: str) -> None:
+    """The random full-size VGG19 at ``path``, written first (with its folder) if absent."""
+    if not Path(path).exists():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_weights(path, slim=False)
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-7"`` or ``"0,3,5"`` -> a list of seeds."""
     out: list[int] = []

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from benchmarks.worker import environment
+from benchmarks.worker import environment, measured_on
 from jaxstyle import kernels as cpu
 from jaxstyle.cache import atomic_write
 from jaxstyle.config import Config
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# Per-block rematerialisation: XLA's temporary bytes",
         "",
-        f"{env['cpu']}, {env['backend']}, {env['date'][:10]}, commit {env['jaxstyle_commit']}"
-        f"{' (dirty)' if env['jaxstyle_dirty'] else ''}, jax {env['versions']['jax']}; one "
+        f"{measured_on(env)}, backend {env['backend']}; one "
         "compiled loss+gradient evaluation, paper's layers, random real-shape VGG19, batch 1 "
         "(benchmarks/remat.py).",
         "",

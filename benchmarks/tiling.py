@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.race import make_weights
-from benchmarks.worker import environment, load_average, utc_now
+from benchmarks.race import ensure_weights
+from benchmarks.worker import environment, load_average, measured_on, utc_now
 from jaxstyle.cache import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +75,11 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown(report: dict[str, Any]) -> str:
     env = report["env"]
+    when = f"{report['started'][:16]} to {report['ended'][:16]} UTC"
     lines = [
         "# Strips of the first blocks: seconds per evaluation (CPU)",
         "",
-        f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB, {report['started'][:16]} "
-        f"to {report['ended'][:16]} UTC, commit {env['jaxstyle_commit']}"
-        f"{' (dirty)' if env['jaxstyle_dirty'] else ''}; jax {env['versions']['jax']}. "
+        f"{measured_on(env, when)}. "
         f"Load average at start {report['load_start']}, at end {report['load_end']}. "
         f"`{report['command']}` (benchmarks/tiling.py): L-BFGS without a line search (one "
         f"loss+gradient evaluation per iteration), {report['iterations']} iterations after a "
@@ -115,9 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
-    if not Path(args.weights).exists():
-        Path(args.weights).parent.mkdir(parents=True, exist_ok=True)
-        make_weights(args.weights, slim=False)
+    ensure_weights(args.weights)
     started, load_start = utc_now(), load_average()
     counts = [int(t) for t in args.tiles.split(",")]
     runs = []

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.worker import environment, measured_on
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 #: (weighting, ratios, sizes): the paper's value and two decades below it, the default
@@ -107,8 +109,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Stylisation strength by loss weighting, real VGG19 blocks 1-3",
         "",
-        f"{m.get('cpu', '?')}, {m.get('date', '?')}, jaxstyle {m.get('jaxstyle_commit', '?')}, "
-        f"versions {m.get('versions', '?')}; `python -m benchmarks.weighting`, "
+        f"{measured_on(m)}; `python -m benchmarks.weighting`, "
         f"{report['iterations']} iterations per run.",
     ]
     lines += [
@@ -127,7 +128,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     import jaxstyle
-    from benchmarks.worker import environment
     from jaxstyle.cache import atomic_write
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

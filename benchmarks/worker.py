@@ -110,6 +110,18 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def measured_on(env: dict[str, Any], when: str | None = None) -> str:
+    """Who measured a table, from :func:`environment`: machine, ``when`` (default: the
+    date), commit and jax version, e.g. ``"Xeon, 2 cores, 23.4 GiB, 2026-12-04, commit
+    63c7813 (dirty); jax 0.7.2"``."""
+    dirty = " (dirty)" if env.get("jaxstyle_dirty") else ""
+    return (
+        f"{env.get('cpu')}, {env.get('cores')} cores, {env.get('memory_gib')} GiB, "
+        f"{when or str(env.get('date'))[:10]}, commit {env.get('jaxstyle_commit')}{dirty}; "
+        f"jax {env.get('versions', {}).get('jax')}"
+    )
+
+
 def environment(jaxstyle_dir: Path, jax_side: bool) -> dict[str, Any]:
     """Versions, machine, flags and the commit of the jaxstyle this process imported."""
     mem = _proc("/proc/meminfo", "MemTotal").split()
