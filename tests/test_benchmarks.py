@@ -15,18 +15,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.heavy
-def test_race_quick(tmp_path):
-    """Fresh, alternated worker processes; both frameworks start from the same image."""
-    out = tmp_path / "race.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.race", "--quick", "--json", str(out)],
+def _benchmark(tmp_path: Path, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks.<module> args`` from the repository, with its own cache."""
+    return subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
         cwd=ROOT,
         env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.mark.heavy
+def test_race_quick(tmp_path):
+    """Fresh, alternated worker processes; both frameworks start from the same image."""
+    out = tmp_path / "race.json"
+    proc = _benchmark(tmp_path, "race", "--quick", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert {r["framework"] for r in report["speed"]} == {"jax", "torch"}
@@ -85,14 +90,7 @@ def test_tiling_quick(tmp_path):
     out, weights = tmp_path / "tiling.json", tmp_path / "w.npz"
     args = ["--sizes", "64", "--tiles", "0,2", "--rounds", "2", "--iterations", "1"]
     args += ["--weights", str(weights), "--json", str(out), "--markdown", str(tmp_path / "t.md")]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.tiling", *args],
-        cwd=ROOT,
-        env={**os.environ, "JAXSTYLE_HOME": str(tmp_path / "home")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _benchmark(tmp_path, "tiling", *args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert [r["tiles"] for r in report["runs"]] == [0, 2, 2, 0]  # rotated each round
