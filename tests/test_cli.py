@@ -14,6 +14,7 @@ from conftest import SLIM, smooth_image, write_weights
 from PIL import Image
 
 from jaxstyle import cli, weights
+from jaxstyle import config as cfg
 from jaxstyle.preprocess import CAFFE
 from jaxstyle.vgg import init_params
 
@@ -168,6 +169,30 @@ def test_help_lists_stylize(capsys):
         cli.main(["--help"])
     assert e.value.code == 0
     assert "stylize" in capsys.readouterr().out
+
+
+def _choice_flags(parser) -> list[tuple[str, object, tuple]]:
+    """(subcommand path, default, choices) of every choice flag, subcommands included."""
+    out = []
+    for action in parser._actions:
+        if action.choices and isinstance(action.choices, dict):  # subcommands
+            for name, sub in action.choices.items():
+                out += [(f"{name} {d}", v, c) for d, v, c in _choice_flags(sub)]
+        elif action.choices and action.option_strings:
+            out.append((action.dest, action.default, tuple(action.choices)))
+    return out
+
+
+def test_choice_defaults_are_the_configs():
+    """Each choice flag named as a Config field defaults to that field (and offers it)."""
+    checked = 0
+    for where, default, choices in _choice_flags(cli.build_parser()):
+        field = where.rsplit(" ", 1)[-1]
+        if hasattr(cfg.Config, field):
+            assert default == getattr(cfg.Config, field), where
+            assert default is None or default in choices, where  # None: chosen later
+            checked += 1
+    assert checked >= 12
 
 
 def test_source_name_offline_says_where_to_put_the_file(files, capsys, monkeypatch, tmp_path):
