@@ -153,18 +153,33 @@ def environment(jaxstyle_dir: Path, jax_side: bool) -> dict[str, Any]:
     return {**env, "device": torch.cuda.get_device_name(0) if gpu else "cpu"}
 
 
-def images(jaxstyle: Any, size: int, square: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The photo at long side ``size`` (``square``: its centre ``size`` x ``size``, at
-    short side ``size``) and the painting resized (Lanczos) to its shape."""
+def parse_aspect(text: str) -> tuple[int, int]:
+    """``"16:9"`` -> ``(16, 9)``: width to height, both positive."""
+    w, _, h = text.partition(":")
+    if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        raise argparse.ArgumentTypeError(f"expected W:H, e.g. 16:9, got {text!r}")
+    return int(w), int(h)
+
+
+def images(
+    jaxstyle: Any, size: int, aspect: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The photo at long side ``size`` (``aspect`` ``(w, h)``: its centre crop of that
+    shape, e.g. ``(16, 9)`` and 7680 -> 7680x4320), and the painting resized (Lanczos)
+    to its shape."""
     path = jaxstyle.bundled("tubingen.jpg")
-    if square:
-        with Image.open(path) as im:
-            long_side = -(-size * max(im.size) // min(im.size))
-        content = jaxstyle.load_image(path, size=long_side)
-        top, left = ((n - size) // 2 for n in content.shape[:2])
-        content = np.ascontiguousarray(content[top : top + size, left : left + size])
-    else:
+    if aspect is None:
         content = jaxstyle.load_image(path, size=size)
+    else:
+        w, h = aspect
+        out_h, out_w = (round(size * h / w), size) if w >= h else (size, round(size * w / h))
+        with Image.open(path) as im:
+            scale = max(out_w / im.size[0], out_h / im.size[1])  # the photo covers the crop
+            long_side = int(np.ceil(max(im.size) * scale))
+        content = jaxstyle.load_image(path, size=long_side)
+        top, left = (content.shape[0] - out_h) // 2, (content.shape[1] - out_w) // 2
+        content = np.ascontiguousarray(content[top : top + out_h, left : left + out_w])
+        assert content.shape[:2] == (out_h, out_w), (content.shape, out_h, out_w)
     painting = jaxstyle.load_image(jaxstyle.bundled("starry_night.jpg"))
     h, w = content.shape[:2]
     channels = [
@@ -313,7 +328,9 @@ def run_torch(
 
     if args.job == "memory":
         trace = lbfgs(args.iterations)
-        return {**out, "final_loss": trace.final_loss, "evaluations": len(trace.losses)}
+        out.update(final_loss=trace.final_loss, evaluations=len(trace.losses))
+        gpu = tg.torch.cuda.is_available()  # the device's peak, as jaxstyle's peak_bytes_in_use
+        return {**out, "device_peak_bytes": tg.torch.cuda.max_memory_allocated() if gpu else None}
     t = time.perf_counter()
     if args.job == "race":  # warm-up (reported apart, as jaxstyle's compiling call)
         torch_curve(tg, objective, x0, 2, ls, history)
@@ -340,7 +357,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--init", choices=("noise", "content"), default="noise")
     p.add_argument("--target-loss", type=float)
     p.add_argument("--config", default="", help="Config overrides: key=value,...")
-    p.add_argument("--square", action="store_true", help="a size x size crop of the photo")
+    p.add_argument(
+        "--aspect", type=parse_aspect, help="W:H crop of the photo (default 4:3, its own)"
+    )
+    p.add_argument("--square", action="store_true", help="a size x size crop (--aspect 1:1)")
     args = p.parse_args(argv)
     args.iterations = args.iterations or JOBS[args.job]
     args.overrides = parse_config(args.config)
@@ -357,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from benchmarks import torch_gatys  # noqa: F401  (torch, before the baseline)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB: after the imports
-    content, style = images(jaxstyle, args.size, args.square)
+    content, style = images(jaxstyle, args.size, (1, 1) if args.square else args.aspect)
     with np.load(args.weights) as data:
         meta = json.loads(bytes(data["__meta__"]).decode())
     std = float(args.overrides.get("noise_std", 0.1))
