@@ -344,9 +344,10 @@ def main(argv: list[str] | None = None) -> None:
                     report["speed"].append({**run, "round": r})
                     save()
         racers = [f for f in RACERS if f in frameworks]
-        for size in sizes:
-            for init in [i for i in args.inits.split(",") if i]:
-                for seed in parse_seeds(args.seeds):
+        inits = [i for i in args.inits.split(",") if i]
+        for size in sizes:  # seed by seed, both starts each: a stopped run still has both
+            for seed in parse_seeds(args.seeds):
+                for init in inits:
                     kw = {"iterations": args.iterations, "seed": seed, "init": init}
                     pilot = worker(args, "torch", "race", size, **kw)
                     if "error" in pilot:
