@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # jaxstyle against PyTorch on one NVIDIA GPU, each framework in its own fresh process,
-# alternated (benchmarks/race.py), then the test suite once. Stages, most wanted first,
-# each under its own time limit; race.py rewrites its report after every process, so a
-# stage stopped at its limit keeps what it measured.
-#   1. gpu-<card>-speed: seconds per iteration (one evaluation each) at 256² and 512²;
-#   2. gpu-<card>-race: time to torch's loss at 512², 8 seeds, noise and content starts,
-#      jaxstyle's GPU default (jaxopt L-BFGS, device-resident) against torch's defaults;
-#   3. the test suite (pytest -q), its log in RESULTS;
-#   4. gpu-<card>-highres: device peak memory at 4096 px (4:3) with Adam, JAX capped at
-#      80 GB of the card (XLA_PYTHON_CLIENT_MEM_FRACTION), beside PyTorch;
-#   5. gpu-<card>-remat: seconds per iteration at 512² with --remat, beside stage 1's.
+# alternated (benchmarks/race.py), then the test suite. Stages, most wanted first, each
+# under its own time limit; every benchmark rewrites its report after every process, so
+# a stage stopped at its limit keeps what it measured.
+#   speed:     seconds per iteration (one evaluation each) at 512², 2 rounds;
+#   highres:   peak memory at 4096² (the GPU default, Adam) beside PyTorch; JAX capped
+#              at 80 GB of the card (XLA_PYTHON_CLIENT_MEM_FRACTION), PyTorch uncapped;
+#   highres8k: 7680x4320 under the same cap: Adam with 8 strips, then the GPU default;
+#   remat:     seconds per iteration at 512² with remat=True, beside speed's;
+#   race:      time to torch's loss at 512², seeds 0-7, each seed from noise and from the
+#              content (a stopped race has both starts), jaxopt L-BFGS against torch;
+#   tests:     pytest, 8 workers sharing the card (no preallocation), its log in RESULTS.
+# The defaults' limits add up to 570 s of benchmarks and 300 s of tests, so that on the
+# lent H200 (15 minutes in all, 10 a call) the two calls of benchmarks/README.md fit.
 #
 #   bash benchmarks/gpu.sh
 #       a machine with the internet (Colab): its own venv, installs jax[cuda12], torch.
 #   INSTALL=0 RESULTS=/tmp/gpu ARCHIVE=$OUT/gpu.tar bash benchmarks/gpu.sh
 #       an offline image that already holds jax with CUDA, torch and the test extra:
 #       nothing is installed, and RESULTS is packed into ARCHIVE after every stage.
-# Stage limits in seconds: SPEED_S, RACE_S, TESTS_S, HIGHRES_S, REMAT_S. SIZE and ITERATIONS shrink it for a
+# STAGES (comma-separated, default all) picks stages; their limits in seconds: SPEED_S,
+# HIGHRES_S, HIGHRES8K_S, REMAT_S, RACE_S, TESTS_S. SIZE and ITERATIONS shrink it for a
 # rehearsal on a CPU (REQUIRE_GPU=0); DRY_RUN=1 prints each stage's command instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,19 +86,43 @@ stage() {  # stage LIMIT_S NAME ARGS...: one command under its limit
   pack
 }
 
-stage "${SPEED_S:-150}" speed "$PYBIN" -m benchmarks.race --sizes "$((SIZE / 2)),$SIZE" \
-  --inits "" --frameworks jax,torch --speed-rounds 2 \
-  --speed-iterations 40 --json "$out-speed.json"
-stage "${RACE_S:-330}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 0-7 \
-  --inits noise,content --iterations "$ITERATIONS" --frameworks jax,torch,torch-wolfe \
-  --speed-rounds 0 --json "$out-race.json"
-stage "${TESTS_S:-300}" tests "$PYBIN" -m pytest -q -x -p no:cacheprovider
-fraction=$("$PYBIN" -c "import jax; s = jax.devices()[0].memory_stats() or {}; \
+wanted() { [[ ",${STAGES:-speed,highres,highres8k,remat,race,tests}," == *",$1,"* ]]; }
+if wanted highres || wanted highres8k; then
+  fraction=$("$PYBIN" -c "import jax; s = jax.devices()[0].memory_stats() or {}; \
 print(min(0.95, 80e9 / s['bytes_limit']) if 'bytes_limit' in s else 0.9)")
-stage "${HIGHRES_S:-150}" highres env XLA_PYTHON_CLIENT_MEM_FRACTION="$fraction" \
-  "$PYBIN" -m benchmarks.highres --sizes $((SIZE * 8)) --iterations 2 \
-  --setting optimizer=adam,memory=off --json "$out-highres.json" --markdown "$out-highres.md"
-stage "${REMAT_S:-120}" remat "$PYBIN" -m benchmarks.race --sizes "$SIZE" --inits "" \
-  --frameworks jax --speed-rounds 2 --speed-iterations 40 --config remat=True \
-  --json "$out-remat.json"
+fi
+highres() {  # highres NAME LIMIT_S ARGS...: benchmarks.highres under the 80 GB cap
+  local name=$1 limit=$2
+  shift 2
+  stage "$limit" "$name" env XLA_PYTHON_CLIENT_MEM_FRACTION="$fraction" \
+    "$PYBIN" -m benchmarks.highres --iterations 2 --limit-gib 0 "$@" \
+    --json "$out-$name.json" --markdown "$out-$name.md"
+}
+
+if wanted speed; then
+  stage "${SPEED_S:-100}" speed "$PYBIN" -m benchmarks.race --sizes "$SIZE" --inits "" \
+    --frameworks jax,torch --speed-rounds 2 --speed-iterations 40 --json "$out-speed.json"
+fi
+if wanted highres; then
+  highres highres "${HIGHRES_S:-120}" --square --sizes $((SIZE * 8)) \
+    --setting memory=auto --setting optimizer=adam,memory=off
+fi
+if wanted highres8k; then
+  highres highres8k "${HIGHRES8K_S:-150}" --aspect 16:9 --sizes $((SIZE * 15)) \
+    --torch-sizes "" --setting optimizer=adam,tiles=8,memory=off --setting memory=auto
+fi
+if wanted remat; then
+  stage "${REMAT_S:-60}" remat "$PYBIN" -m benchmarks.race --sizes "$SIZE" --inits "" \
+    --frameworks jax --speed-rounds 2 --speed-iterations 40 --config remat=True \
+    --json "$out-remat.json"
+fi
+if wanted race; then
+  stage "${RACE_S:-140}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 0-7 \
+    --inits noise,content --iterations "$ITERATIONS" --frameworks jax,torch,torch-wolfe \
+    --speed-rounds 0 --json "$out-race.json"
+fi
+if wanted tests; then
+  stage "${TESTS_S:-300}" tests env XLA_PYTHON_CLIENT_PREALLOCATE=false \
+    "$PYBIN" -m pytest -q -x -n 8 -p no:cacheprovider
+fi
 echo "gpu.sh: done; results in $RESULTS${ARCHIVE:+, packed in $ARCHIVE}"

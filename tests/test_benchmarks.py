@@ -62,26 +62,40 @@ def test_gpu_script_stops_without_a_gpu(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing measured, nothing written
 
 
+def _would_run(proc: subprocess.CompletedProcess[str]) -> list[list[str]]:
+    prefix = "gpu.sh: would run: "
+    return [
+        shlex.split(ln.removeprefix(prefix))
+        for ln in proc.stdout.splitlines()
+        if ln.startswith(prefix)
+    ]
+
+
 def test_gpu_script_stages_parse(tmp_path):
-    """gpu.sh's stages, as it would run them: the race at the paper's 512 px, pytest, 4096 px."""
+    """gpu.sh's stages, as it would run them: speed, 4096², 8K, remat, the race, pytest."""
     proc = _gpu_script(tmp_path, DRY_RUN="1", REQUIRE_GPU="0")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    runs = [
-        shlex.split(line.removeprefix("gpu.sh: would run: "))
-        for line in proc.stdout.splitlines()
-        if line.startswith("gpu.sh: would run: ")
-    ]
-    assert [r[1:3] for r in runs[:3]] == [["-m", "benchmarks.race"]] * 2 + [["-m", "pytest"]]
-    highres, remat = runs[3], runs[4]
-    assert highres[0] == "env" and highres[3:5] == ["-m", "benchmarks.highres"]
-    assert highres[highres.index("--sizes") + 1] == "4096"
-    assert remat[1:3] == ["-m", "benchmarks.race"] and "remat=True" in remat
-    speed, race = runs[0], runs[1]
-    assert speed[speed.index("--sizes") + 1] == "256,512"
+    speed, highres, highres8k, remat, race, tests = _would_run(proc)
+    for r in (speed, remat, race):
+        assert r[1:3] == ["-m", "benchmarks.race"] and r[r.index("--sizes") + 1] == "512"
+    assert "remat=True" in remat
     assert race[race.index("--seeds") + 1] == "0-7"
     assert race[race.index("--inits") + 1] == "noise,content"
-    jsons = {Path(r[r.index("--json") + 1]) for r in runs[:2]}
-    assert len(jsons) == 2 and {j.parent for j in jsons} == {tmp_path}
+    for r, size in ((highres, "4096"), (highres8k, "7680")):
+        assert r[0] == "env" and r[1].startswith("XLA_PYTHON_CLIENT_MEM_FRACTION=")
+        assert r[3:5] == ["-m", "benchmarks.highres"] and r[r.index("--sizes") + 1] == size
+        assert r[r.index("--limit-gib") + 1] == "0"  # CUDA needs its address space
+    assert "--square" in highres and highres8k[highres8k.index("--aspect") + 1] == "16:9"
+    assert tests[:2] == ["env", "XLA_PYTHON_CLIENT_PREALLOCATE=false"] and "pytest" in tests
+    jsons = {Path(r[r.index("--json") + 1]) for r in (speed, highres, highres8k, remat, race)}
+    assert len(jsons) == 5 and {j.parent for j in jsons} == {tmp_path}
+
+
+def test_gpu_script_runs_the_stages_asked_for(tmp_path):
+    proc = _gpu_script(tmp_path, DRY_RUN="1", REQUIRE_GPU="0", STAGES="tests,speed")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    speed, tests = _would_run(proc)  # in gpu.sh's order
+    assert "benchmarks.race" in speed and "pytest" in tests
 
 
 @pytest.mark.heavy
