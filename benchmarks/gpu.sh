@@ -3,16 +3,18 @@
 # alternated (benchmarks/race.py), then the test suite. Stages, most wanted first, each
 # under its own time limit; every benchmark rewrites its report after every process, so
 # a stage stopped at its limit keeps what it measured.
-#   speed:     seconds per iteration (one evaluation each) at 512², 2 rounds;
+#   speed:     seconds per iteration (one evaluation each) at 512², 2 rounds; with
+#              OLD_CODE (a checkout of older jaxstyle) also that code's (jax-old);
 #   highres:   peak memory at 4096² (the GPU default, Adam) beside PyTorch; JAX capped
 #              at 80 GB of the card (XLA_PYTHON_CLIENT_MEM_FRACTION), PyTorch uncapped;
 #   highres8k: 7680x4320 under the same cap: Adam with 8 strips, then the GPU default;
 #   remat:     seconds per iteration at 512² with remat=True, beside speed's;
 #   race:      time to torch's loss at 512², seeds 0-7, each seed from noise and from the
 #              content (a stopped race has both starts), jaxopt L-BFGS against torch;
-#   tests:     pytest, 8 workers sharing the card (no preallocation), its log in RESULTS.
-# The defaults' limits add up to 570 s of benchmarks and 300 s of tests, so that on the
-# lent H200 (15 minutes in all, 10 a call) the two calls of benchmarks/README.md fit.
+#   tests:     pytest -v (each result as it comes), 8 workers sharing the card (no
+#              preallocation), its log in RESULTS.
+# On the lent H200 (15 minutes in all, 10 a call) benchmarks/README.md runs it as two
+# calls: speed to remat (480 s of limits), then the tests; the race wants longer.
 #
 #   bash benchmarks/gpu.sh
 #       a machine with the internet (Colab): its own venv, installs jax[cuda12], torch.
@@ -100,8 +102,9 @@ highres() {  # highres NAME LIMIT_S ARGS...: benchmarks.highres under the 80 GB 
 }
 
 if wanted speed; then
-  stage "${SPEED_S:-100}" speed "$PYBIN" -m benchmarks.race --sizes "$SIZE" --inits "" \
-    --frameworks jax,torch --speed-rounds 2 --speed-iterations 40 --json "$out-speed.json"
+  stage "${SPEED_S:-150}" speed "$PYBIN" -m benchmarks.race --sizes "$SIZE" --inits "" \
+    --frameworks jax,torch --speed-rounds 2 --speed-iterations 40 --json "$out-speed.json" \
+    ${OLD_CODE:+--old-code "$OLD_CODE"}
 fi
 if wanted highres; then
   highres highres "${HIGHRES_S:-120}" --square --sizes $((SIZE * 8)) \
@@ -117,12 +120,12 @@ if wanted remat; then
     --json "$out-remat.json"
 fi
 if wanted race; then
-  stage "${RACE_S:-140}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 0-7 \
+  stage "${RACE_S:-1800}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 0-7 \
     --inits noise,content --iterations "$ITERATIONS" --frameworks jax,torch,torch-wolfe \
     --speed-rounds 0 --json "$out-race.json"
 fi
 if wanted tests; then
   stage "${TESTS_S:-300}" tests env XLA_PYTHON_CLIENT_PREALLOCATE=false \
-    "$PYBIN" -m pytest -q -x -n 8 -p no:cacheprovider
+    "$PYBIN" -m pytest -v -n 8 --tb=short -p no:cacheprovider  # -v: a stopped run still lists its results
 fi
 echo "gpu.sh: done; results in $RESULTS${ARCHIVE:+, packed in $ARCHIVE}"

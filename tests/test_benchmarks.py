@@ -92,10 +92,12 @@ def test_gpu_script_stages_parse(tmp_path):
 
 
 def test_gpu_script_runs_the_stages_asked_for(tmp_path):
-    proc = _gpu_script(tmp_path, DRY_RUN="1", REQUIRE_GPU="0", STAGES="tests,speed")
+    env = {"DRY_RUN": "1", "REQUIRE_GPU": "0", "STAGES": "tests,speed", "OLD_CODE": "old"}
+    proc = _gpu_script(tmp_path, **env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     speed, tests = _would_run(proc)  # in gpu.sh's order
     assert "benchmarks.race" in speed and "pytest" in tests
+    assert speed[speed.index("--old-code") + 1] == "old"  # the default against older code
 
 
 @pytest.mark.heavy
