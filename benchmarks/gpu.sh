@@ -90,8 +90,10 @@ stage() {  # stage LIMIT_S NAME ARGS...: one command under its limit
 
 wanted() { [[ ",${STAGES:-speed,highres,highres8k,remat,race,tests}," == *",$1,"* ]]; }
 if wanted highres || wanted highres8k; then
-  fraction=$("$PYBIN" -c "import jax; s = jax.devices()[0].memory_stats() or {}; \
-print(min(0.95, 80e9 / s['bytes_limit']) if 'bytes_limit' in s else 0.9)")
+  # The fraction is of what XLA would take at fraction 1 (not of the default's 75 %).
+  fraction=$(XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=1 "$PYBIN" -c \
+    "import jax; s = jax.devices()[0].memory_stats() or {}; \
+print(round(min(0.95, 80e9 / s['bytes_limit']), 4) if 'bytes_limit' in s else 0.9)")
 fi
 highres() {  # highres NAME LIMIT_S ARGS...: benchmarks.highres under the 80 GB cap
   local name=$1 limit=$2

@@ -84,6 +84,13 @@ def markdown(report: dict[str, Any]) -> str:
         {f"{e['backend']}: {e['device']}" for r in report["runs"] if (e := r.get("env"))}
     )
     aspect = report.get("aspect") or ("1:1" if report.get("square") else "4:3")
+    limits = sorted(
+        {
+            f"{r['device_bytes_limit'] / 2**30:.1f} GiB"
+            for r in report["runs"]
+            if r.get("device_bytes_limit")
+        }
+    )
     lines = [
         f"# Peak memory against image size ({'; '.join(devices) or 'no run finished'})",
         "",
@@ -91,7 +98,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"VGG19, the paper's layers, {aspect} crops of the photo, content start, "
         f"{report['iterations']} iterations, each run a fresh process; "
         "`python -m benchmarks.highres` (benchmarks/highres.py). Device peak: "
-        "jax's `peak_bytes_in_use`, torch's `max_memory_allocated` (GPU only).",
+        "jax's `peak_bytes_in_use`, torch's `max_memory_allocated` (GPU only)"
+        + (f"; jax's device limit {', '.join(limits)}." if limits else "."),
         "",
         "| framework | setting | size | pixels | peak RSS GiB | device peak GiB | plan GiB |",
         "|---|---|---|---|---|---|---|",

@@ -227,8 +227,9 @@ def run_jax(args: argparse.Namespace, jaxstyle: Any, content: Any, style: Any, r
     if args.job == "memory":
         hist = call(args.iterations).history
         stats = jax.local_devices()[0].memory_stats() or {}  # None on a CPU
-        peak = stats.get("peak_bytes_in_use")
-        return {**out, "final_loss": float(hist.total[-1]), "device_peak_bytes": peak}
+        peak, limit = stats.get("peak_bytes_in_use"), stats.get("bytes_limit")
+        out.update(device_peak_bytes=peak, device_bytes_limit=limit)
+        return {**out, "final_loss": float(hist.total[-1])}
     t = time.perf_counter()
     call(2)  # compiles (or loads from the persistent cache) every program
     out["first_call_seconds"] = time.perf_counter() - t

@@ -113,3 +113,17 @@ def test_tiling_quick(tmp_path):
     assert [(r["tiles"], r["runs"]) for r in report["summary"]] == [(0, 2), (2, 2)]
     assert report["summary"][0]["ratio"] == 1.0 and report["summary"][1]["ratio"] > 0
     assert "| 64² | 2 |" in (tmp_path / "t.md").read_text()
+
+
+def test_highres_table_has_the_device_peak_and_cap():
+    from benchmarks.highres import markdown
+
+    gpu = {"backend": "gpu", "device": "NVIDIA H200"}
+    run = {"framework": "jax", "setting": "memory=auto", "size": 7680, "shape": [4320, 7680]}
+    run |= {"peak_rss_kib": 2**20, "device_peak_bytes": 60 * 2**30, "env": gpu}
+    run |= {"device_bytes_limit": 80 * 10**9, "plan_gib": 68.6}
+    env = {"cpu": "x", "versions": {"jax": "0", "torch": "0"}}
+    text = markdown({"env": env, "iterations": 2, "aspect": "16:9", "runs": [run], "slopes": []})
+    assert text.startswith("# Peak memory against image size (gpu: NVIDIA H200)")
+    assert "16:9 crops" in text and "jax's device limit 74.5 GiB." in text
+    assert "| 7680x4320 | 33177600 | 1.00 | 60.00 | 68.60 |" in text
