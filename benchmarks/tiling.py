@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(args: argparse.Namespace, size: int, tiles: int) -> dict[str, Any]:
     """One fresh worker process: the speed job at ``size`` with ``tiles`` strips."""
     cmd = [sys.executable, "-m", "benchmarks.worker", "--framework", "jax", "--job", "speed"]
-    cmd += ["--size", str(size), "--iterations", str(args.iterations), "--square"]
+    cmd += ["--size", str(size), "--aspect", "1:1", "--iterations", str(args.iterations)]
     cmd += ["--weights", args.weights, "--init", "content"]
     cmd += ["--config", f"tiles={tiles},memory=off"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)

@@ -361,7 +361,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--aspect", type=parse_aspect, help="W:H crop of the photo (default 4:3, its own)"
     )
-    p.add_argument("--square", action="store_true", help="a size x size crop (--aspect 1:1)")
     args = p.parse_args(argv)
     args.iterations = args.iterations or JOBS[args.job]
     args.overrides = parse_config(args.config)
@@ -378,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from benchmarks import torch_gatys  # noqa: F401  (torch, before the baseline)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB: after the imports
-    content, style = images(jaxstyle, args.size, (1, 1) if args.square else args.aspect)
+    content, style = images(jaxstyle, args.size, args.aspect)
     with np.load(args.weights) as data:
         meta = json.loads(bytes(data["__meta__"]).decode())
     std = float(args.overrides.get("noise_std", 0.1))
