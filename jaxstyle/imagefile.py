@@ -124,7 +124,9 @@ def _read(
         raise
     except Image.DecompressionBombError as e:
         raise ImageError(f"image too large to read: {path}: {e}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError) as e:
+        # TypeError: Pillow's decoders take some tags as given, e.g. a TIFF's text
+        # StripOffsets, which it seeks to.
         raise ImageError(f"cannot read image {path}: {e}") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 import zlib
@@ -48,6 +49,21 @@ def test_a_bomb_is_one_line_from_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxstyle: error: image too large"), err
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("read", [load_image, load_mask])
+def test_a_tiff_whose_strip_offsets_are_text_is_one_error(tmp_path, source, read):
+    """Pillow seeks to the offset as given: a text one raises TypeError (found by the fuzz)."""
+    out = io.BytesIO()
+    source.save(out, "TIFF")
+    data = bytearray(out.getvalue())
+    at = data.index(struct.pack("<HH", 0x0111, 4))  # StripOffsets, LONG
+    data[at + 2] = 2  # ASCII
+    path = tmp_path / "x.tif"
+    path.write_bytes(bytes(data))
+    assert image_size(path) == (12, 16)  # the header alone is sound
+    with pytest.raises(ImageError, match=r"^cannot read image .*x\.tif: "):
+        read(path)
 
 
 def test_a_large_image_below_the_limit_reads_without_a_warning(tmp_path):
