@@ -182,8 +182,8 @@ def markdown(r: dict) -> str:
     lines = [
         "# Adam against L-BFGS",
         "",
-        f"{measured_on(m)}. Tübingen x Starry Night, {r['size']} px, real VGG19 blocks 1-3; L-BFGS (strong "
-        f"Wolfe) {r['iterations']} iterations sets the target; Adam up to "
+        f"{measured_on(m)}. Tübingen x Starry Night, {r['size']} px, real VGG19 blocks "
+        f"1-3; L-BFGS (strong Wolfe) {r['iterations']} iterations sets the target; Adam up to "
         f"{r['adam_iterations']}. Seconds per evaluation (median of fresh processes): "
         f"lbfgs {sec['lbfgs']:.4f}, adam {sec['adam']:.4f}.",
         "",
