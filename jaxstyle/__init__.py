@@ -9,7 +9,6 @@ from jaxstyle.cache import enable_compilation_cache, setup
 from jaxstyle.checkpoint import Checkpoint
 from jaxstyle.config import Config, resolve
 from jaxstyle.controls import MaskWarning
-from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import (
     CheckpointError,
     ConfigError,
@@ -44,6 +43,7 @@ from jaxstyle.objective import (
 )
 from jaxstyle.options import COLORS, RUN_DEFAULTS
 from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
+from jaxstyle.resolve import resolve_weights
 from jaxstyle.solvers import Solver, minimize
 from jaxstyle.stylize import stylize
 from jaxstyle.vgg import VGG19, features, init_params

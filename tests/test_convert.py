@@ -19,7 +19,7 @@ import torch
 import torch_reference as tr
 from keras_h5 import write_keras_h5
 
-from jaxstyle import cli, convert, rescale, weights
+from jaxstyle import cli, convert, rescale, resolve, weights
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import CONV_LAYERS
 from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION
@@ -239,11 +239,11 @@ def test_cli_convert_and_info(tmp_path, originals, capsys, monkeypatch):
     assert (tmp_path / "home" / "vgg19-gatys-normalised.npz").is_file()
     capsys.readouterr()
     # stylize accepts the original file and converts it into the cache once.
-    monkeypatch.setattr(convert, "convert", _counting(convert.convert, calls := []))
+    monkeypatch.setattr(resolve, "convert", _counting(convert.convert, calls := []))
     monkeypatch.setattr(convert, "load_pth", _counting(convert.load_pth, decoded := []))
-    resolved = convert.resolve_weights(str(originals / "vgg19-tv.pth"))
+    resolved = resolve.resolve_weights(str(originals / "vgg19-tv.pth"))
     assert len(decoded) == 1  # its keys and its arrays from one decoding
-    assert convert.resolve_weights(str(originals / "vgg19-tv.pth")) == resolved
+    assert resolve.resolve_weights(str(originals / "vgg19-tv.pth")) == resolved
     assert len(calls) == 1 and len(decoded) == 1  # the sealed cache: not decoded again
     assert resolved.startswith(str(tmp_path / "home"))
     assert weights.load_weights(resolved)[1].source == "torchvision"
@@ -273,7 +273,10 @@ def test_cli_errors_one_line(tmp_path, raw, capsys, case):
         argv, want = ["weights", "info", str(tmp_path / "x.npz")], "cannot read"
     else:
         (tmp_path / "w.txt").write_text("x")
-        argv, want = ["weights", "convert", str(tmp_path / "w.txt")], "expected .h5 or .pth"
+        argv, want = (
+            ["weights", "convert", str(tmp_path / "w.txt")],
+            "expected .h5, .pth, .whl or .bin",
+        )
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("jaxstyle: error:") and want in err

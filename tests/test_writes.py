@@ -106,7 +106,7 @@ def test_a_new_file_gets_ordinary_permissions(tmp_path):
 
 
 def test_a_damaged_cached_conversion_is_rebuilt(monkeypatch, tmp_path):
-    from jaxstyle import convert
+    from jaxstyle import resolve
 
     monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path / "home"))
     made = []
@@ -116,18 +116,18 @@ def test_a_damaged_cached_conversion_is_rebuilt(monkeypatch, tmp_path):
         write_weights(out, TINY, source="random")
         made.append(out)
 
-    monkeypatch.setattr(convert, "convert", fake_convert)
+    monkeypatch.setattr(resolve, "convert", fake_convert)
     original = tmp_path / "vgg19.h5"
     original.write_bytes(b"stands for an original checkpoint")
-    monkeypatch.setattr(convert, "guess_source", lambda p, state_dict=None: "keras")
-    out = Path(convert.resolve_weights(str(original)))
+    monkeypatch.setattr(resolve, "guess_source", lambda p, state_dict=None: "keras")
+    out = Path(resolve.resolve_weights(str(original)))
     assert made == [out] and cache.sealed(out)
-    assert convert.resolve_weights(str(original)) == str(out) and len(made) == 1  # reused
+    assert resolve.resolve_weights(str(original)) == str(out) and len(made) == 1  # reused
     data = bytearray(out.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped bit on disk
     out.write_bytes(bytes(data))
     assert not cache.sealed(out)
-    convert.resolve_weights(str(original))
+    resolve.resolve_weights(str(original))
     assert len(made) == 2 and cache.sealed(out)
 
 

