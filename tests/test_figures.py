@@ -69,6 +69,20 @@ def test_fig4_is_layer_sets_by_ratios_with_equal_weights(weighting):
     assert {p.style for p in fig.results} == {"composition_vii.jpg"}
 
 
+def test_fig1_reconstructs_content_per_layer_and_style_per_layer_set():
+    fig = figures.figure(1, TINY)
+    assert fig.shape == (2, 6) and fig.row_labels == ("content", "style")
+    top = [p.config for p in fig.results if p.row == 0]
+    bottom = [p.config for p in fig.results if p.row == 1]
+    assert [c.content_layers for c in top] == [((f"relu{b}_2", 1.0),) for b in range(1, 6)]
+    assert all(c.style_layers == () and c.init == "noise" for c in top)
+    assert all(c.content_layers == () and c.init == "noise" for c in bottom)
+    for n, c in enumerate(bottom, start=1):
+        assert [k for k, _ in c.style_layers] == [f"relu{b}_1" for b in range(1, n + 1)]
+        assert [w for _, w in c.style_layers] == pytest.approx([1 / n] * n)
+    assert figures.figure(1, TINY, blocks=3).shape == (2, 4)
+
+
 def test_figures_of_the_first_blocks_move_the_layers_into_them():
     fig4 = figures.figure(4, TINY, blocks=3)
     assert fig4.shape == (3, 4)
@@ -106,7 +120,7 @@ def test_fig5_to_7_specs():
 
 
 def test_unknown_figure_and_too_small_size_are_config_errors():
-    with pytest.raises(ConfigError, match="one of 3, 4, 5, 6, 7"):
+    with pytest.raises(ConfigError, match="one of 1, 3, 4, 5, 6, 7"):
         figures.figure(2)
     with pytest.raises(ConfigError, match=r"golden_gate.jpg becomes 30x14 px"):
         figures.check_size(figures.figure(7), 30)
@@ -182,7 +196,7 @@ def test_each_noise_panel_gets_its_own_key(all_tiny):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["figures", "8"], "figure must be one of 3, 4, 5, 6, 7 or all, got 8"),
+        (["figures", "8"], "figure must be one of 1, 3, 4, 5, 6, 7 or all, got 8"),
         (["figures", "three"], "got 'three'"),
         (["figures", "7", "--size", "30"], "needs? at least 16 px"),
         (["figures", "7", "--weights", "nowhere.npz"], "weights file not found"),

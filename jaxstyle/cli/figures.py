@@ -1,4 +1,4 @@
-"""``jaxstyle figures``: the paper's Figs. 3-7, each one batched stylisation."""
+"""``jaxstyle figures``: the paper's Figs. 1 and 3-7, each one batched stylisation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     acc, cpu = options.RUN_DEFAULTS["accelerator"], options.RUN_DEFAULTS["cpu"]
     p = sub.add_parser(
         "figures",
-        help="reproduce the paper's Figs. 3-7 with the bundled images",
+        help="reproduce the paper's Figs. 1 and 3-7 with the bundled images",
         description="Each figure is one batched stylisation; writes DIR/figN.png (a labelled "
         "grid) and DIR/figN_<panel>.png. Needs matplotlib (pip install 'jaxstyle[figures]').",
     )

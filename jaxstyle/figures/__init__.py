@@ -1,4 +1,4 @@
-"""The paper's Figs. 3-7, reproduced with the bundled images: specs, batched runs, grids."""
+"""The paper's Figs. 1 and 3-7, reproduced with the bundled images: specs, batched runs, grids."""
 
 from jaxstyle.figures.paper import FIG3_STYLES, FIG4_RATIOS, figure
 from jaxstyle.figures.render import (

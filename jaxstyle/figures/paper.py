@@ -1,4 +1,4 @@
-"""The paper's Figs. 3-7 as :class:`~jaxstyle.figures.specs.Figure` s: panels, paintings, ratios.
+"""The paper's Figs. 1 and 3-7 as :class:`~jaxstyle.figures.specs.Figure` s: panels, paintings, ratios.
 
 Where the paper's material is not bundled, and what stands in for it:
 
@@ -43,6 +43,49 @@ FIG4_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
 
 def _at(base: Config, paper_ratio: float, **fields: object) -> Config:
     return dataclasses.replace(base, ratio=strength(paper_ratio, base.weighting), **fields)
+
+
+def _fig1(base: Config, blocks: int) -> Figure:
+    style_image = "starry_night.jpg"
+    style = paper_layers(blocks)[1]
+    panels = [
+        Panel("content", "content", 0, 0, "content"),
+        Panel("style", "style", 1, 0, "style", style=style_image),
+    ]
+    for b in range(1, len(style) + 1):
+        layer = f"relu{b}_2"
+        panels.append(
+            Panel(
+                f"content_{layer}",
+                f"{'abcde'[b - 1]}  {layer}",
+                0,
+                b,
+                style=style_image,
+                config=dataclasses.replace(base, content_layers=layer, style_layers=""),
+            )
+        )
+    for n in range(1, len(style) + 1):
+        layers = style[:n]
+        panels.append(
+            Panel(
+                f"style_{layers[-1]}",
+                f"{'abcde'[n - 1]}  {layers[0]}" + (f" … {layers[-1]}" if n > 1 else ""),
+                1,
+                n,
+                style=style_image,
+                config=dataclasses.replace(base, content_layers="", style_layers=",".join(layers)),
+            )
+        )
+    return Figure(
+        1,
+        "Fig. 1: what the network keeps: images reconstructed from white noise",
+        "tubingen.jpg",
+        tuple(panels),
+        row_labels=("content", "style"),
+        note="Top: the photo's activations at one layer alone (the paper's conv{b}_2, "
+        "after its ReLU). Bottom: the painting's Gram matrices at relu1_1 up to relu{b}_1, "
+        "equally weighted. One batched run.",
+    )
 
 
 def _fig3(base: Config, blocks: int) -> Figure:
@@ -205,7 +248,7 @@ def _fig7(base: Config, blocks: int) -> Figure:
     )
 
 
-_BUILDERS = {3: _fig3, 4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7}
+_BUILDERS = {1: _fig1, 3: _fig3, 4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7}
 
 
 def figure(number: int, base: Config | None = None, blocks: int = 5) -> Figure:
