@@ -21,6 +21,7 @@ from jaxstyle.options import (
     COLORS,
     CONVOLUTIONS,
     DEFAULT_CONTENT_LAYERS,
+    DEFAULT_INIT,
     DEFAULT_LEARNING_RATE,
     DEFAULT_RATIOS,
     DEFAULT_STYLE_LAYERS,
@@ -85,7 +86,8 @@ class Config:
         style_weight: explicit ``beta``.
         tv_weight: weight of an optional total-variation term on the [0, 1] RGB image
             (not in the paper; 0 turns it off).
-        init: ``"noise"`` (seeded white noise), ``"content"`` or ``"style"``.
+        init: ``"content"`` (the photo; default, :data:`DEFAULT_INIT`), ``"noise"``
+            (seeded white noise), ``"style"`` or ``"image"`` (``init_image``).
         noise_std: std of the white noise around the preprocessing's mean colour, in
             [0, 1] pixel units.
         iterations: L-BFGS iterations.
@@ -140,7 +142,7 @@ class Config:
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float = 0.0
-    init: str = "noise"
+    init: str = DEFAULT_INIT
     noise_std: float = 0.1
     iterations: int = 500
     optimizer: str = "auto"

