@@ -106,7 +106,7 @@ def test_fig5_to_7_specs():
         (("relu4_2", 1.0),),
     ]
     assert [p.config.ratio for p in fig5.results] == pytest.approx([1e-2, 1e-2])
-    assert {p.config.init for p in fig5.results} == {"noise"}  # the paper's start
+    assert {p.config.init for p in fig5.results} == {"content"}  # the default start
     fig6 = figures.figure(6, TINY)
     assert [(p.config.init, p.seed) for p in fig6.results] == [
         ("content", 0),

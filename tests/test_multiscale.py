@@ -19,7 +19,7 @@ from jaxstyle.preprocess import TORCHVISION
 from jaxstyle.stylize import stylize
 from jaxstyle.vgg import init_params
 
-CONFIG = Config(content_layers="relu2_2", style_layers="relu1_1,relu2_1,relu3_1")
+CONFIG = Config(content_layers="relu2_2", style_layers="relu1_1,relu2_1,relu3_1", init="noise")
 
 
 @pytest.fixture(scope="module")

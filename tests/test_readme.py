@@ -2,7 +2,7 @@
 
 Only three things are changed, and each must be found (so that an edited example
 cannot silently run at full size): the image size, the iteration count, and the
-weights file, which is written here under the README's own name.
+default weights, which ``$JAXSTYLE_WEIGHTS`` points at a file written here.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ def test_every_change_finds_its_text():
     assert len(BLOCKS) == 3, "README's Python examples changed: update test_readme.py"
     joined = "".join(BLOCKS)
     assert all(full in joined for full in SHRINK), SHRINK
-    assert 'js.load_weights("vgg19-keras-normalised.npz")' in BLOCKS[0]
+    assert "js.load_weights(js.resolve_weights())" in BLOCKS[0]
 
 
 def test_python_api_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_weights(tmp_path / "vgg19-keras-normalised.npz", SLIM, source="random")
+    weights = write_weights(tmp_path / "vgg19-keras-normalised.npz", SLIM, source="random")
+    monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(weights))  # what resolve_weights() takes first
     scope: dict = {}
     exec(compile(_shrunk(BLOCKS[0]), "README.md (Python API)", "exec"), scope)
     content = scope["content"]

@@ -61,7 +61,9 @@ def _fig1(base: Config, blocks: int) -> Figure:
                 0,
                 b,
                 style=style_image,
-                config=dataclasses.replace(base, content_layers=layer, style_layers=""),
+                config=dataclasses.replace(
+                    base, content_layers=layer, style_layers="", init="noise"
+                ),
             )
         )
     for n in range(1, len(style) + 1):
@@ -73,7 +75,9 @@ def _fig1(base: Config, blocks: int) -> Figure:
                 1,
                 n,
                 style=style_image,
-                config=dataclasses.replace(base, content_layers="", style_layers=",".join(layers)),
+                config=dataclasses.replace(
+                    base, content_layers="", style_layers=",".join(layers), init="noise"
+                ),
             )
         )
     return Figure(
@@ -254,8 +258,8 @@ _BUILDERS = {1: _fig1, 3: _fig3, 4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7}
 def figure(number: int, base: Config | None = None, blocks: int = 5) -> Figure:
     """The spec of paper figure ``number``; ``base`` sets the fields shared by all panels.
 
-    Per-panel fields (ratio, layers, init) are set by the figure: white noise as the
-    start, the paper's alpha/beta as :func:`strength` maps it for ``base.weighting``, and the paper's
+    Per-panel fields (ratio, layers, init) are set by the figure: the paper's
+    alpha/beta as :func:`strength` maps it for ``base.weighting``, and the paper's
     layers moved into the ``blocks`` the weights hold (:func:`paper_layers`; the
     figure's note says so). Everything else (iterations, optimizer, pooling,
     chunk_size, ...) comes from ``base``.
@@ -274,10 +278,7 @@ def figure(number: int, base: Config | None = None, blocks: int = 5) -> Figure:
         raise ConfigError(f"figure must be one of {', '.join(map(str, FIGURES))}, got {number}")
     content, style = paper_layers(blocks)
     base = dataclasses.replace(
-        Config() if base is None else base,
-        content_layers=content,
-        style_layers=",".join(style),
-        init="noise",  # the paper's start; Figs. 6 and 7 set their own
+        Config() if base is None else base, content_layers=content, style_layers=",".join(style)
     )
     fig = _BUILDERS[number](base, blocks)
     if blocks < 5:
