@@ -45,9 +45,19 @@ from benchmarks.worker import load_average, use_code, utc_now
 
 REPO = Path(__file__).resolve().parents[1]
 SLIM = (8, 16, 16, 24, 24)  # --quick's network: the real depth, narrow layers
-RACERS = ("jax", "torch-wolfe", "torch")
-RATIOS = ("jax/torch", "jax/torch-wolfe")
-DISTS = (*RATIOS, "jax_iterations_to_target", "jax_first_call_seconds")
+#: Who can race: jaxstyle with its backend's default optimiser (``jax``) or a named one
+#: (``jax-<optimizer>``), torch's L-BFGS with its defaults, with strong Wolfe, torch's Adam.
+RACERS = (
+    "jax",
+    "jax-lbfgs",
+    "jax-jaxopt",
+    "jax-optax",
+    "jax-adam",
+    "torch",
+    "torch-wolfe",
+    "torch-adam",
+)
+REFERENCES = ("torch", "torch-wolfe")  # the ratios' denominators
 
 
 def make_weights(path: str, slim: bool) -> None:
@@ -81,12 +91,16 @@ def parse_seeds(text: str) -> list[int]:
 
 def worker(args: argparse.Namespace, framework: str, job: str, size: int, **kw: Any) -> dict:
     """One fresh ``benchmarks.worker`` process, run from this checkout; its JSON result."""
-    env = dict(os.environ)
+    env, config = dict(os.environ), args.config
     if framework == "jax-old":
         env["JAXSTYLE_CODE"] = str(Path(args.old_code).resolve())
+    elif framework.startswith("jax-"):  # jax-<optimizer>
+        config = ",".join(filter(None, (config, f"optimizer={framework[4:]}")))
     cmd = [sys.executable, "-m", "benchmarks.worker", "--job", job, "--size", str(size)]
-    cmd += ["--framework", "jax" if framework == "jax-old" else framework]
-    cmd += ["--weights", args.weights, "--config", args.config]
+    cmd += ["--framework", "jax" if framework.startswith("jax") else framework]
+    cmd += ["--weights", args.weights, "--config", config]
+    if framework.startswith("torch"):
+        cmd += ["--torch-loss-scale", repr(args.torch_loss_scale)]
     for key, value in kw.items():  # repr: a float target loss round-trips exactly
         cmd += [
             f"--{key.replace('_', '-')}",
@@ -148,27 +162,40 @@ def time_to(run: dict | None, fallback_to_end: bool = False) -> float | None:
 
 
 def race_ratios(runs: dict[str, dict]) -> dict[str, float | None]:
-    """jax's time to the target over torch's and over torch-wolfe's."""
-    t_jax = time_to(runs.get("jax"))
-    ref = {fw: time_to(runs.get(fw), fw == "torch") for fw in ("torch", "torch-wolfe")}
-    return {f"jax/{k}": t_jax / t if t_jax is not None and t else None for k, t in ref.items()}
+    """Each racer's time to the target over torch's (and a jaxstyle racer's over
+    torch-wolfe's), keyed ``"racer/reference"``."""
+    ref = {fw: time_to(runs.get(fw), fw == "torch") for fw in REFERENCES}
+    out: dict[str, float | None] = {}
+    for fw in runs:
+        for name, t in ref.items():
+            if fw != name and (name == "torch" or fw.startswith("jax")):
+                mine = time_to(runs.get(fw))
+                out[f"{fw}/{name}"] = mine / t if mine is not None and t else None
+    return out
 
 
 def race_summary(races: list[dict]) -> list[dict]:
-    """Per size and init, the ratios' distribution over seeds and how many reached."""
+    """Per size, init and racer: how many seeds reached the target, and over those the
+    distributions of time, iterations and evaluations to it and of the ratios."""
     out = []
     for size, init in sorted({(e["size"], e["init"]) for e in races}):
         group = [e for e in races if (e["size"], e["init"]) == (size, init)]
-        jax = [_ok(e["runs"].get("jax")) for e in group]
-        row: dict[str, Any] = {"size": size, "init": init, "seeds": len(group)}
-        for fw in RACERS:
-            row[f"{fw}_reached"] = sum(bool(_ok(e["runs"].get(fw)).get("reached")) for e in group)
-        for key in RATIOS:
-            row[key] = stats([e["ratios"][key] for e in group if e["ratios"][key] is not None])
-        its = [j["reached"]["iteration"] for j in jax if j.get("reached")]
-        row["jax_iterations_to_target"] = stats(its)
-        row["jax_first_call_seconds"] = stats([j["first_call_seconds"] for j in jax if j])
-        out.append(row)
+        racers = list(dict.fromkeys(fw for e in group for fw in sorted(e["runs"])))
+        for fw in racers:
+            runs = [_ok(e["runs"].get(fw)) for e in group]
+            hits = [r["reached"] for r in runs if r.get("reached")]
+            row: dict[str, Any] = {"size": size, "init": init, "framework": fw}
+            row.update(seeds=len(group), reached=len(hits))
+            row["seconds_to_target"] = stats([h["seconds"] for h in hits])
+            row["iterations_to_target"] = stats([h["iteration"] for h in hits])
+            row["evaluations_to_target"] = stats(
+                [h["evaluations"] for h in hits if "evaluations" in h]
+            )
+            for name in REFERENCES:
+                key = f"{fw}/{name}"
+                row[key] = stats([e["ratios"][key] for e in group if e["ratios"].get(key)])
+            row["first_call_seconds"] = stats([r["first_call_seconds"] for r in runs if r])
+            out.append(row)
     return out
 
 
@@ -194,7 +221,9 @@ def _hit(run: dict) -> str:
     if "error" in run:
         return "error"
     hit = run.get("reached")
-    return f"{hit['iteration']}, {hit['seconds']:.3g}" if hit else "not reached"
+    if not hit:
+        return "-" if not run else f"not reached ({run['final_loss']:.4g})"
+    return f"{hit['iteration']}, {hit.get('evaluations', '-')}, {hit['seconds']:.3g}"
 
 
 def _row(*cells: Any) -> str:
@@ -246,29 +275,44 @@ def markdown(report: dict) -> str:
         "",
         f"## Time to torch's loss after {n} iterations",
         "",
-        "Target: torch's loss after its first run of the seed (L-BFGS defaults). Time to "
-        "target: the first iteration whose loss is at most the target, in a fresh process "
-        "after a 2-iteration warm-up (jaxstyle's compiling call, apart). jaxstyle runs its "
-        "default optimiser; torch-wolfe is `line_search_fn=\"strong_wolfe\"`. Cells: "
-        "min / q1 / median / q3 / max over seeds (with `content` every seed is the same run "
-        "repeated).",
+        f"Target: torch's loss after {n} iterations of its L-BFGS with the defaults (the "
+        "seed's first run). Each racer then runs in a fresh process from the same start, "
+        "after a 2-iteration warm-up (jaxstyle's compiling call, reported apart), until its "
+        f"loss is at most the target or its budget ends ({n} iterations; Adam "
+        f"{report['args'].get('adam_iterations') or 3 * n}); racers alternate their order "
+        "from one start to the next. `jax` is jaxstyle's default optimiser for the backend, "
+        "`jax-<name>` a named one; torch-wolfe is `line_search_fn=\"strong_wolfe\"`; "
+        "torch-adam is `torch.optim.Adam` at jaxstyle's step, 0.05 pixel units. Evaluations "
+        "include the start's. Cells: min / q1 / median / q3 / max over the seeds that "
+        "reached the target (with `content` every seed is the same run repeated).",
         "",
-        _row("size", "init", "seeds", "reached: " + ", ".join(RACERS), "jax/torch",
-             "jax/torch-wolfe", "jax iterations to target", "jax first call s"),
-        _row(*["---"] * 8),
+        _row("size", "init", "racer", "reached", "s to target", "/ torch", "/ torch-wolfe",
+             "iterations", "evaluations", "first call s"),
+        _row(*["---"] * 10),
     ]  # fmt: skip
     for r in report["race_summary"]:
-        reached = ", ".join(str(r[f"{fw}_reached"]) for fw in RACERS)
-        lines.append(_row(r["size"], r["init"], r["seeds"], reached, *(_dist(r[k]) for k in DISTS)))
+        fw = r["framework"]
+        dists = (r[k] for k in ("seconds_to_target", f"{fw}/torch", f"{fw}/torch-wolfe"))
+        more = (r[k] for k in ("iterations_to_target", "evaluations_to_target"))
+        reached = f"{r['reached']} of {r['seeds']}"
+        lines.append(
+            _row(r["size"], r["init"], fw, reached, *map(_dist, (*dists, *more)),
+                 _dist(r["first_call_seconds"]))
+        )  # fmt: skip
     if any(e["same_start"] is False for e in report["race"]):
         lines += ["", "**Starts differ** with `noise`: this jaxstyle's `stylize` takes no "
                   "`init_image`, so it drew its own noise (same distribution, other pixels)."]  # fmt: skip
-    reached = [f"{fw}: iteration, s" for fw in RACERS]
-    lines += ["", _row("size", "init", "seed", "target", *reached, *RATIOS), _row(*["---"] * 9)]
+    racers = list(dict.fromkeys(fw for e in report["race"] for fw in e["runs"]))
+    lines += [
+        "",
+        "Per start: iteration, evaluations, seconds at the target.",
+        "",
+        _row("size", "init", "seed", "target", *racers),
+        _row(*["---"] * (4 + len(racers))),
+    ]
     for e in report["race"]:
-        cells = [_hit(e["runs"].get(fw, {})) for fw in RACERS]
-        ratios = (_f(e["ratios"][k]) for k in RATIOS)
-        lines.append(_row(e["size"], e["init"], e["seed"], f"{e['target']:.6g}", *cells, *ratios))
+        cells = [_hit(e["runs"].get(fw, {})) for fw in racers]
+        lines.append(_row(e["size"], e["init"], e["seed"], f"{e['target']:.6g}", *cells))
     if report["failed"]:
         lines += ["", f"**{len(report['failed'])} torch target runs failed** (see the JSON)."]
     return "\n".join(lines) + "\n"
@@ -292,6 +336,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", default="0-7")
     p.add_argument("--inits", default="noise,content")
     p.add_argument("--iterations", type=int, default=100)
+    p.add_argument(
+        "--torch-loss-scale", type=float, default=1.0,
+        help="torch minimises this times the loss (see benchmarks.worker)",
+    )  # fmt: skip
+    p.add_argument("--adam-iterations", type=int, help="Adam's budget (default 3x --iterations)")
     p.add_argument("--frameworks", default="jax,torch,torch-wolfe")
     p.add_argument("--speed-rounds", type=int, default=3)
     p.add_argument("--speed-iterations", type=int, default=40)
@@ -311,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes, args.seeds, args.iterations = "32", "0-1", 5
         args.speed_rounds, args.speed_iterations, args.inits = 1, 5, args.inits.split(",")[0]
     frameworks = [f for f in args.frameworks.split(",") if f]
+    args.adam_iterations = args.adam_iterations or 3 * args.iterations
     report: dict[str, Any] = {
         "command": "python -m benchmarks.race " + shlex.join(sys.argv[1:] if argv is None else argv),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -343,7 +393,10 @@ def main(argv: list[str] | None = None) -> None:
                     run = worker(args, fw, "speed", size, iterations=args.speed_iterations)
                     report["speed"].append({**run, "round": r})
                     save()
-        racers = [f for f in RACERS if f in frameworks]
+        unknown = sorted(set(frameworks) - {*RACERS, "jax-old"})
+        if unknown:
+            raise SystemExit(f"unknown frameworks {unknown}; known: {', '.join(RACERS)}")
+        racers = [f for f in frameworks if f in RACERS]
         inits = [i for i in args.inits.split(",") if i]
         for size in sizes:  # seed by seed, both starts each: a stopped run still has both
             for seed in parse_seeds(args.seeds):
@@ -357,9 +410,13 @@ def main(argv: list[str] | None = None) -> None:
                     entry = dict(size=size, init=init, seed=seed, target=target, pilot=pilot)
                     order = racers if flip % 2 == 0 else racers[::-1]
                     flip += 1
-                    kw["target_loss"] = target
-                    entry["runs"] = {fw: worker(args, fw, "race", size, **kw) for fw in order}
-                    entry["same_start"] = entry["runs"].get("jax", {}).get("same_start")
+                    entry["runs"] = {}
+                    for fw in order:
+                        n = args.adam_iterations if fw.endswith("adam") else args.iterations
+                        more = {"iterations": n, "target_loss": target}
+                        entry["runs"][fw] = worker(args, fw, "race", size, **{**kw, **more})
+                    jax_runs = [r for fw, r in entry["runs"].items() if fw.startswith("jax")]
+                    entry["same_start"] = all(r.get("same_start", True) for r in jax_runs)
                     entry["ratios"] = race_ratios(entry["runs"])
                     report["race"].append(entry)
                     save()

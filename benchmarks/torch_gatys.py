@@ -89,18 +89,30 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Objective:
-    """``L = alpha L_content + beta sum_l w_l E_l`` (Eqs. 1, 4, 5, 7) of NCHW input."""
+    """``L = alpha L_content + beta sum_l w_l E_l`` (Eqs. 1, 4, 5, 7) of NCHW input.
+
+    ``weighting="authors"`` is the authors' own code's (Gatys' PyTorch notebook): content
+    as the mean squared error ``(F - P)^2`` over its ``N M`` entries, and each style
+    layer as ``1e3 / N^2`` times the mean squared error of ``G / M`` and ``A / M``, with
+    the same ``w_l`` and ``alpha, beta``. ``scale`` multiplies ``L``: the minimiser is
+    the same, but torch's L-BFGS has absolute thresholds (it keeps a step pair only if
+    ``y's > 1e-10``), so at an ``O(0.1)`` loss on 0-255 pixels it never builds a memory.
+    """
 
     weights: dict
     content: torch.Tensor
     style: torch.Tensor
     alpha: float = 1e-3
     beta: float = 1.0
+    weighting: str = "paper"
+    scale: float = 1.0
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = tuple(f"relu{b}_1" for b in range(1, 6))
     targets: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.weighting not in ("paper", "authors"):
+            raise ValueError(f"weighting must be 'paper' or 'authors', not {self.weighting!r}")
         with torch.no_grad():
             fc = features(self.weights, self.content, self.content_layers)
             fs = features(self.weights, self.style, self.style_layers)
@@ -111,16 +123,22 @@ class Objective:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         f = features(self.weights, x, self.content_layers + self.style_layers)
-        content = sum(
-            0.5 * ((f[k] - self.targets["content"][k]) ** 2).sum() / len(self.content_layers)
-            for k in self.content_layers
-        )
+        authors = self.weighting == "authors"
+        content = 0.0
+        for k in self.content_layers:
+            d = (f[k] - self.targets["content"][k]) ** 2
+            term = d.mean() if authors else 0.5 * d.sum()
+            content = content + term / len(self.content_layers)
         style = 0.0
         for k in self.style_layers:
             n, m = f[k].shape[1], f[k].shape[2] * f[k].shape[3]
-            e = ((gram(f[k]) - self.targets["style"][k]) ** 2).sum() / (4.0 * n**2 * m**2)
+            g, a = gram(f[k]), self.targets["style"][k]
+            if authors:
+                e = 1e3 / n**2 * ((g / m - a / m) ** 2).mean()
+            else:
+                e = ((g - a) ** 2).sum() / (4.0 * n**2 * m**2)
             style = style + e / len(self.style_layers)
-        return self.alpha * content + self.beta * style
+        return self.scale * (self.alpha * content + self.beta * style)
 
 
 def value_and_grad(objective: Objective, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -174,7 +192,7 @@ def run_lbfgs(
         loss = objective(x)
         loss.backward()
         times.append(time.perf_counter() - start)
-        losses.append(loss.item())
+        losses.append(loss.item() / objective.scale)
         return loss
 
     opt.step(closure)
@@ -182,5 +200,5 @@ def run_lbfgs(
     done = opt.state[opt._params[0]]["n_iter"]
     # Without a line search torch never evaluates the last iterate; do it, untimed.
     with torch.no_grad():
-        final = objective(x).item()
+        final = objective(x).item() / objective.scale
     return Trace(times, losses, int(done), seconds, final)

@@ -41,7 +41,29 @@ import numpy as np
 from PIL import Image
 
 JOBS = {"speed": 40, "race": 100, "memory": 5}  # job -> default iterations
-FRAMEWORKS = ("jax", "torch", "torch-wolfe")
+FRAMEWORKS = ("jax", "torch", "torch-wolfe", "torch-adam")
+#: Adam's step in [0, 1] pixel units, both sides (jaxstyle's default learning_rate).
+ADAM_RATE = 0.05
+
+
+#: The ratio each weighting takes when ``--config`` names none, both sides (jaxstyle's
+#: ``DEFAULT_RATIOS``; written here so that an older jaxstyle gets the same objective).
+RATIOS = {"paper": 1e-3, "authors": 1e-2}
+
+
+def objective_fields(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``weighting`` (default ``"paper"``) and its ``ratio`` unless ``overrides`` sets
+    the weights: the objective both sides minimise."""
+    weighting = overrides.get("weighting", "paper")
+    if weighting not in RATIOS:
+        raise SystemExit(f"weighting must be one of {sorted(RATIOS)}, not {weighting!r}")
+    explicit = "ratio" in overrides or "content_weight" in overrides
+    return {"weighting": weighting, **({} if explicit else {"ratio": RATIOS[weighting]})}
+
+
+class Reached(Exception):
+    """Raised from inside a run once its loss is at most ``--target-loss``: the race
+    needs the time to the target, not the rest of the run."""
 
 
 def use_code() -> Path | None:
@@ -71,11 +93,22 @@ def parse_config(text: str | None) -> dict[str, Any]:
     return out
 
 
-def first_reach(times: list[float], losses: list[float], target: float) -> dict | None:
-    """The first iteration (1-based) and time at which ``loss <= target``, or None."""
+def first_reach(
+    times: list[float],
+    losses: list[float],
+    target: float,
+    evaluations: list[int] | None = None,
+    start_evaluations: int = 0,
+) -> dict | None:
+    """The first iteration (1-based) and time at which ``loss <= target``, or None; with
+    ``evaluations`` (per iteration) also the evaluations up to it, plus those made
+    before the first iteration (L-BFGS evaluates its start; Adam's first step does)."""
     for i, (t, loss) in enumerate(zip(times, losses, strict=True)):
         if loss <= target:
-            return {"iteration": i + 1, "seconds": t}
+            hit: dict[str, Any] = {"iteration": i + 1, "seconds": t}
+            if evaluations is not None:
+                hit["evaluations"] = start_evaluations + sum(evaluations[: i + 1])
+            return hit
     return None
 
 
@@ -207,7 +240,7 @@ def run_jax(args: argparse.Namespace, jaxstyle: Any, content: Any, style: Any, r
     import jax
 
     params, meta = jaxstyle.load_weights(args.weights)
-    fields = {"weighting": "paper", "ratio": 1e-3, "init": args.init, **args.overrides}
+    fields = {**objective_fields(args.overrides), "init": args.init, **args.overrides}
     if args.job == "speed":
         fields.update(optimizer="lbfgs", linesearch="none")
     if args.job == "race":
@@ -234,11 +267,23 @@ def run_jax(args: argparse.Namespace, jaxstyle: Any, content: Any, style: Any, r
     call(2)  # compiles (or loads from the persistent cache) every program
     out["first_call_seconds"] = time.perf_counter() - t
     times: list[float] = []
+    last: list[Any] = [None]
+
+    def record(_done: int, _image: Any, hist: Any) -> None:
+        times.append(time.perf_counter() - start)
+        last[0] = hist
+        if args.target_loss is not None and float(hist.total[-1]) <= args.target_loss:
+            raise Reached
+
     start = time.perf_counter()
-    hist = call(args.iterations, lambda *_: times.append(time.perf_counter() - start)).history
-    seconds = time.perf_counter() - start
+    try:
+        call(args.iterations, record)
+    except Reached:
+        out["stopped_at_target"] = True
+    seconds, hist = time.perf_counter() - start, last[0]
     out.update(seconds=seconds, final_loss=float(hist.total[-1]))
-    evals = [int(e) for e in hist.evaluations]  # per iteration; the start's probe is one more
+    evals = [int(e) for e in hist.evaluations]  # per iteration
+    out["start_evaluations"] = 0 if fields.get("optimizer") == "adam" else 1  # L-BFGS' probe
     if args.job == "speed":
         spi = seconds / args.iterations
         return {**out, "seconds_per_iteration": spi, "evaluations": 1 + sum(evals)}
@@ -246,7 +291,13 @@ def run_jax(args: argparse.Namespace, jaxstyle: Any, content: Any, style: Any, r
 
 
 def torch_curve(
-    tg: Any, objective: Any, x0: np.ndarray, iterations: int, ls: str | None, history: int
+    tg: Any,
+    objective: Any,
+    x0: np.ndarray,
+    iterations: int,
+    ls: str | None,
+    history: int,
+    target: float | None = None,
 ) -> dict[str, Any]:
     """``iterations`` of torch's L-BFGS with the loss and time known after each iteration.
 
@@ -275,28 +326,77 @@ def torch_curve(
         opt.zero_grad()
         loss = loss_fn(x)
         loss.backward()
-        evals.append((time.perf_counter() - start, loss.item()))
+        evals.append((time.perf_counter() - start, loss.item() / loss_fn.scale))
+        if ls is None and len(evals) > 1 and target is not None and evals[-1][1] <= target:
+            raise Reached
         return loss
 
     search = torch_lbfgs._strong_wolfe
 
     def recorded(*a: Any, **k: Any) -> Any:
         out = search(*a, **k)
-        searches.append((time.perf_counter() - start, float(out[0]), int(out[3])))
+        searches.append((time.perf_counter() - start, float(out[0]) / loss_fn.scale, int(out[3])))
+        if target is not None and searches[-1][1] <= target:
+            raise Reached
         return out
 
     torch_lbfgs._strong_wolfe = recorded
+    stopped = False
     try:
         opt.step(closure)
         if ls is None:
             closure()  # the last iterate's loss, as jaxstyle's last probe
+    except Reached:
+        stopped = True
     finally:
         torch_lbfgs._strong_wolfe = search
     seconds = time.perf_counter() - start
     curve = [(t, f, 1) for t, f in evals[1:]] if ls is None else searches
     times, losses, counts = (list(c) for c in zip(*curve, strict=True))
     out = {"seconds": seconds, "times": times, "losses": losses, "evaluations": counts}
+    out.update(start_evaluations=1, stopped_at_target=stopped)
     return {**out, "initial_loss": evals[0][1], "final_loss": losses[-1]}
+
+
+def torch_adam(
+    tg: Any,
+    objective: Any,
+    x0: np.ndarray,
+    pixel: np.ndarray,
+    iterations: int,
+    target: float | None = None,
+) -> dict[str, Any]:
+    """``iterations`` of ``torch.optim.Adam`` (lr :data:`ADAM_RATE` in pixel units),
+    the loss of the iterate each step starts from recorded after it, as jaxstyle's Adam.
+
+    The network input is ``pixel * v`` per channel (``pixel = scale / std``), and Adam
+    steps ``v``: its step is free of the gradient's scale, so this is a step of
+    ``ADAM_RATE`` pixel units in every channel. With ``target``, the run ends at the
+    first iterate whose loss is at most it.
+    """
+    import torch
+
+    k = torch.tensor(pixel, dtype=torch.float32, device=tg.DEVICE).reshape(1, -1, 1, 1)
+    v = torch.tensor(x0, dtype=torch.float32, device=tg.DEVICE) / k
+    v.requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=ADAM_RATE)
+    times: list[float] = []
+    losses: list[float] = []
+    start = time.perf_counter()
+    loss_fn = objective()  # the targets, inside the clock as for L-BFGS
+    for _ in range(iterations):
+        opt.zero_grad()
+        loss = loss_fn(v * k)
+        loss.backward()
+        times.append(time.perf_counter() - start)
+        losses.append(loss.item() / loss_fn.scale)
+        if target is not None and losses[-1] <= target:
+            break
+        opt.step()
+    seconds = time.perf_counter() - start
+    out = {"seconds": seconds, "times": times, "losses": losses, "evaluations": [1] * len(losses)}
+    out.update(start_evaluations=0, stopped_at_target=target is not None and losses[-1] <= target)
+    return {**out, "initial_loss": losses[0], "final_loss": losses[-1]}
 
 
 def run_torch(
@@ -306,17 +406,18 @@ def run_torch(
     from benchmarks import torch_gatys as tg
 
     weights, meta = tg.load_npz(args.weights)
-    o = args.overrides
-    if (o.get("weighting", "paper"), o.get("tv_weight", 0), o.get("pooling", "avg")) != (
-        "paper", 0, "avg",
-    ):  # fmt: skip
-        raise SystemExit("torch_gatys has the paper's weighting, no TV term and avg pooling only")
-    kw: dict[str, Any] = {"alpha": o.get("content_weight", o.get("ratio", 1e-3))}
+    o = {**objective_fields(args.overrides), **args.overrides}
+    if (o.get("tv_weight", 0), o.get("pooling", "avg")) != (0, "avg"):
+        raise SystemExit("torch_gatys has no TV term and avg pooling only")
+    kw: dict[str, Any] = {"alpha": o.get("content_weight", o["ratio"]), "weighting": o["weighting"]}
     kw["beta"] = o.get("style_weight", 1.0)
+    kw["scale"] = args.torch_loss_scale
     kw.update({k: tuple(filter(None, str(o[k]).split(","))) for k in o if k.endswith("_layers")})
     c, s = tg.preprocess(content, meta), tg.preprocess(style, meta)
     x0 = tg.preprocess(rgb0, meta).cpu().numpy()
     ls = "strong_wolfe" if args.framework == "torch-wolfe" else None
+    if args.framework == "torch-adam" and args.job != "race":
+        raise SystemExit("torch-adam runs the race job only")
     history = int(o.get("history_size") or 100)
     out: dict[str, Any] = {"line_search_fn": ls, "objective": kw, "history_size": history}
     out["start"] = "content" if args.init == "content" else "numpy"
@@ -333,10 +434,18 @@ def run_torch(
         gpu = tg.torch.cuda.is_available()  # the device's peak, as jaxstyle's peak_bytes_in_use
         return {**out, "device_peak_bytes": tg.torch.cuda.max_memory_allocated() if gpu else None}
     t = time.perf_counter()
+    if args.job == "race" and args.framework == "torch-adam":
+        p = meta["preprocess"]
+        pixel = np.float32(p["scale"]) / np.broadcast_to(np.asarray(p["std"], np.float32), 3)
+        torch_adam(tg, objective, x0, pixel, 2)  # warm-up
+        out["first_call_seconds"] = time.perf_counter() - t
+        out.update(line_search_fn=None, history_size=None, learning_rate=ADAM_RATE)
+        return {**out, **torch_adam(tg, objective, x0, pixel, args.iterations, args.target_loss)}
     if args.job == "race":  # warm-up (reported apart, as jaxstyle's compiling call)
         torch_curve(tg, objective, x0, 2, ls, history)
         out["first_call_seconds"] = time.perf_counter() - t
-        return {**out, **torch_curve(tg, objective, x0, args.iterations, ls, history)}
+        curve = torch_curve(tg, objective, x0, args.iterations, ls, history, args.target_loss)
+        return {**out, **curve}
     lbfgs(2)
     start = time.perf_counter()
     trace = lbfgs(args.iterations)
@@ -357,6 +466,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", choices=("noise", "content"), default="noise")
     p.add_argument("--target-loss", type=float)
+    p.add_argument(
+        "--torch-loss-scale", type=float, default=1.0,
+        help="torch minimises this times the loss (reported without it): its L-BFGS "
+        "keeps a step pair only if y's > 1e-10, an absolute threshold",
+    )  # fmt: skip
     p.add_argument("--config", default="", help="Config overrides: key=value,...")
     p.add_argument(
         "--aspect", type=parse_aspect, help="W:H crop of the photo (default 4:3, its own)"
@@ -395,7 +509,10 @@ def main(argv: list[str] | None = None) -> None:
     result.update(baseline_rss_kib=baseline, peak_rss_kib=peak, rss_above_kib=peak - baseline)
     if args.target_loss is not None and "times" in result:
         result["target_loss"] = args.target_loss
-        result["reached"] = first_reach(result["times"], result["losses"], args.target_loss)
+        counts = {k: result[k] for k in ("evaluations", "start_evaluations") if k in result}
+        result["reached"] = first_reach(
+            result["times"], result["losses"], args.target_loss, **counts
+        )
     result["env"] = environment(where, args.framework == "jax")
     print(json.dumps(result), flush=True)
 
