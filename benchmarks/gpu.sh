@@ -10,7 +10,8 @@
 #   highres8k: 7680x4320 under the same cap: Adam with 8 strips, then the GPU default;
 #   remat:     seconds per iteration at 512² with remat=True, beside speed's;
 #   race:      time to torch's loss at 512², seeds 0-7, each seed from noise and from the
-#              content (a stopped race has both starts), jaxopt L-BFGS against torch;
+#              content (a stopped race has both starts), the default weighting: the GPU
+#              default (jaxopt L-BFGS) and the host-stepped lbfgs against torch;
 #   tests:     pytest -v (each result as it comes), 8 workers sharing the card (no
 #              preallocation), its log in RESULTS.
 # On the lent H200 (15 minutes in all, 10 a call) benchmarks/README.md runs it as two
@@ -123,8 +124,8 @@ if wanted remat; then
 fi
 if wanted race; then
   stage "${RACE_S:-1800}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 0-7 \
-    --inits noise,content --iterations "$ITERATIONS" --frameworks jax,torch,torch-wolfe \
-    --speed-rounds 0 --json "$out-race.json"
+    --inits noise,content --iterations "$ITERATIONS" --frameworks jax,jax-lbfgs,torch,torch-wolfe \
+    --config weighting=authors --torch-loss-scale 1e4 --speed-rounds 0 --json "$out-race.json"
 fi
 if wanted tests; then
   stage "${TESTS_S:-300}" tests env XLA_PYTHON_CLIENT_PREALLOCATE=false \

@@ -46,7 +46,7 @@ from benchmarks.worker import first_reach, load_average, use_code, utc_now
 REPO = Path(__file__).resolve().parents[1]
 SLIM = (8, 16, 16, 24, 24)  # --quick's network: the real depth, narrow layers
 #: Who can race: jaxstyle with its backend's default optimiser (``jax``) or a named one
-#: (``jax-<optimizer>``), torch's L-BFGS with its defaults, with strong Wolfe, torch's Adam.
+#: (``jax-<optimizer>``, or ``jax-<optimizer>-<linesearch>``), torch's L-BFGS with its defaults, with strong Wolfe, torch's Adam.
 RACERS = (
     "jax",
     "jax-lbfgs",
@@ -57,8 +57,16 @@ RACERS = (
     "torch-wolfe",
     "torch-adam",
 )
+OPTIMIZERS = ("lbfgs", "jaxopt", "optax", "adam")
 REFERENCES = ("torch", "torch-wolfe")  # the ratios' denominators
 LOOSE = 0.05  # a second target, 5 % above torch's loss: the same look, a fairer finish
+
+
+def racer(name: str) -> bool:
+    """Whether ``name`` can race: one of :data:`RACERS`, or ``jax-<optimizer>-<linesearch>``
+    (e.g. ``jax-lbfgs-none``)."""
+    optimizer = name.removeprefix("jax-").partition("-")[0]
+    return name in RACERS or (name.startswith("jax-") and optimizer in OPTIMIZERS)
 
 
 def make_weights(path: str, slim: bool) -> None:
@@ -95,8 +103,10 @@ def worker(args: argparse.Namespace, framework: str, job: str, size: int, **kw: 
     env, config = dict(os.environ), args.config
     if framework == "jax-old":
         env["JAXSTYLE_CODE"] = str(Path(args.old_code).resolve())
-    elif framework.startswith("jax-"):  # jax-<optimizer>
-        config = ",".join(filter(None, (config, f"optimizer={framework[4:]}")))
+    elif framework.startswith("jax-"):  # jax-<optimizer>[-<linesearch>]
+        optimizer, _, search = framework[4:].partition("-")
+        more = f"optimizer={optimizer}" + (f",linesearch={search}" if search else "")
+        config = ",".join(filter(None, (config, more)))
     cmd = [sys.executable, "-m", "benchmarks.worker", "--job", job, "--size", str(size)]
     cmd += ["--framework", "jax" if framework.startswith("jax") else framework]
     cmd += ["--weights", args.weights, "--config", config]
@@ -422,10 +432,10 @@ def main(argv: list[str] | None = None) -> None:
                     run = worker(args, fw, "speed", size, iterations=args.speed_iterations)
                     report["speed"].append({**run, "round": r})
                     save()
-        unknown = sorted(set(frameworks) - {*RACERS, "jax-old"})
+        unknown = sorted(f for f in frameworks if not (racer(f) or f == "jax-old"))
         if unknown:
             raise SystemExit(f"unknown frameworks {unknown}; known: {', '.join(RACERS)}")
-        racers = [f for f in frameworks if f in RACERS]
+        racers = [f for f in frameworks if racer(f)]
         inits = [i for i in args.inits.split(",") if i]
         for size in sizes:  # seed by seed, both starts each: a stopped run still has both
             for seed in parse_seeds(args.seeds):

@@ -19,8 +19,12 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
   float32 rounding (see :func:`jaxstyle.linesearch.strong_wolfe`); a non-finite loss counts as too high,
   so the search shrinks the step instead of failing. ``"none"`` takes the step as is
   (torch without ``line_search_fn``), halving it only while the loss is non-finite.
-* the first step (and the first after a reset) is ``min(1, 1 / |g|_1)`` along
-  ``-g``, as torch and minFunc; later ones start at ``t = 1``.
+* the first step (and the first after a reset) is ``1 / |g|_1`` along ``-g``: an L1
+  length of 1 in the input's units, whatever the loss's scale (torch and minFunc cap
+  ``t`` at 1, so below ``|g|_1 = 1`` their first step, and through its curvature pair
+  every later one, shrinks with the loss); later ones start at ``t = 1``. With the
+  capped step, 100 iterations from the photo at the default weighting (losses ~0.1
+  on 0-255 pixels, 128 px) ended 2 % (unit steps) and 5 % (strong Wolfe) higher.
 
 Every array has a leading batch axis ``(B, ...)``: each item keeps its own memory and
 runs its own line search, in lockstep, one ``probe`` call evaluating every item at its
@@ -162,7 +166,7 @@ def minimize(
         reset = ~host(descent)
         fresh |= reset
         f_host, gtd = host(f).astype(np.float64), host(gtd_dev).astype(np.float64)
-        first = np.minimum(1.0, 1.0 / np.maximum(host(g_l1).astype(np.float64), 1e-30))
+        first = 1.0 / np.maximum(host(g_l1).astype(np.float64), 1e-30)
         # torch's tolerance_change: a bracket this narrow moves no pixel by 1e-9.
         min_width = 1e-9 / np.maximum(host(d_inf).astype(np.float64), 1e-30)
         trial = np.zeros(b)

@@ -52,7 +52,7 @@ DEFAULT_RATIOS = {"authors": 1e-2, "paper": 1e-3}
 #: or memory-light runs (README, "Solvers").
 OPTIMIZERS = ("auto", "lbfgs", "optax", "jaxopt", "adam")
 #: Line searches each optimiser offers, its default first; "none" is a fixed unit step
-#: after a first step capped at unit length, as torch.optim.LBFGS without
+#: after a first step of L1 length 1 (:mod:`jaxstyle.lbfgs`), as torch.optim.LBFGS without
 #: ``line_search_fn``.
 LINESEARCHES = {
     "lbfgs": ("strong-wolfe", "none"),
