@@ -14,11 +14,16 @@ that load on the machine hits each alike.
   commit) with one loss+gradient evaluation per iteration; median and range of the
   seconds per iteration, and the ratios of the medians.
 * race: per size, init and seed, torch's L-BFGS (defaults) runs ``--iterations``
-  first; its final loss is the target. Then each framework runs, alternated, and we
-  take the first time its loss is at most the target (the same rule for all, torch
-  included: without a line search torch's loss can dip below its final one earlier).
-  Ratios: jax's time to the target over torch's and over torch-wolfe's; per init, their
-  distribution over the seeds and how many seeds reached the target.
+  first; its final loss is the target. Then each racer (:data:`RACERS`, or
+  ``jax-<optimizer>-<linesearch>``) runs, alternated, until its loss is at most the
+  target or its budget ends (``--iterations``; Adam ``--adam-iterations``), and we take
+  the first time it got there (the same rule for all, torch included: without a line
+  search torch's loss can dip below its final one earlier). Ratios: each racer's time
+  over torch's (a jaxstyle racer's also over torch-wolfe's), and the same to a loss 5 %
+  above the target, read off the curves; per init, their distribution over the seeds,
+  with iterations and evaluations to the target. Without ``torch`` among the racers,
+  the pilot is torch's run. ``--config`` applies to both sides (``weighting=authors``
+  for the default objective); ``--torch-loss-scale`` only to torch (see the worker).
 
 Writes ``--json`` and the same name with ``.md``, atomically, after every process.
 Without ``--weights`` a random VGG19 of the real shapes (seed 0, Caffe preprocessing)
@@ -46,7 +51,8 @@ from benchmarks.worker import first_reach, load_average, use_code, utc_now
 REPO = Path(__file__).resolve().parents[1]
 SLIM = (8, 16, 16, 24, 24)  # --quick's network: the real depth, narrow layers
 #: Who can race: jaxstyle with its backend's default optimiser (``jax``) or a named one
-#: (``jax-<optimizer>``, or ``jax-<optimizer>-<linesearch>``), torch's L-BFGS with its defaults, with strong Wolfe, torch's Adam.
+#: (``jax-<optimizer>``, also ``jax-<optimizer>-<linesearch>``: :func:`racer`), torch's
+#: L-BFGS with its defaults and with strong Wolfe, torch's Adam.
 RACERS = (
     "jax",
     "jax-lbfgs",

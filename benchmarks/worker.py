@@ -9,7 +9,11 @@ photo's exact shape here with PIL, and, for ``--init noise``, the same numpy noi
 ``mean_rgb + noise_std * N(0, 1)`` from ``--seed`` (handed to ``stylize`` as
 ``init_image`` when it takes one; otherwise jaxstyle draws its own noise from
 ``jax.random.key(seed)`` and the result says ``"same_start": false``). The objective
-is the paper's (``weighting="paper"``, ratio 1e-3), as ``benchmarks/torch_gatys.py``.
+is the paper's (``weighting="paper"``, ratio 1e-3) unless ``--config`` says
+``weighting=authors`` (jaxstyle's default, ratio 1e-2), on both sides
+(``benchmarks/torch_gatys.py``). ``torch-adam`` is ``torch.optim.Adam`` at jaxstyle's
+default step, :data:`ADAM_RATE` pixel units. With ``--target-loss`` a race ends once
+the loss is at most it.
 
 Jobs: ``speed`` (seconds per iteration, one evaluation each: jaxstyle's L-BFGS with
 ``linesearch="none"`` against ``torch.optim.LBFGS`` without ``line_search_fn``, after a

@@ -86,9 +86,9 @@ def _fig1(base: Config, blocks: int) -> Figure:
         "tubingen.jpg",
         tuple(panels),
         row_labels=("content", "style"),
-        note="Top: the photo's activations at one layer alone (the paper's conv{b}_2, "
-        "after its ReLU). Bottom: the painting's Gram matrices at relu1_1 up to relu{b}_1, "
-        "equally weighted. One batched run.",
+        note=f"Top: the photo's activations at one layer alone, conv1_2 to conv{len(style)}_2 "
+        "(after the ReLU). Bottom: the painting's Gram matrices at relu1_1 alone, then "
+        f"relu1_1 to relu2_1, ... to relu{len(style)}_1, equally weighted. One batched run.",
     )
 
 
