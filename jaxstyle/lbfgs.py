@@ -19,12 +19,10 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
   float32 rounding (see :func:`jaxstyle.linesearch.strong_wolfe`); a non-finite loss counts as too high,
   so the search shrinks the step instead of failing. ``"none"`` takes the step as is
   (torch without ``line_search_fn``), halving it only while the loss is non-finite.
-* the first step (and the first after a reset) is ``1 / |g|_1`` along ``-g``: an L1
-  length of 1 in the input's units, whatever the loss's scale (torch and minFunc cap
-  ``t`` at 1, so below ``|g|_1 = 1`` their first step, and through its curvature pair
-  every later one, shrinks with the loss); later ones start at ``t = 1``. With the
-  capped step, 100 iterations from the photo at the default weighting (losses ~0.1
-  on 0-255 pixels, 128 px) ended 2 % (unit steps) and 5 % (strong Wolfe) higher.
+* the first step (and the first after a reset) is ``1 / |g|_1`` along ``-g``, an L1
+  length of 1 in the input's units, so that it, and through its curvature pair every
+  later step, does not depend on the loss's scale (torch and minFunc cap ``t`` at 1,
+  which below ``|g|_1 = 1`` ties them to it); later ones start at ``t = 1``.
 
 Every array has a leading batch axis ``(B, ...)``: each item keeps its own memory and
 runs its own line search, in lockstep, one ``probe`` call evaluating every item at its

@@ -52,13 +52,9 @@ def strong_wolfe(
     In the sufficient-decrease test, and in the bracketing's comparison with the previous
     trial, a loss within ``eps * |f0|`` counts as no increase (Hager & Zhang's
     approximate Wolfe conditions, their epsilon); the zoom compares with its lowest point
-    strictly, so that it stays the lowest point found. The reason: the loss is a float32
-    sum, and a first step too short to change it by more than its rounding would
-    otherwise be judged by that rounding. Seen at a noise start at 256²: the first
-    step ``1 / |g|_1`` lowers the loss by ~0.07 of 1.5e6 (float32 spacing there:
-    0.125), the loss came back 0.125 higher, and the search shrank the step until it
-    gave up, ending the run at its first iteration. With the allowance the slope,
-    still steep, makes it grow the step instead.
+    strictly, so that it stays the lowest point found. So a trial whose loss differs from
+    ``f0`` only by float32 rounding is judged by its slope: while the slope is still
+    steep, the search grows the step instead of shrinking it.
 
     Args:
         f0: the loss at ``t = 0``.

@@ -114,7 +114,7 @@ def widths_from_shapes(arrays: Mapping[str, Any]) -> tuple[int, ...]:
             if np.ndim(leaves.get("bias")) == 1:
                 votes.append(int(np.shape(leaves["bias"])[0]))
         last = int(np.shape(arrays[name]["kernel"])[-1])
-        # Most common; ties go to the last conv's output (the old rule).
+        # The most common width; a tie goes to the last conv's output width.
         widths.append(max(set(votes), key=lambda w: (votes.count(w), w == last)))
     return tuple(widths)
 

@@ -223,3 +223,33 @@ def test_unit_steps_match_torch_lbfgs(history):
     # torch reports the loss before each step and skips it after its last one.
     assert len(theirs) == iterations
     np.testing.assert_allclose(ours[:-1], theirs[1:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("linesearch", ["strong-wolfe", "none"])
+def test_iterates_do_not_depend_on_the_losss_scale(linesearch):
+    # At scale 1e-6 |g|_1 < 1, where torch's first step min(1, 1/|g|_1) would be -g
+    # itself: a step, and every later one through its curvature pair, a million times
+    # shorter. With 1/|g|_1 both runs take the same steps.
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((12, 12))
+    hessian = jnp.asarray(a @ a.T / 12 + np.eye(12), jnp.float32)
+    x0 = jnp.asarray(3 * rng.standard_normal((1, 12)), jnp.float32)
+
+    def run(scale):
+        @jax.jit
+        def probe(x, d, t):
+            def one(x, d, t):
+                xt = x + t * d
+                f = lambda z: scale * (0.5 * z @ hessian @ z + 0.05 * (z**4).sum())  # noqa: E731
+                v, g = jax.value_and_grad(f)(xt)
+                return xt, v, g, jnp.vdot(g, d), None
+
+            return jax.vmap(one)(x, d, t)
+
+        steps = list(lbfgs.minimize(probe, x0, 8, history_size=5, linesearch=linesearch))
+        return np.asarray(steps[-1].x), float(steps[-1].value[0]) / scale
+
+    (x_small, f_small), (x_one, f_one) = run(1e-6), run(1.0)
+    assert f_one < 1e-2 * float(0.5 * x0[0] @ hessian @ x0[0])  # it got somewhere
+    np.testing.assert_allclose(x_small, x_one, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(f_small, f_one, rtol=1e-3, atol=1e-6)
