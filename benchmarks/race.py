@@ -65,7 +65,7 @@ RACERS = (
 )
 OPTIMIZERS = ("lbfgs", "jaxopt", "optax", "adam")
 REFERENCES = ("torch", "torch-wolfe")  # the ratios' denominators
-LOOSE = 0.05  # a second target, 5 % above torch's loss: the same look, a fairer finish
+LOOSE = 0.05  # a second target, 5 % above torch's loss, read off the same curves
 
 
 def racer(name: str) -> bool:
@@ -230,10 +230,8 @@ def race_summary(races: list[dict]) -> list[dict]:
             for name in REFERENCES:
                 key = f"{fw}/{name}"
                 row[key] = stats([e["ratios"][key] for e in group if e["ratios"].get(key)])
-            row[f"{fw}/torch_loose"] = stats(
-                [r for e in group if (r := loose_ratio(e, fw)) is not None]
-            )
-            row["reached_loose"] = sum(loose_ratio(e, fw) is not None for e in group)
+            loose = [r for e in group if (r := loose_ratio(e, fw)) is not None]
+            row[f"{fw}/torch_loose"], row["reached_loose"] = stats(loose), len(loose)
             row["first_call_seconds"] = stats([r["first_call_seconds"] for r in runs if r])
             out.append(row)
     return out
@@ -405,6 +403,11 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes, args.seeds, args.iterations = "32", "0-1", 5
         args.speed_rounds, args.speed_iterations, args.inits = 1, 5, args.inits.split(",")[0]
     frameworks = [f for f in args.frameworks.split(",") if f]
+    unknown = sorted(f for f in frameworks if not (racer(f) or f == "jax-old"))
+    if unknown:  # before any process runs
+        p.error(
+            f"unknown frameworks {unknown}; known: {', '.join(RACERS)} or jax-<optimizer>-<linesearch>"
+        )
     args.adam_iterations = args.adam_iterations or 3 * args.iterations
     report: dict[str, Any] = {
         "command": "python -m benchmarks.race " + shlex.join(sys.argv[1:] if argv is None else argv),
@@ -438,9 +441,6 @@ def main(argv: list[str] | None = None) -> None:
                     run = worker(args, fw, "speed", size, iterations=args.speed_iterations)
                     report["speed"].append({**run, "round": r})
                     save()
-        unknown = sorted(f for f in frameworks if not (racer(f) or f == "jax-old"))
-        if unknown:
-            raise SystemExit(f"unknown frameworks {unknown}; known: {', '.join(RACERS)}")
         racers = [f for f in frameworks if racer(f)]
         inits = [i for i in args.inits.split(",") if i]
         for size in sizes:  # seed by seed, both starts each: a stopped run still has both

@@ -46,6 +46,7 @@ def _at(base: Config, paper_ratio: float, **fields: object) -> Config:
 
 
 def _fig1(base: Config, blocks: int) -> Figure:
+    base = dataclasses.replace(base, init="noise")  # the figure's definition: from white noise
     style_image = "starry_night.jpg"
     style = paper_layers(blocks)[1]
     panels = [
@@ -61,9 +62,7 @@ def _fig1(base: Config, blocks: int) -> Figure:
                 0,
                 b,
                 style=style_image,
-                config=dataclasses.replace(
-                    base, content_layers=layer, style_layers="", init="noise"
-                ),
+                config=dataclasses.replace(base, content_layers=layer, style_layers=""),
             )
         )
     for n in range(1, len(style) + 1):
@@ -75,9 +74,7 @@ def _fig1(base: Config, blocks: int) -> Figure:
                 1,
                 n,
                 style=style_image,
-                config=dataclasses.replace(
-                    base, content_layers="", style_layers=",".join(layers), init="noise"
-                ),
+                config=dataclasses.replace(base, content_layers="", style_layers=",".join(layers)),
             )
         )
     return Figure(
