@@ -64,13 +64,16 @@ class _Storage:
 class _Tensor:
     """A tensor as ``_rebuild_tensor_v2`` describes it: a strided view of a storage."""
 
-    def __init__(self, storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> None:
-        ints = (offset, *size, *stride) if isinstance(size, tuple) else ()
-        if (
-            not isinstance(storage, _Storage)
-            or not isinstance(stride, tuple)
-            or len(size) != len(stride)
-            or not all(type(v) is int and v >= 0 for v in ints)
+    def __init__(self, *args: Any) -> None:
+        if len(args) < 4:  # storage, offset, size, stride (requires_grad, hooks, metadata)
+            raise _Refused(f"a tensor rebuilt from {len(args)} arguments, not 4 or more")
+        storage, offset, size, stride = args[:4]
+        if not (
+            isinstance(storage, _Storage)
+            and isinstance(size, tuple)
+            and isinstance(stride, tuple)
+            and len(size) == len(stride)
+            and all(type(v) is int and v >= 0 for v in (offset, *size, *stride))
         ):
             raise _Refused("a tensor with a malformed storage, offset, size or stride")
         last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True) if n > 0)

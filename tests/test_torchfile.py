@@ -124,3 +124,29 @@ def test_refuses_a_tensor_past_its_storage(tmp_path):
     at = data.index(b"K\x06\x85")
     path.write_bytes(data[:at] + b"K\x3c\x85" + data[at + 3 :])
     _refused(path, "past the end of its storage")
+
+
+@pytest.mark.parametrize(
+    ("forgery", "want"),
+    [
+        ("offset only", "a tensor rebuilt from 2 arguments, not 4 or more"),
+        ("stride False", "a tensor with a malformed storage, offset, size or stride"),
+    ],
+)
+def test_refuses_a_tensor_rebuilt_from_malformed_arguments(tmp_path, forgery, want):
+    """Arguments of the tensor rebuild that the random fuzz profile found raising
+    TypeError: refused in one line."""
+    path = tmp_path / "t.bin"
+    save_legacy({"w": torch.ones(6)}, path)
+    data = path.read_bytes()
+    # After the storage: offset 0, size (6,), stride (1,), False, OrderedDict().
+    at = data.index(b"K\x00K\x06\x85")
+    if forgery == "offset only":
+        end = data.index(b")R", at) + 2
+        end += 2 if data[end : end + 1] == b"q" else 0  # its memo slot
+        forged = data[:at] + b"K\x00" + data[end:]
+    else:
+        stride = data.index(b"K\x01\x85", at)
+        forged = data[:stride] + b"\x89" + data[stride + 3 :]
+    path.write_bytes(forged)
+    _refused(path, want)
