@@ -1,8 +1,9 @@
 """The fuzz suite's shared pieces: profiles, the byte mutator and the case counter.
 
 Profiles (``JAXSTYLE_FUZZ``): ``quick`` (the README's test command: derandomised, so
-every run tries the same cases) and ``long`` (``.ci/run`` after it: random, 4x the
-cases). Both keep no example database and give each case a deadline.
+every run tries the same cases) and ``long`` (``.ci/run`` after it: 4x the cases,
+random unless pytest's ``--hypothesis-seed`` fixes them, as ``.ci/run`` does). Both keep
+no example database and give each case a deadline.
 """
 
 from __future__ import annotations
