@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.worker import environment
 from jaxstyle.cache import atomic_write
-from jaxstyle.image import save_image
+from jaxstyle.images.write import save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,13 +22,13 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks.worker import environment, measured_on
-from jaxstyle import kernels as cpu
 from jaxstyle.cache import atomic_write
 from jaxstyle.config import Config
-from jaxstyle.objective import Loss, make_targets, spec_of, weights_of
-from jaxstyle.preprocess import TORCHVISION
-from jaxstyle.solvers import probe
-from jaxstyle.vgg import init_params
+from jaxstyle.cpu import plugin as cpu
+from jaxstyle.loss.objective import Loss, make_targets, spec_of, weights_of
+from jaxstyle.model.preprocess import TORCHVISION
+from jaxstyle.model.vgg import init_params
+from jaxstyle.solve.solvers import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def compiled_probe(
     """One loss+gradient evaluation of ``config``'s objective at ``hw``, compiled, not run.
 
     The targets are abstract (shapes only); ``convolution`` picks the CPU plug-in as
-    :func:`jaxstyle.kernels.choose` does.
+    :func:`jaxstyle.cpu.plugin.choose` does.
     """
     spec = spec_of(config)
     plugin = cpu.choose(convolution, jax.default_backend(), spec.layers, hw)

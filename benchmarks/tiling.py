@@ -5,7 +5,7 @@
 
 Each run is the worker's ``speed`` job (:mod:`benchmarks.worker`: L-BFGS without a line
 search, so one loss+gradient evaluation per iteration, timed over a whole call after a
-2-iteration warm-up) with ``tiles=N,memory=off`` (:mod:`jaxstyle.tiling`), in its own
+2-iteration warm-up) with ``tiles=N,memory=off`` (:mod:`jaxstyle.loss.tiling`), in its own
 fresh process; within a round the strip counts run in an order rotated by one each
 round, so that a slow spell of the machine does not fall on one setting. Square crops
 of the photo, a random VGG19 of the real shapes, the paper's layers, content start.

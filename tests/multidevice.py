@@ -1,6 +1,6 @@
 """Checks that need several devices, run as ``python tests/multidevice.py CHECK`` in a child.
 
-The child sees 8 simulated CPU devices (``XLA_FLAGS`` set by tests/test_sharding.py
+The child sees 8 simulated CPU devices (``XLA_FLAGS`` set by tests/scale/test_sharding.py
 before JAX starts), so the rest of the suite keeps one device. Each check asserts,
 prints one JSON line of what it measured, and exits 0.
 """
@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import TORCHVISION, Config, init_params, sharding, stylize
-from jaxstyle.objective import Loss, make_targets, spec_of, weights_of
-from jaxstyle.solvers import probe
+from jaxstyle import TORCHVISION, Config, init_params, stylize
+from jaxstyle.loss.objective import Loss, make_targets, spec_of, weights_of
+from jaxstyle.scale import sharding
+from jaxstyle.solve.solvers import probe
 
 WIDTHS = (8, 16, 16, 24, 24)
 
@@ -130,7 +131,7 @@ def resume_sharded() -> dict:
     4 devices; spatial: Adam over 8)."""
     import tempfile
 
-    from jaxstyle.checkpoint import Checkpoint
+    from jaxstyle.run.checkpoint import Checkpoint
 
     rng = np.random.default_rng(4)
     out = {}

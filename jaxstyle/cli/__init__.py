@@ -15,7 +15,7 @@ from jaxstyle.cache import setup
 from jaxstyle.cli import figures, stylize_flags, weights
 from jaxstyle.cli.args import EXIT_USAGE, Parser
 from jaxstyle.cli.stylize import save_chunk
-from jaxstyle.controls import MaskWarning
+from jaxstyle.controls.regions import MaskWarning
 from jaxstyle.errors import JaxstyleError
 
 __all__ = ["build_parser", "main", "save_chunk"]

@@ -11,9 +11,9 @@ from jaxstyle import config as cfg
 from jaxstyle import options
 from jaxstyle.cli.args import add_choice, positive_int, run_defaults
 from jaxstyle.errors import ImageError
-from jaxstyle.resolve import resolve_weights
-from jaxstyle.vgg import blocks_of
-from jaxstyle.weights import load_weights
+from jaxstyle.model.vgg import blocks_of
+from jaxstyle.weights.resolve import resolve_weights
+from jaxstyle.weights.store import load_weights
 
 
 def add(sub: argparse._SubParsersAction) -> None:

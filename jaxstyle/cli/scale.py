@@ -9,7 +9,7 @@ import jax
 from jaxstyle import config as cfg
 from jaxstyle import options
 from jaxstyle.cli.args import add_choice, positive_int, whole
-from jaxstyle.fit import placed
+from jaxstyle.scale.capacity import placed
 
 
 def add_scale(p: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ def preflight(
     image is loaded); whether the command is done (a dry run).
 
     Raises:
-        jaxstyle.fit.MemoryPlanError: the run would not fit (one line, exit 2).
+        jaxstyle.scale.capacity.MemoryPlanError: the run would not fit (one line, exit 2).
     """
     if config.memory == "off" and not args.dry_run:
         return False

@@ -16,20 +16,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import config as cfg
-from jaxstyle import image as img
-from jaxstyle.checkpoint import Checkpoint
 from jaxstyle.cli.args import (
     EXIT_USAGE,
     run_defaults,
 )
 from jaxstyle.cli.scale import preflight
 from jaxstyle.errors import ConfigError, ImageError
-from jaxstyle.history import History
-from jaxstyle.imagefile import long_side_shape
-from jaxstyle.multiscale import coarse_to_fine, stage_iterations
-from jaxstyle.resolve import resolve_weights
-from jaxstyle.stylize import stylize
-from jaxstyle.weights import load_weights
+from jaxstyle.images import arrays, read, write
+from jaxstyle.images.read import long_side_shape
+from jaxstyle.run.checkpoint import Checkpoint
+from jaxstyle.run.history import History
+from jaxstyle.run.multiscale import coarse_to_fine, stage_iterations
+from jaxstyle.run.stylize import stylize
+from jaxstyle.weights.resolve import resolve_weights
+from jaxstyle.weights.store import load_weights
 
 
 def save_chunk(every: int | None, most: int = cfg.Config.chunk_size) -> int:
@@ -68,15 +68,15 @@ def _paths(text: str | None) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     if (args.content is None) != (args.style is None):
         raise ConfigError("give both CONTENT and STYLE, or neither for the bundled pair")
-    content_path = Path(args.content) if args.content else img.bundled("tubingen.jpg")
-    style_paths = _paths(args.style) if args.style else [img.bundled("starry_night.jpg")]
+    content_path = Path(args.content) if args.content else read.bundled("tubingen.jpg")
+    style_paths = _paths(args.style) if args.style else [read.bundled("starry_night.jpg")]
     if not style_paths:
         raise ConfigError("give at least one STYLE image")
     mask_paths, style_mask_paths = _paths(args.masks), _paths(args.style_masks)
     output = Path(args.output)
-    icc = img.icc_profile(content_path) if content_path.is_file() else None
+    icc = read.icc_profile(content_path) if content_path.is_file() else None
     out = {"bit_depth": args.bit_depth, "icc_profile": icc, "jpeg_quality": args.jpeg_quality}
-    img.check_output(output, **out)  # bad output options fail before the run
+    write.check_output(output, **out)  # bad output options fail before the run
     inputs = [content_path, *style_paths, *mask_paths, *style_mask_paths]
     if args.init_image:
         inputs.append(Path(args.init_image))
@@ -123,19 +123,19 @@ def run(args: argparse.Namespace) -> int:
         devices=args.devices,
         shard=args.shard,
     )
-    hw = long_side_shape(img.image_size(content_path), size)  # before any image is resized
+    hw = long_side_shape(read.image_size(content_path), size)  # before any image is resized
     if preflight(args, config, hw, styles=len(style_paths), masks=bool(mask_paths)):
         return 0
-    content = img.load_image(content_path, size)
+    content = read.load_image(content_path, size)
     hw = content.shape[:2]
-    styles = [img.load_image(p) for p in style_paths]
-    masks = [img.load_mask(p, hw) for p in mask_paths] or None
-    style_masks = [img.load_mask(p) for p in style_mask_paths] or None
+    styles = [read.load_image(p) for p in style_paths]
+    masks = [read.load_mask(p, hw) for p in mask_paths] or None
+    style_masks = [read.load_mask(p) for p in style_mask_paths] or None
     start_image = None
     if args.init_image:
-        start_image = img.resize(jnp.asarray(img.load_image(args.init_image)), *hw)
+        start_image = arrays.resize(jnp.asarray(read.load_image(args.init_image)), *hw)
     params, meta = load_weights(resolve_weights(args.weights))
-    save = functools.partial(img.save_image, protect=tuple(inputs), **out)
+    save = functools.partial(write.save_image, protect=tuple(inputs), **out)
 
     def save_intermediate(done: int, image: np.ndarray, _history: History) -> None:
         if args.save_every and done % args.save_every == 0 and done < iterations:

@@ -10,12 +10,12 @@ import numpy as np
 from jaxstyle import options
 from jaxstyle.cache import default_weights_path
 from jaxstyle.cli.args import Parser, add_choice
-from jaxstyle.convert import SOURCES, convert, guess_source, read_state_dict
 from jaxstyle.errors import WeightsError
-from jaxstyle.layers import held_layers
-from jaxstyle.resolve import converted
-from jaxstyle.vgg import blocks_of
-from jaxstyle.weights import load_weights
+from jaxstyle.model.layers import held_layers
+from jaxstyle.model.vgg import blocks_of
+from jaxstyle.weights.convert import SOURCES, convert, guess_source, read_state_dict
+from jaxstyle.weights.resolve import converted
+from jaxstyle.weights.store import load_weights
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def _run_weights_convert(args: argparse.Namespace) -> int:
 
 
 def _run_weights_fetch(args: argparse.Namespace) -> int:
-    from jaxstyle.fetch import fetch
+    from jaxstyle.weights.fetch import fetch
 
     original = fetch(args.source)
     print(f"downloaded {original}")

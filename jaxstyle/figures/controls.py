@@ -22,10 +22,11 @@ from jaxstyle.cache import atomic_write
 from jaxstyle.config import Config
 from jaxstyle.figures.render import require_matplotlib
 from jaxstyle.figures.specs import paper_layers
-from jaxstyle.image import bundled, load_image, load_mask, save_image
-from jaxstyle.preprocess import Preprocess
-from jaxstyle.stylize import stylize
-from jaxstyle.vgg import Params
+from jaxstyle.images.read import bundled, load_image, load_mask
+from jaxstyle.images.write import save_image
+from jaxstyle.model.preprocess import Preprocess
+from jaxstyle.model.vgg import Params
+from jaxstyle.run.stylize import stylize
 
 CONTENT = "tubingen.jpg"
 STYLES = ("starry_night.jpg", "the_scream.jpg")
@@ -70,8 +71,8 @@ def gallery(
     (:func:`~jaxstyle.figures.paper_layers`).
 
     Example:
-        >>> from jaxstyle.preprocess import CAFFE
-        >>> from jaxstyle.vgg import init_params
+        >>> from jaxstyle.model.preprocess import CAFFE
+        >>> from jaxstyle.model.vgg import init_params
         >>> params = init_params(jax.random.key(0), widths=(4, 8, 8, 8, 8))
         >>> g = gallery(params, CAFFE, Config(iterations=1), size=32)
         >>> sorted(g.panels)[:2], g.panels["regions"][1].shape

@@ -17,7 +17,8 @@ from jaxstyle.cache import atomic_write
 from jaxstyle.errors import JaxstyleError
 from jaxstyle.figures.run import FigureRun
 from jaxstyle.figures.specs import Panel
-from jaxstyle.image import resize, save_image
+from jaxstyle.images.arrays import resize
+from jaxstyle.images.write import save_image
 
 MATPLOTLIB_MISSING = (
     "drawing the figures needs matplotlib: pip install 'jaxstyle[figures]' (or matplotlib)"

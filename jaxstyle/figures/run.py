@@ -11,12 +11,13 @@ import numpy as np
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.figures.specs import Figure
-from jaxstyle.history import History
-from jaxstyle.image import bundled, load_image, resize
-from jaxstyle.layers import min_size
-from jaxstyle.preprocess import Preprocess
-from jaxstyle.stylize import stylize
-from jaxstyle.vgg import Params
+from jaxstyle.images.arrays import resize
+from jaxstyle.images.read import bundled, load_image
+from jaxstyle.model.layers import min_size
+from jaxstyle.model.preprocess import Preprocess
+from jaxstyle.model.vgg import Params
+from jaxstyle.run.history import History
+from jaxstyle.run.stylize import stylize
 
 
 class FigureRun(NamedTuple):
@@ -90,8 +91,8 @@ def run(
     Example:
         >>> from jaxstyle.figures import figure
         >>> from jaxstyle.config import Config
-        >>> from jaxstyle.preprocess import CAFFE
-        >>> from jaxstyle.vgg import init_params
+        >>> from jaxstyle.model.preprocess import CAFFE
+        >>> from jaxstyle.model.vgg import init_params
         >>> params = init_params(jax.random.key(0), widths=(4, 8, 8, 8, 8))
         >>> out = run(figure(7, Config(iterations=2)), params, CAFFE, size=40)
         >>> out.images["result"].shape

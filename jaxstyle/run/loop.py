@@ -1,0 +1,119 @@
+"""The run loop of :func:`jaxstyle.stylize`: iterations, progress, callbacks, interrupts, checkpoints."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxstyle.config import Config
+from jaxstyle.run import checkpoint as ckpt
+from jaxstyle.run.history import History, Result, failure, history, unbatch
+from jaxstyle.run.interrupts import Interrupts
+from jaxstyle.solve.solvers import Solver, best_of, carry_like, iterate
+
+Array = jax.Array
+
+
+def run(
+    loss: Any,
+    x0: Array,
+    shared: Any,
+    items: Any,
+    solver: Solver,
+    config: Config,
+    batch: int | None,
+    image: Callable[[Array], np.ndarray],
+    callback: Callable[[int, np.ndarray, History], None] | None,
+    progress: bool,
+    caught: Interrupts,
+    checkpoint: ckpt.Checkpoint | None = None,
+    fingerprint: Callable[[], dict[str, str]] | None = None,
+) -> Result:
+    """Iterates ``solver`` from ``x0`` and gathers the :class:`Result`.
+
+    Shows the progress bar, calls ``callback`` after every chunk, and ends early, its
+    result kept, once ``caught`` has received a signal. ``loss`` is a
+    :data:`~jaxstyle.solve.solvers.Fun` with a ``spec``; ``batch`` is ``None`` for one image.
+    With ``checkpoint``, the run's state is saved every ``checkpoint.every``
+    iterations, when a signal stops it, and at the end of a run that saves or
+    resumed; ``checkpoint.resume`` starts from the saved state, which must match
+    ``fingerprint()`` (computed once, when first needed; :mod:`jaxstyle.run.checkpoint`).
+    """
+    one = functools.partial(unbatch, batched=batch is not None)
+    count = x0.shape[0] if batch is None else batch  # items, without a padded batch's copies
+    chunks: list[dict[str, Any]] = []
+    x, done, carry, resume = x0, 0, None, None
+    problem = functools.cache(fingerprint or dict)
+    if checkpoint is not None and checkpoint.resume:
+        like, records_like = carry_like(loss, x0, shared, items, solver)
+        resume, records, done = ckpt.load(
+            checkpoint, problem(), like, records_like, config.iterations
+        )
+        chunks, carry, x = ([records] if done else []), resume, best_of(resume)
+    saved = done
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.iterations, unit="it", dynamic_ncols=True, initial=done)
+    try:
+        steps = iterate(
+            loss,
+            x0,
+            shared,
+            items,
+            solver,
+            config.iterations,
+            chunk=config.chunk_size,
+            stop=lambda: caught.received is not None,
+            resume=resume,
+            done=done,
+        )
+        for x, records, carry in steps:
+            records = jax.tree.map(lambda r: r[:, :count], records)
+            chunks.append(records)
+            n = len(records["value"])
+            done += n
+            if checkpoint is not None and checkpoint.every and done % checkpoint.every == 0:
+                saved = _save(checkpoint, problem(), carry, chunks, done)
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix(loss=f"{float(np.max(records['value'][-1])):.4g}")
+            if callback is not None:
+                callback(
+                    done,
+                    one(image(x)),
+                    one(history(chunks, loss.spec, count)),
+                )
+        # A signal always saves; a finished run saves if it saves at all, or resumed.
+        wanted = checkpoint is not None and (
+            caught.received is not None or bool(checkpoint.every) or checkpoint.resume
+        )
+        if wanted and carry is not None and done != saved:
+            _save(checkpoint, problem(), carry, chunks, done)
+    finally:
+        if bar is not None:
+            bar.close()
+    return Result(
+        one(image(x)),
+        one(history(chunks, loss.spec, count)),
+        caught.name,
+        failure(chunks, batch is not None),
+    )
+
+
+def _save(
+    checkpoint: ckpt.Checkpoint,
+    fingerprint: dict[str, str],
+    carry: Any,
+    chunks: list[dict[str, Any]],
+    done: int,
+) -> int:
+    ckpt.save(
+        checkpoint, fingerprint, carry, jax.tree.map(lambda *r: np.concatenate(r), *chunks), done
+    )
+    return done

@@ -1,0 +1,141 @@
+"""The package's shape: folders by role, no import cycle, one public surface.
+
+Read from the source with :mod:`ast` (nothing imported), so a failure names the file.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import jaxstyle
+
+PACKAGE = Path(jaxstyle.__file__).parent
+SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+
+
+def _name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def _modules() -> dict[str, ast.Module]:
+    return {_name(p): ast.parse(p.read_text(), str(p)) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str) -> set[str]:
+    """The jaxstyle modules ``name`` imports, at the top or inside a function."""
+    modules = _modules()
+    out = set()
+    for node in ast.walk(modules[name]):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in modules:
+            subs = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+            out |= subs or {node.module}
+    return out - {name}
+
+
+def _unit(name: str) -> str:
+    """A module's place in the architecture: its subpackage, or itself at the top."""
+    return ".".join(name.split(".")[:2])
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as a path (first node repeated at the end), or ``[]``."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def _graph(unit: bool) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name in _modules():
+        key = _unit(name) if unit else name
+        deps = {_unit(d) if unit else d for d in _imports(name)} - {key}
+        graph.setdefault(key, set()).update(deps)
+    # The package's own __init__ re-exports everything: it sits above every unit.
+    graph.pop("jaxstyle", None)
+    for deps in graph.values():
+        deps.discard("jaxstyle")
+    return graph
+
+
+def test_cycle_finder_finds_one():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("unit", [False, True], ids=["modules", "subpackages"])
+def test_no_import_cycle(unit):
+    assert _cycle(_graph(unit)) == []
+
+
+def test_the_lower_roles_do_not_import_the_upper_ones():
+    """The data flow, bottom up: nothing imports the run, the CLI or the figures."""
+    graph = _graph(unit=True)
+    upper = {"jaxstyle.run", "jaxstyle.cli", "jaxstyle.figures"}
+    for unit, deps in graph.items():
+        if unit not in upper and unit != "jaxstyle.__main__":
+            assert not deps & upper, (unit, deps & upper)
+    assert graph["jaxstyle.model"] <= {"jaxstyle.errors"}
+    assert graph["jaxstyle.solve"] <= {"jaxstyle.options", "jaxstyle.errors"}
+
+
+@pytest.mark.parametrize("sub", SUBPACKAGES)
+def test_each_folder_states_its_role(sub):
+    doc = ast.get_docstring(_modules()[f"jaxstyle.{sub}"])
+    assert doc, sub
+    if sub not in ("cli", "figures"):
+        assert "Internal: the public API is what :mod:`jaxstyle` exports." in doc
+
+
+def test_every_module_opens_with_a_summary():
+    for name, tree in _modules().items():
+        doc = ast.get_docstring(tree)
+        if name != "jaxstyle.__main__":
+            assert doc and doc.splitlines()[0].strip(), name
+
+
+def test_the_top_level_is_the_shared_ground_only():
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == {"__init__", "__main__", "cache", "config", "errors", "options"}
+
+
+def test_the_tests_mirror_the_folders():
+    tests = Path(__file__).parent
+    folders = {p.parent.name for p in tests.glob("*/test_*.py")}
+    assert folders <= set(SUBPACKAGES), folders - set(SUBPACKAGES)
+
+
+def test_the_public_names_are_what_they_say():
+    """No subpackage or module shadows an exported function (``jaxstyle.resolve`` is
+    :func:`jaxstyle.config.resolve`, ``jaxstyle.objective`` the objective)."""
+    import types
+
+    from jaxstyle.config import resolve
+    from jaxstyle.loss.objective import objective
+
+    assert jaxstyle.resolve is resolve and jaxstyle.objective is objective
+    modules = {n for n in jaxstyle.__all__ if isinstance(getattr(jaxstyle, n), types.ModuleType)}
+    assert modules == {"color"}
