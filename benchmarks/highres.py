@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, framework: str, size: int, setting: str) -> di
 
         fields = {"weighting": "paper", "ratio": 1e-3, **parse_config(setting), "memory": "fixed"}
         config = jaxstyle.resolve(jaxstyle.Config(**fields), out["env"]["backend"])
-        out["plan_gib"] = jaxstyle.plan(tuple(out["shape"]), config).total / 2**30
+        out["plan_gib"] = jaxstyle.plan(tuple(out["shape"]), config).memory.total / 2**30
     return out
 
 

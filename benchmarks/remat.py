@@ -28,7 +28,7 @@ from jaxstyle.cpu import plugin as cpu
 from jaxstyle.loss.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.model.preprocess import TORCHVISION
 from jaxstyle.model.vgg import init_params
-from jaxstyle.solve.solvers import probe
+from jaxstyle.solve.host import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 

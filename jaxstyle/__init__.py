@@ -43,10 +43,12 @@ from jaxstyle.options import COLORS, RUN_DEFAULTS
 from jaxstyle.run.checkpoint import Checkpoint
 from jaxstyle.run.history import History, Result
 from jaxstyle.run.multiscale import coarse_to_fine
+from jaxstyle.run.plan import RunPlan, plan
 from jaxstyle.run.stylize import stylize
-from jaxstyle.scale.capacity import MemoryPlanError, plan
+from jaxstyle.scale.capacity import MemoryPlanError
 from jaxstyle.scale.memory import Plan
-from jaxstyle.solve.solvers import Solver, minimize
+from jaxstyle.solve.common import Solver
+from jaxstyle.solve.solvers import minimize
 from jaxstyle.weights.resolve import resolve_weights
 from jaxstyle.weights.store import WeightsMeta, load_weights, save_weights
 
@@ -72,6 +74,7 @@ __all__ = [
     "Plan",
     "Preprocess",
     "Result",
+    "RunPlan",
     "Solver",
     "Spec",
     "Targets",

@@ -120,8 +120,8 @@ class Config:
         tiles: compute VGG19's first three blocks in this many strips of rows
             (:mod:`jaxstyle.loss.tiling`): their memory is one strip's, for some more time;
             0 off; ``None`` leaves it to ``memory`` (off unless a run needs it). The
-            plain Gram loss only (not ``style_loss="wasserstein"``, masks or spatial
-            sharding).
+            plain Gram loss only: :func:`jaxstyle.plan` refuses tiles with
+            ``style_loss="wasserstein"``, masks or spatial sharding.
         memory: see :data:`MEMORY`.
         devices: how many devices to run on (``None``: all of them).
         shard: how a run is split over them, see :data:`SHARDS`.
@@ -216,11 +216,8 @@ class Config:
             raise ConfigError(f"devices must be a positive number, got {self.devices!r}")
         if self.remat not in (None, True, False):
             raise ConfigError(f"remat must be True, False or None, got {self.remat!r}")
-        if self.tiles is not None:
-            if not (isinstance(self.tiles, int) and self.tiles >= 0):
-                raise ConfigError(f"tiles must be a whole number >= 0, got {self.tiles!r}")
-            if self.tiles and self.style_loss == "wasserstein":
-                raise ConfigError("tiles take the Gram style loss, not style_loss 'wasserstein'")
+        if self.tiles is not None and not (isinstance(self.tiles, int) and self.tiles >= 0):
+            raise ConfigError(f"tiles must be a whole number >= 0, got {self.tiles!r}")
         object.__setattr__(self, "style_blend_weights", _blend(self.style_blend_weights))
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATE)

@@ -61,7 +61,7 @@ LINESEARCHES = {
     "adam": ("none",),
 }
 #: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
-#: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solve.solvers.history_size`).
+#: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solve.common.history_size`).
 HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}
 #: Adam's step size when none is given, in [0, 1] pixel units: of 0.02 and 0.05, the
 #: faster to L-BFGS's loss (benchmarks/results/cpu_adam.md; docs/controls.md, "Adam").

@@ -65,13 +65,13 @@ def evaluate(params, x, content, style, config, preprocess=None, kernels=None):
     """``((total, terms), gradient)`` of Eq. 7 at ``x`` through the public objective.
 
     With ``kernels`` (a :class:`jaxstyle.cpu.plugin.CpuKernels`), through the plug-in as
-    ``stylize`` runs it (:func:`jaxstyle.solve.solvers.probe`, a batch of one).
+    ``stylize`` runs it (:func:`jaxstyle.solve.host.probe`, a batch of one).
     """
     import dataclasses
 
     from jaxstyle.loss.objective import Loss, loss_terms, make_targets, spec_of, weights_of
     from jaxstyle.model.preprocess import Preprocess
-    from jaxstyle.solve import solvers
+    from jaxstyle.solve import host
 
     pre = Preprocess() if preprocess is None else preprocess
     spec = spec_of(config)
@@ -86,7 +86,7 @@ def evaluate(params, x, content, style, config, preprocess=None, kernels=None):
     loss = Loss(dataclasses.replace(spec, kernels=kernels), pre)
     items = jax.tree.map(lambda a: a[None], (targets, weights))
     xb = x[None]
-    out = solvers.probe(
+    out = host.probe(
         xb,
         jnp.zeros_like(xb),
         jnp.zeros((1,), jnp.float32),

@@ -19,7 +19,7 @@ import numpy as np
 from jaxstyle import TORCHVISION, Config, init_params, stylize
 from jaxstyle.loss.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.scale import sharding
-from jaxstyle.solve.solvers import probe
+from jaxstyle.solve.host import probe
 
 WIDTHS = (8, 16, 16, 24, 24)
 
@@ -37,7 +37,8 @@ def _problem(h: int, w: int, widths: tuple[int, ...] = WIDTHS) -> tuple:
 
 def _spatial(params, targets, weights, spec, x, count: int = 8) -> tuple:
     grid = sharding.mesh(jax.devices()[:count])
-    xp, tp, sp = sharding.pad_rows(x, targets, spec, count, None)
+    sp = dataclasses.replace(spec, height=x.shape[1])  # as the plan makes it, row-split
+    xp, tp = sharding.pad_rows(x, targets, sp, count)
     items = (tp._replace(content=sharding.split_rows(tp.content, grid)),)
     items = (*items, sharding.replicate(weights, grid))
     xs = sharding.split_rows(xp, grid)

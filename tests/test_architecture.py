@@ -139,3 +139,55 @@ def test_the_public_names_are_what_they_say():
     assert jaxstyle.resolve is resolve and jaxstyle.objective is objective
     modules = {n for n in jaxstyle.__all__ if isinstance(getattr(jaxstyle, n), types.ModuleType)}
     assert modules == {"color"}
+
+
+def _calls(name: str) -> list[str]:
+    """The library's call sites of ``name`` as written (``f`` or ``module.f``)."""
+    sites = []
+    for module, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == name:
+                sites.append(f"{module}:{node.lineno}")
+    return sites
+
+
+@pytest.mark.parametrize(
+    ("rule", "home"),
+    [
+        ("cpu.choose", "jaxstyle.run.plan"),  # the CPU plug-in
+        ("history_size", "jaxstyle.run.plan"),  # the L-BFGS memory
+        ("tiling.refusal", "jaxstyle.run.plan"),  # whether a run can be tiled
+    ],
+)
+def test_each_rule_has_one_call_site(rule, home):
+    sites = _calls(rule)
+    others = {n: _calls(n) for n in {rule.split(".")[-1]} if n != rule}
+    assert not any(others.values()), others  # not imported by name elsewhere
+    assert len(sites) == 1 and sites[0].startswith(home + ":"), sites
+
+
+def test_no_spec_is_replaced_after_the_plan():
+    """Only the plan completes a Spec (its memory request tries the levers on copies)."""
+    allowed = {"jaxstyle.run.plan", "jaxstyle.scale.capacity"}
+    for module, tree in _modules().items():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "replace"
+                and node.args
+                and "spec" in ast.unparse(node.args[0]).lower()
+            ):
+                assert module in allowed, f"{module}:{node.lineno}: {ast.unparse(node)}"
+
+
+def test_no_function_takes_more_than_seven_positional_parameters():
+    for module, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                a = node.args
+                count = (
+                    len(a.posonlyargs)
+                    + len(a.args)
+                    - (a.args[:1] == [] or a.args[0].arg in ("self", "cls", "mdl"))
+                )
+                assert count <= 7, f"{module}:{node.lineno} {node.name} takes {count}"

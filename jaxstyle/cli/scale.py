@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-
 from jaxstyle import config as cfg
 from jaxstyle import options
 from jaxstyle.cli.args import add_choice, positive_int, whole
-from jaxstyle.scale.capacity import placed
+from jaxstyle.run.plan import RunPlan, plan
 
 
 def add_scale(p: argparse.ArgumentParser) -> None:
@@ -57,20 +55,14 @@ def add_scale(p: argparse.ArgumentParser) -> None:
 
 def preflight(
     args: argparse.Namespace, config: cfg.Config, hw: tuple[int, int], *, styles: int, masks: bool
-) -> bool:
-    """Prints the plan for ``--dry-run``, refuses a run that would not fit (before any
-    image is loaded); whether the command is done (a dry run).
+) -> RunPlan:
+    """The run's plan, made before any image or weights are loaded: printed for
+    ``--dry-run``, and refused in one line when the run would not fit.
 
     Raises:
         jaxstyle.scale.capacity.MemoryPlanError: the run would not fit (one line, exit 2).
     """
-    if config.memory == "off" and not args.dry_run:
-        return False
-    where = placed(
-        hw, cfg.resolve(config, jax.default_backend()), styles=styles, tileable=not masks
-    )
+    made = plan(hw, config, styles=styles, regions=styles if masks else 0)
     if args.dry_run:
-        fits = "fits" if where.plan.fits else "does not fit"
-        print(f"plan: {where.plan.describe()}; split: {where.split or 'no'}; {fits}")
-    where.checked()
-    return bool(args.dry_run)
+        print(f"plan: {made.describe()}")
+    return made.checked()

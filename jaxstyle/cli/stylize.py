@@ -24,6 +24,7 @@ from jaxstyle.cli.scale import preflight
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.images import arrays, read, write
 from jaxstyle.images.read import long_side_shape
+from jaxstyle.model.vgg import widths_of
 from jaxstyle.run.checkpoint import Checkpoint
 from jaxstyle.run.history import History
 from jaxstyle.run.multiscale import coarse_to_fine, stage_iterations
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         shard=args.shard,
     )
     hw = long_side_shape(read.image_size(content_path), size)  # before any image is resized
-    if preflight(args, config, hw, styles=len(style_paths), masks=bool(mask_paths)):
+    run_plan = preflight(args, config, hw, styles=len(style_paths), masks=bool(mask_paths))
+    if args.dry_run:
         return 0
     content = read.load_image(content_path, size)
     hw = content.shape[:2]
@@ -135,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if args.init_image:
         start_image = arrays.resize(jnp.asarray(read.load_image(args.init_image)), *hw)
     params, meta = load_weights(resolve_weights(args.weights))
+    if run_plan.problem.widths != widths_of(params)[: len(run_plan.problem.widths)]:
+        run_plan = None  # planned for VGG19's widths before the weights were read
     save = functools.partial(write.save_image, protect=tuple(inputs), **out)
 
     def save_intermediate(done: int, image: np.ndarray, _history: History) -> None:
@@ -156,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         callback = save_intermediate if args.save_every else None
         keep = Checkpoint(checkpoint_path(output), args.checkpoint_every, args.resume)
-        result = stylize(*run_args, config, callback=callback, checkpoint=keep, **common)
+        result = stylize(
+            *run_args, config, callback=callback, checkpoint=keep, plan=run_plan, **common
+        )
     if jax.process_index() == 0:  # every process of a multi-host run holds the image
         save(output, result.image)
     if result.stopped:

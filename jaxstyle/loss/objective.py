@@ -117,7 +117,7 @@ def _layer_terms(
     prepared: Any,
 ) -> dict[str, dict[str, Array]]:
     """Every layer's :class:`~jaxstyle.loss.terms.LayerTerms`, inside the blocks or by strips."""
-    net = {**spec.network(), "kernels": spec.kernels, "prepared": prepared}
+    net = {**spec.network(), "kernels": spec.kernels, "prepared": prepared, "height": spec.height}
     if not spec.tiles:
         return features(params, x, spec.layers, **net, reduce=reduce, context=context)
     keep = [k for k in spec.layers if reduce.keep or k in spec.content_layers]
@@ -176,7 +176,7 @@ def objective(
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    """Eq. 7 as a solver's :data:`~jaxstyle.solve.solvers.Fun`: ``(x, (params, prepared), (targets, weights))``."""
+    """Eq. 7 as a solver's :data:`~jaxstyle.solve.common.Fun`: ``(x, (params, prepared), (targets, weights))``."""
 
     spec: Spec
     preprocess: Preprocess

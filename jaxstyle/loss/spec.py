@@ -78,7 +78,8 @@ class Spec:
         return tuple(name for name in LAYERS if name in used)
 
     def network(self) -> dict[str, Any]:
-        """:func:`~jaxstyle.model.vgg.features` keyword arguments for this spec."""
+        """:func:`~jaxstyle.model.vgg.features` keyword arguments for this spec's network
+        (not ``height``, which only the objective's padded image has)."""
         precision = jax.lax.Precision.HIGHEST if self.precision == "float32" else None
         dtype = jnp.bfloat16 if self.precision == "bfloat16" else None
         return {
@@ -86,7 +87,6 @@ class Spec:
             "precision": precision,
             "dtype": dtype,
             "remat": self.remat,
-            "height": self.height,
         }
 
 

@@ -66,6 +66,7 @@ def make_targets(
     blend: Array | None = None,
     content_guides: Mapping[str, Array] | None = None,
     style_guides: Sequence[Mapping[str, Array] | None] | None = None,
+    prepared: Any = None,
 ) -> Targets:
     """Targets of one item from RGB images in [0, 1].
 
@@ -82,6 +83,9 @@ def make_targets(
             regions in the content, when ``spec.regions``.
         style_guides: per style, layer -> ``(H'_l, W'_l)`` normalised guide of where
             its statistics are taken from, or ``None`` for the whole image.
+        prepared: what ``spec.kernels.prepare(params)`` made, when the spec has a
+            plug-in (made here when not given): the targets are computed as the
+            objective computes the image's features.
 
     Returns:
         :class:`Targets`. Grams are compared per position: a style of another size
@@ -100,10 +104,12 @@ def make_targets(
         ((4, 4), True)
     """
     styles = _as_styles(style)
-    net = spec.network()
+    if spec.kernels is not None and prepared is None:
+        prepared = spec.kernels.prepare(params)
+    net = {**spec.network(), "kernels": spec.kernels, "prepared": prepared}
     guides = [None] * len(styles) if style_guides is None else list(style_guides)
     if spec.tiles:  # strip by strip, as the objective (jaxstyle.loss.tiling): plain Grams
-        tiled = functools.partial(tiling.evaluate, params, spec=spec)
+        tiled = functools.partial(tiling.evaluate, params, spec=spec, prepared=prepared)
         parts = tiled(preprocess.apply(content), rows=spec.content_layers)
         fc = {k: parts[k]["rows"] for k in spec.content_layers}
         raw = [tiled(preprocess.apply(s), grams=spec.style_layers) for s in styles]

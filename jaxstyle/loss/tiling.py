@@ -17,9 +17,8 @@ the whole image's 'same' padding does, so the strips' rows are the whole image's
 rows exactly, whatever the image's height. Strips start on multiples of
 ``2**TILED_BLOCKS`` rows, so the poolings see the whole image's windows.
 
-Only the plain Gram style loss is tiled (spatial control and the Wasserstein loss
-read every position of a layer together); :class:`~jaxstyle.config.Config` refuses
-the others with ``tiles``.
+Only the plain Gram style loss of an unsplit image is tiled (:func:`refusal`: spatial
+control and the Wasserstein loss read every position of a layer together).
 
 Example:
     >>> from jaxstyle.loss.spec import Spec
@@ -74,6 +73,23 @@ def halo(blocks: int = TILED_BLOCKS) -> int:
     need = max(need, spoiled << blocks)
     unit = 1 << blocks
     return -(-need // unit) * unit
+
+
+def refusal(style_loss: str, regions: int, spatial: bool) -> str | None:
+    """Why a run cannot be computed by strips, in one line, or ``None`` where it can.
+
+    Example:
+        >>> refusal("gram", 0, False) is None, refusal("wasserstein", 0, False)
+        (True, "tiles take the Gram style loss, not style_loss 'wasserstein'")
+    """
+    if style_loss != "gram":
+        return f"tiles take the Gram style loss, not style_loss {style_loss!r}"
+    if regions or spatial:
+        return (
+            "tiles compute the plain Gram loss strip by strip; they do not take masks "
+            "or spatial sharding (use tiles=0)"
+        )
+    return None
 
 
 def strips(height: int, tiles: int, blocks: int = TILED_BLOCKS) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -13,36 +13,56 @@ from jaxstyle.config import Config
 from jaxstyle.run import checkpoint as ckpt
 from jaxstyle.run.history import History, Result, failure, history, unbatch
 from jaxstyle.run.interrupts import Interrupts
-from jaxstyle.solve.solvers import Solver, best_of, carry_like, iterate
+from jaxstyle.solve.common import Solver
+from jaxstyle.solve.solvers import best_of, carry_like, iterate
 
 Array = jax.Array
 
 
+class Task(NamedTuple):
+    """What :func:`run` iterates: the compiled loss, its arrays and how to report.
+
+    Attributes:
+        loss: a :data:`~jaxstyle.solve.common.Fun` with a ``spec``.
+        x0: ``(B, ...)`` starts, placed.
+        shared: what every item's loss reads (params, prepared kernels), placed.
+        items: per-item arrays with a leading ``(B,)`` axis, placed.
+        solver: the optimiser.
+        config: the run's first resolved config (iterations, chunk size).
+        batch: items the user gave, ``None`` for one image.
+        image: ``x -> (B, H, W, 3)`` RGB results on this host.
+        fingerprint: what a checkpoint must match (computed when first needed).
+    """
+
+    loss: Any
+    x0: Array
+    shared: Any
+    items: Any
+    solver: Solver
+    config: Config
+    batch: int | None
+    image: Callable[[Array], np.ndarray]
+    fingerprint: Callable[[], dict[str, str]] | None = None
+
+
 def run(
-    loss: Any,
-    x0: Array,
-    shared: Any,
-    items: Any,
-    solver: Solver,
-    config: Config,
-    batch: int | None,
-    image: Callable[[Array], np.ndarray],
-    callback: Callable[[int, np.ndarray, History], None] | None,
-    progress: bool,
+    task: Task,
     caught: Interrupts,
+    *,
+    callback: Callable[[int, np.ndarray, History], None] | None = None,
+    progress: bool = False,
     checkpoint: ckpt.Checkpoint | None = None,
-    fingerprint: Callable[[], dict[str, str]] | None = None,
 ) -> Result:
-    """Iterates ``solver`` from ``x0`` and gathers the :class:`Result`.
+    """Iterates ``task.solver`` from ``task.x0`` and gathers the :class:`Result`.
 
     Shows the progress bar, calls ``callback`` after every chunk, and ends early, its
-    result kept, once ``caught`` has received a signal. ``loss`` is a
-    :data:`~jaxstyle.solve.solvers.Fun` with a ``spec``; ``batch`` is ``None`` for one image.
-    With ``checkpoint``, the run's state is saved every ``checkpoint.every``
-    iterations, when a signal stops it, and at the end of a run that saves or
-    resumed; ``checkpoint.resume`` starts from the saved state, which must match
-    ``fingerprint()`` (computed once, when first needed; :mod:`jaxstyle.run.checkpoint`).
+    result kept, once ``caught`` has received a signal. With ``checkpoint``, the run's
+    state is saved every ``checkpoint.every`` iterations, when a signal stops it, and
+    at the end of a run that saves or resumed; ``checkpoint.resume`` starts from the
+    saved state, which must match ``task.fingerprint()``
+    (:mod:`jaxstyle.run.checkpoint`).
     """
+    loss, x0, shared, items, solver, config, batch, image, fingerprint = task
     one = functools.partial(unbatch, batched=batch is not None)
     count = x0.shape[0] if batch is None else batch  # items, without a padded batch's copies
     chunks: list[dict[str, Any]] = []

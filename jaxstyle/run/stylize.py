@@ -7,7 +7,6 @@ vmapped here, so that a batch is the same program with a leading axis.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import signal
 from collections.abc import Callable, Sequence
@@ -17,14 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.config import Config, resolve
+from jaxstyle.config import Config
 from jaxstyle.controls.batching import gather
 from jaxstyle.controls.inputs import Inputs, finish, prepare, start_in_colors
-from jaxstyle.cpu import plugin as cpu
 from jaxstyle.errors import ConfigError
 from jaxstyle.images.arrays import initial_image
 from jaxstyle.loss.objective import ExtraLoss, Loss
-from jaxstyle.loss.spec import Spec, Weights, batch_spec, weights_of
+from jaxstyle.loss.spec import Spec, Weights, weights_of
 from jaxstyle.loss.targets import Targets, make_targets
 from jaxstyle.model.layers import check_depth, min_size
 from jaxstyle.model.preprocess import Preprocess
@@ -32,16 +30,19 @@ from jaxstyle.model.vgg import Params, blocks_of, widths_of
 from jaxstyle.run.checkpoint import Checkpoint, fingerprint
 from jaxstyle.run.history import History, Result
 from jaxstyle.run.interrupts import Interrupts
-from jaxstyle.run.loop import run
-from jaxstyle.scale import capacity, sharding
-from jaxstyle.solve.solvers import Solver, history_size
+from jaxstyle.run.loop import Task, run
+from jaxstyle.run.plan import Problem, RunPlan, plan_problem
+from jaxstyle.scale import sharding
+from jaxstyle.solve.common import Solver
 from jaxstyle.solve.transfer import host
 
 Array = jax.Array
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "preprocess"))
-def _targets(params: Params, inputs: Inputs, spec: Spec, preprocess: Preprocess) -> Targets:
+def _targets(
+    params: Params, prepared: Any, inputs: Inputs, spec: Spec, preprocess: Preprocess
+) -> Targets:
     def one(content: Array, styles: Any, blend: Array, cg: Any, sg: Any) -> Targets:
         return make_targets(
             params,
@@ -52,6 +53,7 @@ def _targets(params: Params, inputs: Inputs, spec: Spec, preprocess: Preprocess)
             blend=blend,
             content_guides=cg,
             style_guides=sg,
+            prepared=prepared,
         )
 
     return jax.vmap(one)(*inputs)
@@ -74,6 +76,7 @@ def stylize(
     progress: bool = False,
     interrupt: Sequence[int] = (signal.SIGINT,),
     checkpoint: Checkpoint | None = None,
+    plan: RunPlan | None = None,
 ) -> Result:
     """Paints ``content`` in the style of ``style`` (Gatys et al. 2016), one image or a batch.
 
@@ -115,6 +118,8 @@ def stylize(
             resumed run must be the same problem (every argument and config field but
             ``iterations``, ``chunk_size`` and the memory and device levers); its
             result equals the uninterrupted run's to float32 round-off.
+        plan: this run's :func:`jaxstyle.plan` (made here when not given; one made
+            for another problem is refused).
 
     Returns:
         :class:`Result` with the lowest-loss ``(H, W, 3)`` image clipped to [0, 1] and
@@ -138,52 +143,39 @@ def stylize(
         if checkpoint is not None and jax.process_count() > 1:
             raise ConfigError("checkpoints are written by single-process runs only")
         batch = gather(content, style, init_image, config, key)
-        b, styles, original = len(batch.configs), batch.styles, batch.content
-        backend = jax.default_backend()
-        configs = [resolve(c, backend) for c in batch.configs]
-        regions = 0 if masks is None else len(styles)
-        spec = batch_spec(configs, tuple(extra_layers), regions)
-        check_depth(spec.layers, blocks_of(params))
-        first, hw = configs[0], original.shape[1:3]
-        history = history_size(first.optimizer, first.history_size, b, hw)
-        where = capacity.placed(  # before anything is resized or compiled
-            hw, first, batch=b, styles=len(styles), widths=widths_of(params), tileable=not regions
+        styles, original = batch.styles, batch.content
+        hw = original.shape[1:3]
+        check_depth(
+            [*(k for c in batch.configs for k in c.layers), *extra_layers], blocks_of(params)
         )
-        plan = where.checked()
-        if first.memory != "off":
-            history, spec = plan.history_size, dataclasses.replace(spec, tiles=plan.tiles)
-        if spec.tiles and (regions or where.split == "spatial"):
-            raise ConfigError(
-                "tiles compute the plain Gram loss strip by strip; they do not take masks "
-                "or spatial sharding (use tiles=0)"
-            )
+        regions = 0 if masks is None else len(styles)
+        problem = Problem.of(
+            hw,
+            batch.configs,
+            styles=len(styles),
+            regions=regions,
+            extra_layers=extra_layers,
+            widths=widths_of(params),
+            extra_loss=extra_loss is not None,
+        )
+        if plan is not None and plan.problem != problem:
+            raise ConfigError("this plan was made for another run: make it with jaxstyle.plan")
+        run_plan = plan or plan_problem(problem, widths_of(params))
+        run_plan.checked()  # before anything is resized or compiled
+        configs, spec = list(run_plan.configs), run_plan.spec
+        first, b = configs[0], len(configs)
         inputs = prepare(original, styles, configs, spec, masks, style_masks)
         _check_sizes(inputs, spec)
-        targets: Targets = _targets(params, inputs, spec, preprocess)
+        prepared = None if spec.kernels is None else spec.kernels.prepare(params)
+        targets: Targets = _targets(params, prepared, inputs, spec, preprocess)
         weights: Weights = jax.tree.map(
             lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
         )
         x0 = _initial(inputs, batch, configs, preprocess)
-        plugin = (
-            None
-            if where.split == "spatial"
-            else cpu.choose(  # the partitioner's convolutions
-                first.convolution,
-                backend,
-                spec.layers,
-                hw,
-                precision=first.precision,
-                optimizer=first.optimizer,
-            )
-        )
-        prepared = None if plugin is None else plugin.prepare(params)
-        x0, shared, items, spec = _place(
-            where, first, x0, (params, prepared), (targets, weights), spec, extra_loss
-        )
-        loss = Loss(dataclasses.replace(spec, kernels=plugin), preprocess, extra_loss)
-        # Adam's rate in pixel units: d(net)/d(rgb) is scale / std, per network channel.
+        x0, shared, items = _place(run_plan, x0, (params, prepared), (targets, weights))
+        loss = Loss(spec, preprocess, extra_loss)
         rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
-        solver = Solver(first.optimizer, first.linesearch, history, rate)
+        solver = Solver(first.optimizer, first.linesearch, run_plan.history_size, rate)
 
         def image(x: Array) -> np.ndarray:
             # A padded batch's copies and padded rows dropped; gathered from every process.
@@ -195,24 +187,11 @@ def stylize(
             arrays.update({"style masks": style_masks, "start": batch.start, "seed": batch.keys})
             extra = getattr(extra_loss, "__qualname__", type(extra_loss).__qualname__)
             settings = {"extra loss": extra, "extra layers": tuple(extra_layers)}
-            settings.update({"preprocess": preprocess, "history size": history})
+            settings.update({"preprocess": preprocess, "history size": run_plan.history_size})
             return fingerprint(configs, {**arrays, "weights": params}, settings)
 
-        return run(
-            loss,
-            x0,
-            shared,
-            items,
-            solver,
-            first,
-            batch.size,
-            image,
-            callback,
-            progress,
-            caught,
-            checkpoint,
-            problem,
-        )
+        task = Task(loss, x0, shared, items, solver, first, batch.size, image, problem)
+        return run(task, caught, callback=callback, progress=progress, checkpoint=checkpoint)
 
 
 def _check_sizes(inputs: Inputs, spec: Spec) -> None:
@@ -242,32 +221,24 @@ def _initial(
     )
 
 
-def _place(
-    where: capacity.Placement,
-    first: Config,
-    x0: Array,
-    shared: Any,
-    items: Any,
-    spec: Spec,
-    extra_loss: ExtraLoss | None,
-) -> tuple[Array, Any, Any, Spec]:
+def _place(run_plan: RunPlan, x0: Array, shared: Any, items: Any) -> tuple[Array, Any, Any]:
     """The same program's arrays placed over the devices (:mod:`jaxstyle.scale.sharding`).
 
     ``batch``: the items split (the batch padded to a multiple of the devices);
-    ``spatial``: every image's rows split (padded likewise, ``spec.height`` the true
-    height); one device: as they are.
+    ``spatial``: every image's rows split (padded likewise; the plan's
+    ``spec.height`` is the true height); one device: as they are.
     """
-    if where.split is None:
-        return x0, shared, items, spec
-    devs = sharding.devices(first.devices)[: where.devices]
+    if run_plan.split is None:
+        return x0, shared, items
+    devs = sharding.devices(run_plan.configs[0].devices)[: run_plan.devices]
     grid = sharding.mesh(devs)
     shared = sharding.replicate(shared, grid)
-    if where.split == "batch":
+    if run_plan.split == "batch":
         size = sharding.padded(x0.shape[0], len(devs))
         x0, items = sharding.split_items(sharding.pad_items((x0, items), size), grid)
-        return x0, shared, items, spec
+        return x0, shared, items
     targets, weights = items
-    x0, targets, spec = sharding.pad_rows(x0, targets, spec, len(devs), extra_loss)
+    x0, targets = sharding.pad_rows(x0, targets, run_plan.spec, len(devs))
     content = sharding.split_rows(targets.content, grid)
     items = (targets._replace(content=content), sharding.replicate(weights, grid))
-    return sharding.split_rows(x0, grid), shared, items, spec
+    return sharding.split_rows(x0, grid), shared, items

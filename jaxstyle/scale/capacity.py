@@ -1,27 +1,26 @@
-"""What fits: the bytes free, the plan a run takes there, where it goes, or a refusal.
+"""What fits: the bytes free, the levers that make a run fit there, or a refusal.
 
-:func:`plan` takes a run's estimate (:func:`jaxstyle.scale.memory.estimate`, from the
-shapes alone) and, with ``memory="auto"``, the levers that make it fit (strips of
-the first blocks, a shorter L-BFGS memory); :func:`placed` decides where a run goes
-(one device, its batch split, or its rows split) against what the machine has
-(:func:`available`: on a CPU the kernel's ``MemAvailable``, on a GPU/TPU the
-device's free bytes), and :meth:`Placement.checked` refuses a run that would not
-fit in one line naming the largest size that fits and what would make the request
-fit. :func:`jaxstyle.stylize` and ``jaxstyle stylize`` call it before they resize
-an image or compile.
+:func:`fit` takes a run's :class:`Request` (its structure and which levers it leaves
+open) and, with ``memory="auto"``, pulls the levers until the estimate
+(:func:`jaxstyle.scale.memory.estimate`, from the shapes alone) fits: strips of the
+first blocks, then a shorter L-BFGS memory. :func:`check` refuses a run that would
+not fit in one line naming the largest size that fits and what would make the
+request fit. :func:`jaxstyle.plan` calls both, before any image is resized or
+anything compiled. :func:`available` is what the machine has: on a CPU the kernel's
+``MemAvailable``, on a GPU/TPU the device's free bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
-from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
 from jaxstyle.images.read import long_side_shape
+from jaxstyle.loss.spec import Spec
 from jaxstyle.model.layers import VGG19_WIDTHS
-from jaxstyle.scale import sharding
 from jaxstyle.scale.memory import Plan, estimate
 
 #: The fewest L-BFGS pairs ``memory="auto"`` shortens the memory to.
@@ -62,143 +61,133 @@ def available(backend: str) -> int | None:
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
 
 
-def plan(hw: tuple[int, int], config: Config, *, tileable: bool = True, **kw: Any) -> Plan:
-    """The plan a run takes. With ``config.memory="auto"``, where the run would not fit:
-    the first blocks are tiled (where ``tiles`` was left to it and the run can be,
-    ``tileable``) in the fewest strips of :data:`TILE_COUNTS` that fit, strips of no
-    fewer than :data:`MIN_TILE_ROWS` rows; then the L-BFGS memory is shortened (to no
-    fewer than :data:`MIN_HISTORY` pairs) where it was left to the default.
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a run asks of memory, and which levers it leaves to :func:`fit`.
 
-    Args:
-        hw: ``(H, W)`` of the output.
-        config: resolved settings (:func:`jaxstyle.resolve`).
-        tileable: whether the run's terms can be tiled (not with masks, the
-            Wasserstein loss or spatial sharding).
-        **kw: :func:`estimate`'s keyword arguments; ``budget`` is the bytes available
-            (:func:`available`), ``None`` (the default) for unknown: it fits.
+    Attributes:
+        spec: the objective's structure; its ``tiles`` are the user's (0: none yet).
+        optimizer: the resolved optimiser.
+        history: the L-BFGS memory at a size, ``(H, W) -> pairs`` (the run's rule).
+        plugin: the convolution plug-in at a size, ``(H, W) -> plug-in or None``.
+        batch: items in the run.
+        styles: style targets per item.
+        widths: the network's block widths.
+        devices: devices the run is split over; ``spatial``: by rows, not items.
+        budget: bytes available, ``None`` for unknown (anything fits).
+        auto: ``memory="auto"``: :func:`fit` may pull the levers below.
+        tileable: the run's terms can be computed by strips (:mod:`jaxstyle.loss.tiling`).
+        free_tiles: the user left ``tiles`` to the plan.
+        free_history: the user left ``history_size`` to the plan.
+    """
+
+    spec: Spec
+    optimizer: str
+    history: Callable[[tuple[int, int]], int]
+    plugin: Callable[[tuple[int, int]], Any]
+    batch: int = 1
+    styles: int = 1
+    widths: tuple[int, ...] = VGG19_WIDTHS
+    devices: int = 1
+    spatial: bool = False
+    budget: int | None = None
+    auto: bool = True
+    tileable: bool = True
+    free_tiles: bool = True
+    free_history: bool = True
+
+    def estimate(
+        self,
+        hw: tuple[int, int],
+        *,
+        tiles: int | None = None,
+        history: int | None = None,
+        optimizer: str | None = None,
+    ) -> Plan:
+        """The estimate at ``hw``, with a lever set (``None``: the request's own)."""
+        spec = dataclasses.replace(
+            self.spec,
+            tiles=self.spec.tiles if tiles is None else tiles,
+            kernels=self.plugin(hw),
+        )
+        return estimate(
+            hw,
+            spec,
+            optimizer=optimizer or self.optimizer,
+            history=self.history(hw) if history is None else history,
+            batch=self.batch,
+            devices=self.devices,
+            widths=self.widths,
+            styles=self.styles,
+            budget=self.budget,
+            spatial=self.spatial,
+        )
+
+
+def fit(hw: tuple[int, int], request: Request) -> Plan:
+    """The plan a run takes at ``hw``. With ``request.auto``, where the run would not fit:
+    the first blocks are tiled (where the tiles were left to it and the run can be) in
+    the fewest strips of :data:`TILE_COUNTS` that fit, strips of no fewer than
+    :data:`MIN_TILE_ROWS` rows; then the L-BFGS memory is shortened (to no fewer than
+    :data:`MIN_HISTORY` pairs) where it was left to the default.
 
     Example:
-        >>> c = Config(optimizer="lbfgs", iterations=10)
-        >>> [(p.tiles, p.history_size) for p in (plan((2048, 2048), c, budget=b * 2**30) for b in (24, 10, 4))]
-        [(0, 21), (2, 21), (16, 17)]
-        >>> plan((512, 512), c, budget=24 * 2**30).history_size
-        100
+        >>> r = Request(Spec(), "lbfgs", history=lambda hw: 100, plugin=lambda hw: None)
+        >>> fits = [fit((2048, 2048), dataclasses.replace(r, budget=b * 2**30)) for b in (24, 16, 8)]
+        >>> [(p.tiles, p.history_size) for p in fits]
+        [(0, 100), (2, 100), (16, 57)]
     """
-    first = estimate(hw, config, **kw)
-    if first.fits or config.memory != "auto":
+    first = request.estimate(hw)
+    if first.fits or not request.auto:
         return first
-    tileable = tileable and not kw.get("spatial") and config.style_loss == "gram"
-    if config.tiles is None and tileable:
+    tiles = None
+    if request.free_tiles and request.tileable:
         for tiles in (t for t in TILE_COUNTS if hw[0] // t >= MIN_TILE_ROWS):
-            config = dataclasses.replace(config, tiles=tiles)
-            first = estimate(hw, config, **kw)
+            first = request.estimate(hw, tiles=tiles)
             if first.fits:
                 return first
-    if config.history_size is not None or not first.history_size:
+    if not request.free_history or not first.history_size:
         return first
     shorter = first
     for history in range(first.history_size - 1, MIN_HISTORY - 1, -1):
-        shorter = estimate(hw, dataclasses.replace(config, history_size=history), **kw)
+        shorter = request.estimate(hw, tiles=tiles, history=history)
         if shorter.fits:
             break
     return shorter
 
 
-@dataclasses.dataclass(frozen=True)
-class Placement:
-    """Where a run goes and its plan there (:func:`placed`).
-
-    Attributes:
-        split: ``"batch"``, ``"spatial"`` or ``None`` (one device).
-        devices: the devices the run is split over (1 when not split).
-        plan: its :class:`Plan` there.
-        config: the resolved settings it was planned for.
-        options: the :func:`plan` keyword arguments it was planned with.
-    """
-
-    split: str | None
-    devices: int
-    plan: Plan
-    config: Config
-    options: dict[str, Any]
-
-    def checked(self) -> Plan:
-        """The plan, checked (:func:`check`) unless ``config.memory="off"``.
-
-        Raises:
-            MemoryPlanError: the run would not fit.
-        """
-        if self.config.memory == "off":
-            return self.plan
-        return check(self.plan, self.config, **self.options)
-
-
-def placed(
-    hw: tuple[int, int],
-    config: Config,
-    *,
-    batch: int = 1,
-    styles: int = 1,
-    widths: tuple[int, ...] = VGG19_WIDTHS,
-    tileable: bool = True,
-    backend: str | None = None,
-) -> Placement:
-    """Where a run of ``config`` (resolved) at ``hw`` goes, planned against what is free.
-
-    The one memory check of :func:`jaxstyle.stylize` and ``jaxstyle stylize`` (before
-    any image is resized or compiled): the placement is
-    :func:`jaxstyle.scale.sharding.choose`'s over ``config.devices``; ``auto`` splits one
-    image by rows only when its plan on one device does not fit. The budget is
-    :func:`available` on ``backend`` (default: JAX's).
-
-    Example:
-        >>> where = placed((64, 64), Config(optimizer="adam", devices=1))
-        >>> where.split, where.devices, where.checked().hw
-        (None, 1, (64, 64))
-    """
-    if backend is None:
-        import jax
-
-        backend = jax.default_backend()
-    kw: dict[str, Any] = {"styles": styles, "widths": widths, "backend": backend}
-    kw.update(batch=batch, budget=available(backend), tileable=tileable)
-    count = len(sharding.devices(config.devices))
-    fits_one = config.memory == "off" or plan(hw, config, **kw).fits
-    split = sharding.choose(config.shard, batch, count, fits_one)
-    kw.update(devices=count if split else 1, spatial=split == "spatial")
-    return Placement(split, kw["devices"], plan(hw, config, **kw), config, kw)
-
-
-def largest_size(hw: tuple[int, int], config: Config, **kw: object) -> int:
+def largest_size(hw: tuple[int, int], request: Request) -> int:
     """The largest long side at ``hw``'s aspect ratio whose plan fits (0 if none)."""
     lo, hi = 0, 1 << 17
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if plan(long_side_shape(hw, mid), config, **kw).fits:  # type: ignore[arg-type]
+        if fit(long_side_shape(hw, mid), request).fits:
             lo = mid
         else:
             hi = mid - 1
     return lo
 
 
-def check(p: Plan, config: Config, **kw: object) -> Plan:
-    """``p`` if it fits; otherwise :class:`MemoryPlanError` naming what would fit."""
+def check(p: Plan, request: Request) -> Plan:
+    """``p`` if it fits; otherwise :class:`MemoryPlanError` naming what would fit.
+
+    Raises:
+        MemoryPlanError: ``p`` does not fit its budget.
+    """
     if p.fits:
         return p
     gib = 2.0**30
-    lean = dataclasses.replace(config, history_size=MIN_HISTORY, memory="fixed")
-    if config.optimizer != "adam":
-        lean = dataclasses.replace(lean, optimizer="adam", linesearch="none")
-    largest = largest_size(p.hw, config, **kw)
+    largest = largest_size(p.hw, request)
     fixes = []
-    if not config.tiles and kw.get("tileable", True) and not kw.get("spatial"):
+    if not request.spec.tiles and request.tileable:
         for t in (t for t in TILE_COUNTS if p.hw[0] // t >= MIN_TILE_ROWS):
-            if plan(p.hw, dataclasses.replace(config, tiles=t, memory="fixed"), **kw).fits:  # type: ignore[arg-type]
+            if request.estimate(p.hw, tiles=t).fits:
                 fixes.append(f"--tiles {t}")
                 break
-    if config.optimizer != "adam" and plan(p.hw, lean, **kw).fits:  # type: ignore[arg-type]
+    adam = request.optimizer != "adam" and request.estimate(p.hw, optimizer="adam").fits
+    if adam:
         fixes.append("--optimizer adam")
-    elif config.optimizer != "adam" and p.history_size > MIN_HISTORY:
+    elif request.optimizer != "adam" and p.history_size > MIN_HISTORY:
         fixes.append(f"--history-size {MIN_HISTORY}")
     fixes.append(f"--size {largest}" if largest else "a machine with more memory")
     raise MemoryPlanError(

@@ -31,11 +31,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from jaxstyle.config import Config
-from jaxstyle.cpu import plugin as cpu
 from jaxstyle.loss import tiling
+from jaxstyle.loss.spec import Spec
 from jaxstyle.model.layers import VGG19_WIDTHS, block_of, convs_reached, pools_before
-from jaxstyle.solve.solvers import history_size
 
 #: XLA's temporary bytes of one loss+gradient evaluation over the float32 outputs
 #: of the convolutions it reaches (module docstring).
@@ -64,10 +62,6 @@ class Plan:
             ``optimizer``.
         budget: bytes available, or ``None`` when unknown (then it fits).
 
-    Example:
-        >>> p = estimate((512, 512), Config(optimizer="lbfgs", history_size=10))
-        >>> sorted(p.parts), round(p.total / 2**30, 2)
-        (['activations', 'images', 'kernels', 'optimizer'], 0.81)
     """
 
     hw: tuple[int, int]
@@ -128,76 +122,67 @@ def _layer_bytes(name: str, widths: tuple[int, ...]) -> float:
 
 def estimate(
     hw: tuple[int, int],
-    config: Config,
+    spec: Spec,
     *,
+    optimizer: str,
+    history: int,
     batch: int = 1,
     devices: int = 1,
     widths: tuple[int, ...] = VGG19_WIDTHS,
     styles: int = 1,
     budget: int | None = None,
-    backend: str = "cpu",
     spatial: bool = False,
 ) -> Plan:
-    """The plan of ``config`` (its ``optimizer`` resolved) at ``hw``, from shapes only.
+    """The peak bytes per device of a run of ``spec`` at ``hw``, from shapes only.
 
-    ``devices`` split the batch, or with ``spatial`` every image's rows.
+    Args:
+        hw: ``(H, W)`` of the output.
+        spec: the objective's structure: its layers, ``tiles``, ``remat`` and
+            convolution plug-in (``kernels``: Winograd layers hold more kernel bytes).
+        optimizer: a resolved optimiser (``"lbfgs"``, ``"jaxopt"``, ``"optax"``, ``"adam"``).
+        history: L-BFGS pairs (ignored for Adam, which holds two moments).
+        batch: items in the run; ``devices`` split them, or with ``spatial`` every
+            image's rows.
+        widths: the network's block widths.
+        styles: style targets per item.
+        budget: bytes available, ``None`` for unknown (then it fits).
 
-    ``history_size`` ``None`` takes the default (:func:`jaxstyle.solve.solvers.history_size`);
-    ``remat`` and ``tiles`` ``None`` are off. ``styles`` is the number of style
-    targets per item. With tiles, the activations are the larger of one strip's
-    through the tiled blocks (:func:`jaxstyle.loss.tiling.strips`, with its halo) and
-    the deep blocks' on the whole image (their backward passes do not overlap), and
-    the images add the stitched ``pool3`` with its gradient and the padded image
-    with its gradient.
+    With tiles, the activations are the larger of one strip's through the tiled
+    blocks (:func:`jaxstyle.loss.tiling.strips`, with its halo) and the deep blocks'
+    on the whole image (their backward passes do not overlap), and the images add the
+    stitched ``pool3`` with its gradient and the padded image with its gradient.
+
+    Example:
+        >>> p = estimate((512, 512), Spec(), optimizer="lbfgs", history=10)
+        >>> sorted(p.parts), round(p.total / 2**30, 2)
+        (['activations', 'images', 'kernels', 'optimizer'], 0.69)
     """
-    if config.optimizer == "auto":
-        raise ValueError("estimate needs a resolved config (jaxstyle.resolve)")
     h, w = hw
     share = batch if spatial else -(-batch // devices)  # items per device
     rows = devices if spatial else 1  # each device holds 1/rows of every image
-    plugin = cpu.choose(
-        config.convolution,
-        backend,
-        config.layers,
-        hw,
-        precision=config.precision,
-        optimizer=config.optimizer,
-    )
-    winograd = plugin.winograd if plugin else ()
-    per_px, kernel_bytes = _reached_bytes(config.layers, widths, winograd)
+    winograd = spec.kernels.winograd if spec.kernels is not None else ()
+    per_px, kernel_bytes = _reached_bytes(spec.layers, widths, winograd)
     pixels = -(-h // rows) * w
-    tiles = config.tiles or 0
     activations = per_px * pixels
     stitched = 0
-    if tiles:
-        head, tail = tiling.split_layers(config.layers)
+    if spec.tiles:
+        head, tail = tiling.split_layers(spec.layers)
         pool = f"pool{tiling.TILED_BLOCKS}"
-        own, _ = tiling.strips(h, tiles)
+        own, _ = tiling.strips(h, spec.tiles)
         head_px = _reached_bytes((*head, pool) if tail else head, widths, winograd)[0]
         strip = (own + 2 * tiling.halo()) * w
         # The strips' backward pass runs after the deep blocks': the peak is the larger.
         activations = max((per_px - head_px) * pixels, head_px * strip)
         stitched = int((2 * _layer_bytes(pool, widths) if tail else 0) * pixels) + 2 * pixels * 12
-    history = history_size(config.optimizer, config.history_size, batch, hw)
-    history = 0 if config.optimizer == "adam" else history
+    history = 0 if optimizer == "adam" else history
     image = pixels * 3 * 4
-    grams = sum(4 * widths[block_of(k) - 1] ** 2 for k, _ in config.style_layers)
-    content = sum(int(_layer_bytes(k, widths) * pixels) for k, _ in config.content_layers)
-    moments = 2 * image if config.optimizer == "adam" else 2 * history * image
+    grams = sum(4 * widths[block_of(k) - 1] ** 2 for k in spec.style_layers)
+    content = sum(int(_layer_bytes(k, widths) * pixels) for k in spec.content_layers)
+    moments = 2 * image if optimizer == "adam" else 2 * history * image
     parts = {
         "kernels": kernel_bytes,
         "activations": int(ACTIVATION_FACTOR * activations) * share,
         "images": (IMAGE_COPIES * image + content + stitched + styles * grams) * share,
         "optimizer": moments * share,
     }
-    return Plan(
-        (h, w),
-        batch,
-        devices,
-        config.optimizer,
-        history,
-        bool(config.remat),
-        parts,
-        budget,
-        tiles,
-    )
+    return Plan((h, w), batch, devices, optimizer, history, spec.remat, parts, budget, spec.tiles)

@@ -18,7 +18,6 @@ devices and each process runs the same program; see docs/scale.md.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
@@ -112,37 +111,15 @@ def replicate(tree: Any, m: Mesh) -> Any:
     return jax.device_put(tree, NamedSharding(m, PartitionSpec()))
 
 
-def pad_rows(x0: Any, targets: Any, spec: Spec, count: int, extra: Any) -> tuple[Any, Any, Spec]:
-    """A run's start, targets and spec with its rows padded for ``count`` devices.
+def pad_rows(x0: Any, targets: Any, spec: Spec, count: int) -> tuple[Any, Any]:
+    """A run's start and targets with their rows padded for ``count`` devices.
 
     The rows are padded with zeros to a multiple of ``count * 2**pools`` (every
-    level's rows divide evenly), and ``spec.height`` keeps the true height, so the
-    network zeroes the padding at each layer and counts only the true positions.
-
-    Raises:
-        ConfigError: for the terms that see the whole image (regions, the
-            Wasserstein loss, TV, photorealism, an extra loss): not split by rows yet.
+    level's rows divide evenly); ``spec.height``, the true height (the plan's), makes
+    the network zero the padding at each layer and count only the true positions.
     """
-    unsplit = [
-        name
-        for name, on in (
-            ("masks", spec.regions),
-            ("the Wasserstein loss", spec.style_loss == "wasserstein"),
-            ("TV", spec.tv),
-            ("photorealism", spec.photorealism),
-            ("an extra loss", extra is not None),
-        )
-        if on
-    ]
-    if unsplit:
-        raise ConfigError(
-            "spatial sharding splits the Gram and content terms; it does not take "
-            + ", ".join(unsplit)
-            + " yet (use shard='batch' or one device)"
-        )
     pools = pools_before(spec.layers[-1])
-    height = x0.shape[1]
-    rows = -(-height // (count * 2**pools)) * count * 2**pools
+    rows = -(-spec.height // (count * 2**pools)) * count * 2**pools
 
     def pad(a: Any, level: int) -> Any:
         extra_rows = (rows >> level) - a.shape[1]
@@ -151,4 +128,4 @@ def pad_rows(x0: Any, targets: Any, spec: Spec, count: int, extra: Any) -> tuple
         return jax.numpy.pad(a, widths)
 
     content = {k: pad(v, pools_before(k)) for k, v in targets.content.items()}
-    return pad(x0, 0), targets._replace(content=content), dataclasses.replace(spec, height=height)
+    return pad(x0, 0), targets._replace(content=content)

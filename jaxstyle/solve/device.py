@@ -10,11 +10,16 @@ restart after a non-finite step kept in the :class:`State`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle.solve.best import keep_best
+from jaxstyle.solve.common import Fun, Progress, Solver
+from jaxstyle.solve.transfer import host, restored, stacked
 
 Array = jax.Array
 
@@ -54,8 +59,8 @@ def adam(fun: Callable[[Array], tuple[Array, Any]], learning_rate: Any) -> Inner
     return Inner(opt.init, adam_step, at_start=True)
 
 
-def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Any) -> Inner:
-    """The solver a :class:`jaxstyle.solve.solvers.Solver` names (not lbfgs) on ``fun``."""
+def device_solver(fun: Callable[[Array], tuple[Array, Any]], solver: Solver) -> Inner:
+    """The solver a :class:`~jaxstyle.solve.common.Solver` names (not lbfgs) on ``fun``."""
     if solver.optimizer == "adam":
         return adam(fun, solver.learning_rate)
     if solver.optimizer == "jaxopt":
@@ -138,7 +143,7 @@ def _bind(fun: Callable[..., Any], shared: Any, item: Any) -> Callable[[Array], 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "solver"))
 def init_state(
-    x0: Array, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+    x0: Array, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Solver
 ) -> State:
     """The device solver's state at ``x0`` ``(B, ...)`` (optax or jaxopt)."""
 
@@ -153,7 +158,7 @@ def init_state(
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
 def restart(
-    state: State, which: Array, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+    state: State, which: Array, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Solver
 ) -> State:
     """``state`` with the items ``which`` ``(B,)`` started afresh where they are, half the step."""
     fresh = init_state(state.x, shared, items, loss_fn, solver)
@@ -174,7 +179,7 @@ def _missing(dtype: Any) -> Any:
 
 
 def _step(
-    state: State, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+    state: State, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Solver
 ) -> tuple[State, Any]:
     def one(
         x: Array, s: Any, stopped: Array, best: Array, best_value: Array, scale: Array, item: Any
@@ -193,9 +198,8 @@ def _step(
             "evaluations": jnp.where(ok, evals, 0).astype(jnp.int32),
             "failed": ~ok,
         }
-        better = ok & (value < best_value)
-        best = jnp.where(better, x if inner.at_start else new_x, best)
-        best_value = jnp.where(better, value, best_value)
+        candidate = x if inner.at_start else new_x
+        best, best_value = keep_best(best, best_value, candidate, jnp.where(ok, value, jnp.nan))
         return jnp.where(ok, new_x, x), new_s, ~ok, best, best_value, scale, record
 
     *carry, record = jax.vmap(one)(*state, items)
@@ -204,7 +208,7 @@ def _step(
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "solver"), donate_argnames=("state",))
 def run_step(
-    state: State, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Any
+    state: State, shared: Any, items: Any, loss_fn: Callable[..., Any], solver: Solver
 ) -> tuple[State, Any]:
     """One iteration of every item, compiled without a loop (how a CPU runs them)."""
     return _step(state, shared, items, loss_fn, solver)
@@ -219,7 +223,7 @@ def run_chunk(
     items: Any,
     steps: Array,
     loss_fn: Callable[..., Any],
-    solver: Any,
+    solver: Solver,
     chunk: int,
 ) -> tuple[State, Any]:
     """``steps`` (<= ``chunk``, traced) iterations in one ``lax.fori_loop`` on the device.
@@ -235,3 +239,66 @@ def run_chunk(
         return st, jax.tree.map(lambda h, r: h.at[i].set(r), hist, record)
 
     return jax.lax.fori_loop(0, steps, body, (state, empty))
+
+
+class DeviceCarry(NamedTuple):
+    """The device loop's whole state: the solvers' :class:`State` and which items restarted."""
+
+    state: State
+    restarted: Any
+
+    @property
+    def best(self) -> Array:
+        return self.state.best
+
+
+def run(
+    fun: Fun,
+    x0: Array,
+    shared: Any,
+    items: Any,
+    solver: Solver,
+    iterations: int,
+    *,
+    chunk: int,
+    on_host: bool,
+    stop: Callable[[], bool],
+    resume: DeviceCarry | None,
+    done: int,
+) -> Iterator[Progress]:
+    """:func:`jaxstyle.solve.solvers.iterate` for the device solvers: a :class:`Progress`
+    per chunk; ``on_host`` steps them one compiled iteration at a time."""
+    if resume is None:
+        state = init_state(x0, shared, items, fun, solver)
+        restarted = np.zeros(x0.shape[0], bool)
+    else:
+        state = restored(resume[0], x0, (shared, items))
+        restarted = np.array(resume[1], bool)
+
+    def again(state: State) -> State:  # a failed item's one restart
+        which = host(state.stopped) & ~restarted
+        restarted[:] |= which
+        return (
+            restart(state, jnp.asarray(which), shared, items, fun, solver) if which.any() else state
+        )
+
+    while done < iterations and not stop():
+        n = min(chunk - done % chunk, iterations - done)
+        if on_host:
+            out = []
+            for _ in range(n):
+                state, record = run_step(state, shared, items, fun, solver)
+                out.append(record)
+                state = again(state)
+                if stop():
+                    break
+            hist = stacked(out)
+            n = len(out)
+        else:
+            state, hist = run_chunk(state, shared, items, jnp.int32(n), fun, solver, chunk)
+            hist = jax.tree.map(lambda h, n=n: h[:n], host(hist))
+            state = again(state)
+        done += n
+        # Adam evaluates the iterate a step starts from: its newest iterate is a
+        # candidate for the best once the next step has evaluated it.
+        yield Progress(state.best, hist, DeviceCarry(state, restarted.copy()))

@@ -51,7 +51,7 @@ LINESEARCHES = ("strong-wolfe", "none")
 
 
 class Carry(NamedTuple):
-    """What the next iteration starts from: with it, :func:`minimize` resumes a run exactly.
+    """What the next iteration starts from: with it, :func:`steps` resumes a run exactly.
 
     Attributes:
         x: ``(B, *shape)`` the iterate; ``f`` ``(B,)``, ``g`` (as ``x``) and ``aux``
@@ -107,7 +107,7 @@ def _select(take: Array, new: Any, old: Any) -> Any:
     return jax.tree.map(pick, new, old)
 
 
-def minimize(
+def steps(
     probe: Probe,
     x0: Array,
     iterations: int,
@@ -135,8 +135,8 @@ def minimize(
         ...     xt = x + t[:, None] * d
         ...     f, g = jnp.sum((xt - 3.0) ** 2, axis=1), 2 * (xt - 3.0)
         ...     return xt, f, g, jnp.sum(g * d, axis=1), None
-        >>> steps = list(minimize(probe, jnp.zeros((1, 4)), 3))
-        >>> [round(float(v), 6) for v in steps[-1].value]
+        >>> run = list(steps(probe, jnp.zeros((1, 4)), 3))
+        >>> [round(float(v), 6) for v in run[-1].value]
         [0.0]
     """
     if linesearch not in LINESEARCHES:

@@ -15,12 +15,14 @@ Search = Generator[float, tuple[float, float], float]
 
 
 def _cubic_min(
-    t1: float, f1: float, g1: float, t2: float, f2: float, g2: float, lo: float, hi: float
+    p1: tuple[float, float, float], p2: tuple[float, float, float], lo: float, hi: float
 ) -> float:
-    """Minimiser in ``[lo, hi]`` of the cubic with these values and slopes (N&W eq. 3.59).
+    """Minimiser in ``[lo, hi]`` of the cubic through two ``(step, value, slope)``
+    points (N&W eq. 3.59).
 
     Falls back to the midpoint when the cubic has no minimiser or an input is not finite.
     """
+    (t1, f1, g1), (t2, f2, g2) = p1, p2
     mid = 0.5 * (lo + hi)
     if t1 == t2 or not all(map(math.isfinite, (f1, g1, f2, g2))):
         return mid
@@ -106,7 +108,7 @@ def strong_wolfe(
         width = b - a
         if width <= min_width:
             break
-        t = _cubic_min(*lo, *hi, a, b)
+        t = _cubic_min(lo, hi, a, b)
         t = min(max(t, a + 0.1 * width), b - 0.1 * width)  # keep shrinking the bracket
         f, g = yield t
         evals += 1

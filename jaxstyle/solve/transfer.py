@@ -53,3 +53,8 @@ def host(tree: Any) -> Any:
         return np.asarray(a)
 
     return jax.tree.map(one, tree)
+
+
+def stacked(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-iteration records on this host, stacked along a new leading axis."""
+    return jax.tree.map(lambda *r: np.stack(r), *host(records))

@@ -96,17 +96,8 @@ def direction(memory: Memory, g: Array) -> tuple[Array, Array, Array, Array, Arr
     return jax.vmap(_direction_one)(m.s, m.y, m.rho, m.newest, m.gamma, m.count, g)
 
 
-def _push_one(
-    s: Array,
-    y: Array,
-    rho: Array,
-    newest: Array,
-    gamma: Array,
-    count: Array,
-    ds: Array,
-    dy: Array,
-    reset: Array,
-) -> tuple[Array, Array, Array, Array, Array, Array]:
+def _push_one(m: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
+    s, y, rho, newest, gamma, count = m
     gamma = jnp.where(reset, jnp.ones_like(gamma), gamma)
     count = jnp.where(reset, jnp.zeros_like(count), count)
     sy, yy = _vdot(ds, dy), _vdot(dy, dy)
@@ -117,7 +108,7 @@ def _push_one(
     slot = jnp.where(keep, (newest + 1) % rho.shape[0], newest)
     # Only the one slot is written (a select over the whole buffer would copy all of
     # it every iteration: 630 MB at 512 px with history 100).
-    return (
+    return Memory(
         s.at[slot].set(jnp.where(keep, ds, s[slot])),
         y.at[slot].set(jnp.where(keep, dy, y[slot])),
         rho.at[slot].set(jnp.where(keep, 1.0 / jnp.where(keep, sy, 1.0), rho[slot])),
@@ -133,6 +124,4 @@ def push(memory: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
 
     ``memory`` is donated: its buffers are updated in place, so do not read it after.
     """
-    m = memory
-    fields = (m.s, m.y, m.rho, m.newest, m.gamma, m.count)
-    return Memory(*jax.vmap(_push_one)(*fields, ds, dy, reset))
+    return jax.vmap(_push_one)(memory, ds, dy, reset)

@@ -18,7 +18,7 @@ from jaxstyle.model.layers import CONV_LAYERS, convs_reached
 from jaxstyle.model.preprocess import TORCHVISION
 from jaxstyle.model.vgg import features, init_params
 from jaxstyle.run.stylize import stylize
-from jaxstyle.solve import solvers
+from jaxstyle.solve import host
 
 HIGHEST = jax.lax.Precision.HIGHEST
 REACHED = plugin.WINOGRAD_LAYERS[:9]  # conv3_1 .. conv5_1, the paper's loss
@@ -167,13 +167,13 @@ def test_every_evaluation_runs_one_program(slim_params, rng, monkeypatch, convol
     # outputs are committed when any input is: the first evaluation takes x0, every
     # later one a probe's output. Held twice, the program cost its memory twice.
     content, style = smooth_image(rng, 32, 32), smooth_image(rng, 32, 32)
-    real, seen = solvers.probe, []
+    real, seen = host.probe, []
 
     def spy(x, d, t, **kwargs):
         seen.append((x.committed, d.committed, t.committed))
         return real(x, d, t, **kwargs)
 
-    monkeypatch.setattr(solvers, "probe", spy)
+    monkeypatch.setattr(host, "probe", spy)
     params = jax.device_put(slim_params, jax.devices()[0]) if commit else slim_params
     stylize(
         content,

@@ -95,7 +95,7 @@ def test_every_activation(full_params, torch_weights, size, pooling, kernels):
     ids=_size_id,
 )
 def test_losses_and_gradient(full_params, torch_weights, size, pooling, kernels):
-    # "cpu-*": the evaluation stylize runs on a CPU (solvers.probe, a batch of one,
+    # "cpu-*": the evaluation stylize runs on a CPU (host.probe, a batch of one,
     # through the plug-in's precomputed kernels); "plain": jaxstyle.loss_terms.
     x, content, style = _images(size)
     config = Config(

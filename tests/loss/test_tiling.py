@@ -17,8 +17,9 @@ from jaxstyle.loss.objective import make_targets, spec_of
 from jaxstyle.model.layers import CONV_LAYERS
 from jaxstyle.model.preprocess import TORCHVISION
 from jaxstyle.model.vgg import features, init_params
+from jaxstyle.run.plan import plan
 from jaxstyle.run.stylize import stylize
-from jaxstyle.scale import capacity, memory
+from jaxstyle.scale import capacity
 
 RTOL = 1e-5
 DEFAULT = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
@@ -119,25 +120,25 @@ def test_tiles_cut_xla_bytes_and_the_plan_follows(full_params):
     cut = compiled_probe(full_params, hw, tiled).memory_analysis().temp_size_in_bytes
     assert cut < 0.3 * whole, (cut, whole)
     xla = xla_bytes(full_params, hw, tiled, 1, "auto")
-    planned = memory.estimate(hw, tiled).total
+    planned = plan(hw, tiled, budget=None, backend="cpu").memory.total
     assert abs(planned - xla) < 0.25 * xla, (planned, xla)
 
 
 def test_auto_memory_tiles_before_it_refuses():
-    config = resolve(Config(optimizer="adam", linesearch="none"), "cpu")
+    config = Config(optimizer="adam", linesearch="none")
     budget = 20 * 2**30
-    assert not memory.estimate((4096, 4096), config, budget=budget).fits
-    p = capacity.plan((4096, 4096), config, budget=budget)
-    assert p.fits and p.tiles in capacity.TILE_COUNTS
-    assert capacity.plan((4096, 4096), config, budget=budget, tileable=False).tiles == 0
-    fixed = resolve(Config(optimizer="adam", linesearch="none", memory="fixed"), "cpu")
+    assert not plan((4096, 4096), config, budget=None).memory.total < 0.9 * budget
+    p = plan((4096, 4096), config, budget=budget)
+    assert p.fits and p.spec.tiles in capacity.TILE_COUNTS and p.memory.tiles == p.spec.tiles
+    assert plan((4096, 4096), config, styles=2, regions=2, budget=budget).spec.tiles == 0
+    fixed = Config(optimizer="adam", linesearch="none", memory="fixed")
     with pytest.raises(capacity.MemoryPlanError, match="--tiles"):
-        capacity.check(capacity.plan((4096, 4096), fixed, budget=budget), fixed, budget=budget)
+        plan((4096, 4096), fixed, budget=budget).checked()
 
 
 def test_tiles_refuse_what_reads_a_whole_layer(rng):
     with pytest.raises(ConfigError, match="wasserstein"):
-        Config(tiles=2, style_loss="wasserstein")
+        plan((64, 64), Config(tiles=2, style_loss="wasserstein"))
     with pytest.raises(ConfigError, match="whole number"):
         Config(tiles=-1)
     p = init_params(jax.random.key(0), TINY)

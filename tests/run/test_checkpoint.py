@@ -15,7 +15,7 @@ from jaxstyle.errors import CheckpointError
 from jaxstyle.model.preprocess import TORCHVISION
 from jaxstyle.run import checkpoint
 from jaxstyle.run.stylize import stylize
-from jaxstyle.solve import solvers
+from jaxstyle.solve import solvers, transfer
 
 
 def rosenbrock(x, shared, item):
@@ -49,7 +49,7 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, name):
     whole, _ = _run(solver, host, 12)
     first, (carry_like, records_like) = _run(solver, host, 6)
     saved = first[-1].carry
-    leaves = [np.array(a) for a in jax.tree.leaves(solvers.to_host(saved))]  # before any reuse
+    leaves = [np.array(a) for a in jax.tree.leaves(transfer.host(saved))]  # before any reuse
     where = checkpoint.Checkpoint(tmp_path / "c.npz")
     records = jax.tree.map(lambda *r: np.concatenate(r), *[p.records for p in first])
     checkpoint.save(where, {"problem": "x"}, saved, records, 6)

@@ -13,7 +13,7 @@ from jaxstyle.errors import ConfigError
 from jaxstyle.images.arrays import initial_image, resize
 from jaxstyle.model.preprocess import CAFFE, TORCHVISION
 from jaxstyle.run.stylize import _targets, stylize
-from jaxstyle.solve import solvers
+from jaxstyle.solve import host
 
 ITERATIONS = 6
 
@@ -187,7 +187,7 @@ def test_new_weights_reuse_the_compiled_evaluation(slim_params, batch_images):
         Config(iterations=1, optimizer="lbfgs"),
         key=key,
     )
-    before = solvers.probe._cache_size(), _targets._cache_size()
+    before = host.probe._cache_size(), _targets._cache_size()
     for ratio in (1e-5, 1e-1):
         config = Config(
             iterations=2,
@@ -198,7 +198,7 @@ def test_new_weights_reuse_the_compiled_evaluation(slim_params, batch_images):
             chunk_size=7,
         )
         stylize(contents[0], style, slim_params, TORCHVISION, config, key=key)
-    assert (solvers.probe._cache_size(), _targets._cache_size()) == before
+    assert (host.probe._cache_size(), _targets._cache_size()) == before
 
 
 @pytest.mark.parametrize(

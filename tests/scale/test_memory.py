@@ -22,6 +22,7 @@ from jaxstyle.cpu import plugin as cpu
 from jaxstyle.loss.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.model.preprocess import TORCHVISION
 from jaxstyle.model.vgg import features
+from jaxstyle.run.plan import plan
 from jaxstyle.run.stylize import stylize
 from jaxstyle.scale import capacity, memory
 
@@ -54,7 +55,7 @@ def test_estimate_within_25_percent_of_xla(
         "cpu",
     )
     want = xla_bytes(full_params, hw, config, batch, convolution)
-    got = memory.estimate(hw, config, batch=batch).total
+    got = plan(hw, config, batch=batch, budget=None).memory.total
     assert abs(got / want - 1) <= 0.25, (got / 2**20, want / 2**20)
 
 
@@ -86,25 +87,33 @@ def test_remat_features_equal(slim_params, rng):
 
 
 def test_auto_shortens_history_fixed_refuses():
-    c = resolve(Config(optimizer="lbfgs"), "cpu")
+    c = Config(optimizer="lbfgs", convolution="direct")
     budget = 12 * 2**30
-    auto = capacity.plan((2048, 2048), c, budget=budget)
+    auto = plan((2048, 2048), c, budget=budget)
     assert auto.fits and capacity.MIN_HISTORY <= auto.history_size < 100
     fixed = dataclasses.replace(c, memory="fixed", history_size=100)
-    p = capacity.plan((2048, 2048), fixed, budget=budget)
+    p = plan((2048, 2048), fixed, budget=budget)
     assert not p.fits and p.history_size == 100
     with pytest.raises(capacity.MemoryPlanError, match=r"largest size that fits is 1[0-9]{3} px"):
-        capacity.check(p, fixed, budget=budget)
+        p.checked()
 
 
 def test_plan_parts_scale():
-    c = resolve(Config(optimizer="adam"), "cpu")
-    one, two = (memory.estimate((512, 512), c, batch=b) for b in (1, 2))
+    c = Config(optimizer="adam")
+    one, two = (plan((512, 512), c, batch=b, budget=None).memory for b in (1, 2))
     assert two.parts["activations"] == 2 * one.parts["activations"]
     assert two.parts["kernels"] == one.parts["kernels"]
     assert one.history_size == 0 and one.parts["optimizer"] == 2 * 512 * 512 * 3 * 4
-    split = memory.estimate((512, 512), c, batch=8, devices=4)
+    split = memory.estimate((512, 512), spec_of(c), optimizer="adam", history=0, batch=8, devices=4)
     assert split.parts["activations"] == two.parts["activations"]
+
+
+def test_each_rule_is_decided_by_the_plan_alone():
+    """The plug-in, the history size and the tiles are the plan's, in its one spec."""
+    p = plan((512, 512), Config(optimizer="lbfgs"), budget=None, backend="cpu")
+    assert p.spec.kernels is not None and p.spec.kernels.winograd  # lbfgs from 128**2
+    assert p.history_size == 100 and p.spec.tiles == 0 and p.spec.height is None
+    assert plan((512, 512), Config(optimizer="adam"), backend="gpu").spec.kernels is None
 
 
 def test_stylize_refuses_before_resizing(slim_params, rng, monkeypatch):

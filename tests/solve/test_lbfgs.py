@@ -116,7 +116,7 @@ def test_batch_items_run_independently(linesearch, history):
     # iterations: still far from the minimum, where float32 noise would steer the
     # line searches of differently compiled programs apart.
     batch = list(
-        lbfgs.minimize(
+        lbfgs.steps(
             _probe,
             jnp.asarray(STARTS, jnp.float32),
             20,
@@ -126,7 +126,7 @@ def test_batch_items_run_independently(linesearch, history):
     )
     for i, start in enumerate(STARTS):
         alone = list(
-            lbfgs.minimize(
+            lbfgs.steps(
                 _probe,
                 jnp.asarray(start[None], jnp.float32),
                 20,
@@ -139,7 +139,7 @@ def test_batch_items_run_independently(linesearch, history):
 
 
 def test_strong_wolfe_lbfgs_solves_rosenbrock():
-    steps = list(lbfgs.minimize(_probe, jnp.asarray(STARTS, jnp.float32), 100))
+    steps = list(lbfgs.steps(_probe, jnp.asarray(STARTS, jnp.float32), 100))
     np.testing.assert_allclose(steps[-1].x, np.ones_like(STARTS), atol=1e-3)
     values = np.stack([np.asarray(s.value) for s in steps])
     assert np.all(np.diff(values, axis=0) <= 1e-6 * np.abs(values[:-1]) + 1e-12)  # monotone
@@ -161,7 +161,7 @@ def test_nonfinite_region_is_stepped_around():
         return jax.vmap(one)(x, d, t)
 
     for linesearch in lbfgs.LINESEARCHES:
-        steps = list(lbfgs.minimize(probe, jnp.full((1, 3), -1.9), 15, linesearch=linesearch))
+        steps = list(lbfgs.steps(probe, jnp.full((1, 3), -1.9), 15, linesearch=linesearch))
         values = np.array([float(s.value[0]) for s in steps])
         assert np.all(np.isfinite(values)) and values[-1] < 1e-6 * 3 * 3.8**2, values
 
@@ -193,7 +193,7 @@ def test_unit_steps_match_torch_lbfgs(history):
     iterations = 25
     ours = [
         float(s.value[0])
-        for s in lbfgs.minimize(
+        for s in lbfgs.steps(
             probe, jnp.asarray(x0[None]), iterations, history_size=history, linesearch="none"
         )
     ]
@@ -246,7 +246,7 @@ def test_iterates_do_not_depend_on_the_losss_scale(linesearch):
 
             return jax.vmap(one)(x, d, t)
 
-        steps = list(lbfgs.minimize(probe, x0, 8, history_size=5, linesearch=linesearch))
+        steps = list(lbfgs.steps(probe, x0, 8, history_size=5, linesearch=linesearch))
         return np.asarray(steps[-1].x), float(steps[-1].value[0]) / scale
 
     (x_small, f_small), (x_one, f_one) = run(1e-6), run(1.0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxstyle.options import LINESEARCHES
-from jaxstyle.solve import solvers
+from jaxstyle.solve import common, solvers
 
 # An ill-conditioned quadratic with its minimum at 3: L-BFGS territory, compiles fast.
 SCALES = jnp.asarray(np.geomspace(1.0, 50.0, 6), jnp.float32)
@@ -64,8 +64,8 @@ def test_a_non_finite_loss_stops_its_item_where_it_was():
     ("batch", "hw", "want"), [(1, (512, 512), 100), (20, (512, 512), 17), (1, (4096, 4096), 5)]
 )
 def test_history_fits_the_memory_rule(batch, hw, want):
-    got = solvers.history_size("lbfgs", None, batch, hw)
+    got = common.history_size("lbfgs", None, batch, hw)
     assert got == want
-    assert 2 * got * batch * hw[0] * hw[1] * 3 * 4 <= solvers.HISTORY_BYTES
-    assert solvers.history_size("jaxopt", None, batch, hw) == min(10, want)
-    assert solvers.history_size("lbfgs", 42, batch, hw) == 42  # the user's choice wins
+    assert 2 * got * batch * hw[0] * hw[1] * 3 * 4 <= common.HISTORY_BYTES
+    assert common.history_size("jaxopt", None, batch, hw) == min(10, want)
+    assert common.history_size("lbfgs", 42, batch, hw) == 42  # the user's choice wins
