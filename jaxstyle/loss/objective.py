@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.loss import equations, matting, tiling
+from jaxstyle.loss.evaluate import Evaluation, Pass
 from jaxstyle.loss.spec import Spec, Weights, spec_of, weights_of
 from jaxstyle.loss.targets import Targets, make_targets
 from jaxstyle.loss.terms import LayerTerms
@@ -117,9 +118,18 @@ def _layer_terms(
     prepared: Any,
 ) -> dict[str, dict[str, Array]]:
     """Every layer's :class:`~jaxstyle.loss.terms.LayerTerms`, inside the blocks or by strips."""
-    net = {**spec.network(), "kernels": spec.kernels, "prepared": prepared, "height": spec.height}
     if not spec.tiles:
-        return features(params, x, spec.layers, **net, reduce=reduce, context=context)
+        visitor = Evaluation(reduce, height=spec.height, remat=spec.remat)
+        return features(
+            params,
+            x,
+            spec.layers,
+            **spec.network(),
+            kernels=spec.kernels,
+            prepared=prepared,
+            visitor=visitor,
+            state=Pass(context),
+        )
     keep = [k for k in spec.layers if reduce.keep or k in spec.content_layers]
     parts = tiling.evaluate(
         params,

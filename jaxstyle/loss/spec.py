@@ -78,15 +78,14 @@ class Spec:
         return tuple(name for name in LAYERS if name in used)
 
     def network(self) -> dict[str, Any]:
-        """:func:`~jaxstyle.model.vgg.features` keyword arguments for this spec's network
-        (not ``height``, which only the objective's padded image has)."""
+        """:func:`~jaxstyle.model.vgg.features` keyword arguments for this spec's network:
+        pooling and precision (how the loss visits it is :mod:`jaxstyle.loss.evaluate`)."""
         precision = jax.lax.Precision.HIGHEST if self.precision == "float32" else None
         dtype = jnp.bfloat16 if self.precision == "bfloat16" else None
         return {
             "pooling": self.pooling,
             "precision": precision,
             "dtype": dtype,
-            "remat": self.remat,
         }
 
 

@@ -1,6 +1,6 @@
 """One layer's unweighted loss terms: Eq. 1 and Eq. 4 (or their variants) at that layer.
 
-:class:`LayerTerms` is the ``reduce`` of :class:`~jaxstyle.model.vgg.VGG19`: applied to a
+:class:`LayerTerms` is the ``reduce`` of :class:`~jaxstyle.loss.evaluate.Evaluation`: applied to a
 layer's activation inside its block, so that under rematerialisation only these
 scalars outlive the block. :meth:`LayerTerms.terms` computes the same terms from a
 layer's parts computed elsewhere (its Gram summed over strips, its features
@@ -26,7 +26,7 @@ Array = jax.Array
 
 @dataclasses.dataclass(frozen=True)
 class LayerTerms:
-    """One layer's unweighted loss terms (a ``reduce`` for :class:`~jaxstyle.model.vgg.VGG19`).
+    """One layer's unweighted loss terms (an :class:`~jaxstyle.loss.evaluate.Evaluation`'s ``reduce``).
 
     Given ``(name, (H_l, W_l, C_l) activation, {"content": P, "style": target,
     "guides": guides})``, returns ``{"content": L_c, "content_factor", "style": E_l,

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.loss import equations
+from jaxstyle.loss.evaluate import Evaluation, Pass
 from jaxstyle.loss.spec import Spec
 from jaxstyle.model.layers import LAYERS, VGG19_DEPTHS, block_of, pools_before
 from jaxstyle.model.vgg import Params, features
@@ -147,8 +148,7 @@ def first_blocks(
     extra = halo()
     padded = jnp.pad(x, ((extra, extra + own * count - h), (0, 0), (0, 0)))
     layers = tuple(k for k in LAYERS if k in {*grams, *rows})
-    reduce = _Central(_Pick(tuple(grams), tuple(rows), spec.kernels), extra, own)
-    net = {**spec.network(), "height": h, "remat": False}
+    visitor = Evaluation(_Central(_Pick(tuple(grams), tuple(rows), spec.kernels), extra, own), h)
 
     @functools.partial(jax.checkpoint, prevent_cse=False)
     def strip(i: Array) -> dict[str, dict[str, Array]]:
@@ -158,12 +158,11 @@ def first_blocks(
             params,
             window,
             layers,
-            **net,
+            **spec.network(),
             kernels=spec.kernels,
             prepared=prepared,
-            reduce=reduce,
-            context={},
-            row0=start - extra,
+            visitor=visitor,
+            state=Pass(row0=start - extra),
         )
 
     per = jax.lax.map(strip, jnp.arange(count, dtype=jnp.int32))
@@ -199,7 +198,7 @@ def evaluate(
 
     Args:
         params, x, spec, grams, rows, prepared: as :func:`first_blocks`.
-        reduce: the deep layers' ``reduce`` (:func:`~jaxstyle.model.vgg.features`, with
+        reduce: the deep layers' ``reduce`` (:class:`~jaxstyle.loss.evaluate.Evaluation`, with
             ``context``); by default they give ``{"gram": G}`` and/or
             ``{"rows": F}`` as the tiled ones do.
         context: layer -> what ``reduce`` reads.
@@ -237,9 +236,12 @@ def evaluate(
             **spec.network(),
             kernels=spec.kernels,
             prepared=prepared,
-            reduce=reduce or _Pick(tail_g, tail_r, spec.kernels),
-            context=context or {},
-            start=TILED_BLOCKS + 1,
+            visitor=Evaluation(
+                reduce or _Pick(tail_g, tail_r, spec.kernels),
+                first_block=TILED_BLOCKS + 1,
+                remat=spec.remat,
+            ),
+            state=Pass(context or {}),
         )
         out.update(deep)
     return {k: out[k] for k in (*grams, *rows)}

@@ -10,7 +10,9 @@ dict of named activations (see :mod:`jaxstyle.model.layers`).
 The convolutions are plain ``lax.conv_general_dilated``, differentiable in every
 mode. A backend-specific implementation (:mod:`jaxstyle.cpu.plugin`, CPU only) plugs in
 through the ``kernels`` attribute, with its precomputed arrays in the ``"prepared"``
-variable collection; nothing here looks at which keys the params hold.
+variable collection; nothing here looks at which keys the params hold. What a loss
+does with a layer, and how an image padded or cut into strips is masked, is a
+:class:`Visitor` (:mod:`jaxstyle.loss.evaluate`): the network only calls it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.model.conv import Conv3x3, ConvPlugin, pool2x2, valid_rows
+from jaxstyle.model.conv import Conv3x3, ConvPlugin, pool2x2
 from jaxstyle.model.layers import (
     CONV_LAYERS,
     LAYERS,
@@ -37,6 +39,45 @@ from jaxstyle.model.layers import (
 
 Array = jax.Array
 Params = dict[str, dict[str, Any]]
+
+
+class Visitor(Protocol):
+    """How a caller takes part in a forward pass, without the network knowing why.
+
+    A visitor is static (hashable); what it reads per call (targets, a strip's first
+    row) comes as the ``state`` argument. :mod:`jaxstyle.loss.evaluate` has the loss's.
+
+    Attributes:
+        first_block: the first block computed (1: ``x`` is the image; ``b``: ``x`` is
+            block ``b - 1``'s output, ``pool{b-1}``).
+        remat: rematerialise each block in the backward pass (``nn.checkpoint``).
+    """
+
+    first_block: int
+    remat: bool
+
+    def flow(self, x: Array, pools: int, state: Any) -> Array:
+        """The activation the network goes on with, after each convolution and pooling
+        (``pools``: poolings before it)."""
+        ...
+
+    def keep(self, name: str, x: Array, state: Any) -> Any:
+        """What the network returns for the wanted layer ``name``."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    """The visitor of a plain forward pass: every wanted activation, as it is."""
+
+    first_block: int = 1
+    remat: bool = False
+
+    def flow(self, x: Array, pools: int, state: Any) -> Array:
+        return x
+
+    def keep(self, name: str, x: Array, state: Any) -> Any:
+        return x
 
 
 class VGG19(nn.Module):
@@ -54,25 +95,10 @@ class VGG19(nn.Module):
         dtype: computation dtype of the convolutions (``None``: the input's, float32);
             ``jnp.bfloat16`` casts inputs and kernels, params stay float32.
         kernels: a :class:`ConvPlugin` for some convolutions (``None``: all plain).
-        reduce: ``reduce(name, activation, context) -> pytree``, applied to each
-            returned activation inside its block, with ``context[name]`` from the call
-            (e.g. a layer's loss against its target); static, so hashable. ``None``
-            returns the activations themselves.
-        height: the image's true height when ``x`` has been padded below it (spatial
-            sharding pads the rows to a multiple of the devices): every activation is
-            zero on the rows past the true image's at its level (``height >> pools``),
-            so each layer's 'same' padding and pooling see exactly the unpadded image.
-        remat: rematerialise each block (``nn.checkpoint``): a gradient keeps only the
-            blocks' inputs and what ``reduce`` returns, and recomputes the rest of a
-            block in the backward pass. Values and gradients are unchanged.
-        start: the first block computed (1: the whole network); ``x`` is then the
-            output of block ``start - 1`` (``pool{start-1}``), as :mod:`jaxstyle.loss.tiling`
-            runs the deep blocks after computing the first ones by strips.
+        visitor: a :class:`Visitor` taking part in the pass (``None``: :class:`Plain`).
 
-    Input is NHWC network input (see :class:`Preprocess`), any height and width, or
-    the previous block's output for ``start > 1``. ``row0`` (traced int32, with
-    ``height``) says which of the image's rows ``x``'s first is: a strip of the image
-    (:func:`valid_rows`).
+    Input is NHWC network input (see :class:`Preprocess`), any height and width;
+    ``state`` is what the visitor reads.
 
     Example:
         >>> model = VGG19(outputs=("relu1_1", "pool1"), widths=(4, 8, 8, 8, 8))
@@ -88,24 +114,21 @@ class VGG19(nn.Module):
     precision: Any = None
     dtype: Any = None
     kernels: Any = None
-    reduce: Any = None
-    height: int | None = None
-    remat: bool = False
-    start: int = 1
+    visitor: Any = None
 
     @nn.compact
-    def __call__(self, x: Array, context: Any = None, row0: Array | None = None) -> dict[str, Any]:
+    def __call__(self, x: Array, state: Any = None) -> dict[str, Any]:
         wanted = set(check_layers(self.outputs))
         check_depth(self.outputs, len(self.widths))
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
+        visitor = self.visitor or Plain()
         out: dict[str, Any] = {}
-        context = context or {}
-        x = valid_rows(x, self.height, self.start - 1, row0)
+        x = visitor.flow(x, visitor.first_block - 1, state)
         for b, (depth, width) in enumerate(
             zip(VGG19_DEPTHS[: len(self.widths)], self.widths, strict=True)
         ):
-            if b + 1 < self.start:
+            if b + 1 < visitor.first_block:
                 continue
             names = [f"{b + 1}_{i + 1}" for i in range(depth)]
             keep = tuple(
@@ -118,9 +141,8 @@ class VGG19(nn.Module):
                 self._block, number=b + 1, names=names, width=width, keep=keep, last=last
             )
             # Per-block rematerialisation: the backward pass keeps each block's input
-            # and its reductions, and recomputes the block's inside.
-            ctx = {n: context[n] for n in keep if n in context}
-            x, kept = (nn.checkpoint(block) if self.remat else block)(self, x, ctx, row0)
+            # and what the visitor kept, and recomputes the block's inside.
+            x, kept = (nn.checkpoint(block) if visitor.remat else block)(self, x, state)
             out.update(kept)
             if last:
                 break
@@ -130,8 +152,7 @@ class VGG19(nn.Module):
     def _block(
         mdl: VGG19,
         x: Array,
-        context: dict[str, Any],
-        row0: Array | None,
+        state: Any,
         *,
         number: int,
         names: list[str],
@@ -139,16 +160,16 @@ class VGG19(nn.Module):
         keep: tuple[str, ...],
         last: bool,
     ) -> tuple[Array, dict[str, Any]]:
-        """Block ``number``'s convolutions and pooling: its output and its ``keep`` reductions.
+        """Block ``number``'s convolutions and pooling: its output and its ``keep`` layers.
 
         The ``last`` block stops after the last activation kept.
         """
+        visitor = mdl.visitor or Plain()
         kept: dict[str, Any] = {}
 
         def put(name: str, value: Array) -> None:
             if name in keep:
-                fn = mdl.reduce
-                kept[name] = value if fn is None else fn(name, value, context.get(name))
+                kept[name] = visitor.keep(name, value, state)
 
         for name in names:
             x = Conv3x3(
@@ -159,13 +180,13 @@ class VGG19(nn.Module):
                 name=f"conv{name}",
                 parent=mdl,
             )(x)
-            x = valid_rows(x, mdl.height, number - 1, row0)
+            x = visitor.flow(x, number - 1, state)
             put(f"conv{name}", x)
             x = nn.relu(x)
             put(f"relu{name}", x)
             if last and len(kept) == len(keep):
                 return x, kept
-        x = valid_rows(pool2x2(x, mdl.pooling), mdl.height, number, row0)
+        x = visitor.flow(pool2x2(x, mdl.pooling), number, state)
         put(f"pool{number}", x)
         return x, kept
 
@@ -176,17 +197,12 @@ def features(
     layers: Sequence[str],
     *,
     pooling: str = "avg",
-    widths: tuple[int, ...] | None = None,
     precision: Any = None,
     dtype: Any = None,
     kernels: ConvPlugin | None = None,
     prepared: Any = None,
-    reduce: Any = None,
-    context: Any = None,
-    height: int | None = None,
-    remat: bool = False,
-    start: int = 1,
-    row0: Array | None = None,
+    visitor: Visitor | None = None,
+    state: Any = None,
 ) -> dict[str, Any]:
     """Named activations of ``x`` (NHWC or HWC network input) for ``layers``.
 
@@ -194,55 +210,62 @@ def features(
     params, so slim test networks need no extra argument.
 
     Args:
+        params: VGG19 params (:func:`jaxstyle.load_weights`, :func:`init_params`).
+        x: ``(H, W, 3)`` or ``(N, H, W, 3)`` float network input.
+        layers: names of the activations to return.
+        pooling, precision, dtype: as :class:`VGG19`.
         kernels: a convolution plug-in (:mod:`jaxstyle.cpu.plugin`) and ``prepared``,
             what its ``prepare`` made from these params.
-        reduce: applied to each activation inside its block, with ``context[layer]``
-            (see :class:`VGG19`); with it the dict holds the reductions, unbatched.
-        height: the true height of a row-padded ``x`` (see :class:`VGG19`).
-        remat: rematerialise each block in the backward pass (see :class:`VGG19`).
-        start: the first block computed, ``x`` the output of the one before.
-        row0: the image row of a strip ``x``'s first row (see :class:`VGG19`).
+        visitor: a :class:`Visitor` and the ``state`` it reads (``None``: a plain
+            pass); the dict then holds what it kept.
+
+    Returns:
+        dict layer name -> activation with ``x``'s rank (HWC in, HWC out).
 
     Example:
         >>> p = init_params(jax.random.key(0), (4, 8, 8, 8, 8))
         >>> {k: v.shape for k, v in features(p, jnp.zeros((16, 16, 3)), ["relu2_1"]).items()}
         {'relu2_1': (8, 8, 8)}
-
-    Returns:
-        dict layer name -> activation with ``x``'s rank (HWC in, HWC out).
     """
     single = x.ndim == 3
     xb = x[None] if single else x
+    if single and visitor is not None:
+        visitor = _Unbatched(visitor)
     model = VGG19(
         outputs=tuple(layers),
         pooling=pooling,
-        widths=widths or widths_of(params),
+        widths=widths_of(params),
         precision=precision,
         dtype=dtype,
         kernels=kernels,
-        reduce=reduce,
-        height=height,
-        remat=remat,
-        start=start,
+        visitor=visitor,
     )
     variables = {"params": params} if prepared is None else {"params": params, "prepared": prepared}
-    if reduce is not None:
-        if not single:
-            raise ValueError("features with reduce takes one (H, W, 3) image")
-        model = model.clone(reduce=_Unbatched(reduce))
-        return model.apply(variables, xb, context, row0)
-    out = model.apply(variables, xb, None, row0)
+    out = model.apply(variables, xb, state)
+    if isinstance(visitor, _Unbatched):
+        return out
     return {k: v[0] for k, v in out.items()} if single else out
 
 
 @dataclasses.dataclass(frozen=True)
 class _Unbatched:
-    """A per-image ``reduce`` applied to the network's batch-of-one activations."""
+    """A per-image visitor on the network's batch-of-one activations."""
 
-    reduce: Any
+    visitor: Any
 
-    def __call__(self, name: str, value: Array, context: Any) -> Any:
-        return self.reduce(name, value[0], context)
+    @property
+    def first_block(self) -> int:
+        return self.visitor.first_block
+
+    @property
+    def remat(self) -> bool:
+        return self.visitor.remat
+
+    def flow(self, x: Array, pools: int, state: Any) -> Array:
+        return self.visitor.flow(x, pools, state)
+
+    def keep(self, name: str, x: Array, state: Any) -> Any:
+        return self.visitor.keep(name, x[0], state)
 
 
 def widths_of(params: Params) -> tuple[int, ...]:

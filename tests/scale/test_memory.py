@@ -19,6 +19,7 @@ from PIL import Image
 from jaxstyle import cli
 from jaxstyle.config import Config, resolve
 from jaxstyle.cpu import plugin as cpu
+from jaxstyle.loss.evaluate import Evaluation
 from jaxstyle.loss.objective import Loss, make_targets, spec_of, weights_of
 from jaxstyle.model.preprocess import TORCHVISION
 from jaxstyle.model.vgg import features
@@ -80,7 +81,9 @@ def test_remat_changes_nothing_but_memory(slim_params, rng, plugin):
 def test_remat_features_equal(slim_params, rng):
     x = jnp.asarray(smooth_image(rng, 32, 32))
     layers = ["relu1_1", "conv2_2", "pool2", "relu3_1", "relu5_1"]
-    plain, remat = (features(slim_params, x, layers, remat=r) for r in (False, True))
+    plain, remat = (
+        features(slim_params, x, layers, visitor=Evaluation(remat=r)) for r in (False, True)
+    )
     assert list(plain) == list(remat) == layers
     for k in layers:
         np.testing.assert_array_equal(np.asarray(plain[k]), np.asarray(remat[k]))
