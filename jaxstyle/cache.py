@@ -15,9 +15,8 @@ from pathlib import Path
 
 from jaxstyle.errors import WeightsError
 
-#: XLA:CPU flags :func:`setup` adds. Since jaxlib 0.10 XLA:CPU hands convolutions to
-#: YNNPACK; on the 2-core AVX2 CPU of ``benchmarks/`` XLA's own convolutions were
-#: faster for the VGG19 loss and gradient (1.07x torch's time against 1.31x at 128 px).
+#: XLA:CPU flags :func:`setup` adds: XLA's own convolutions instead of YNNPACK's
+#: (jaxlib >= 0.10), the faster for VGG19's loss and gradient (``benchmarks/``).
 CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=",)
 
 

@@ -50,6 +50,16 @@ def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
         raise ConfigError(f"{what}: {e}") from None
 
 
+def blend_weights(weights: tuple[float, ...] | None, styles: int) -> tuple[float, ...]:
+    """The blend weights of ``styles`` style images: ``weights``, or equal ones (the default).
+
+    Example:
+        >>> blend_weights(None, 4), blend_weights((0.75, 0.25), 2)
+        ((0.25, 0.25, 0.25, 0.25), (0.75, 0.25))
+    """
+    return weights if weights is not None else (1.0 / styles,) * styles
+
+
 def _blend(value: Any) -> tuple[float, ...] | None:
     if value is None:
         return None

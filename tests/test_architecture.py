@@ -191,3 +191,15 @@ def test_no_function_takes_more_than_seven_positional_parameters():
                     - (a.args[:1] == [] or a.args[0].arg in ("self", "cls", "mdl"))
                 )
                 assert count <= 7, f"{module}:{node.lineno} {node.name} takes {count}"
+
+
+def test_the_network_knows_only_the_network():
+    """VGG19's settings are the network's; the loss takes part through a visitor."""
+    import dataclasses
+    import inspect
+
+    from jaxstyle.model.vgg import VGG19, features
+
+    fields = {f.name for f in dataclasses.fields(VGG19)} - {"parent", "name"}
+    assert fields == {"outputs", "pooling", "widths", "precision", "dtype", "kernels", "visitor"}
+    assert len(inspect.signature(features).parameters) <= 10

@@ -8,6 +8,7 @@ from jaxstyle import config as cfg
 from jaxstyle import options
 from jaxstyle.cli.args import add_choice, positive_int, whole
 from jaxstyle.run.plan import RunPlan, plan
+from jaxstyle.scale.capacity import MemoryPlanError
 
 
 def add_scale(p: argparse.ArgumentParser) -> None:
@@ -65,4 +66,7 @@ def preflight(
     made = plan(hw, config, styles=styles, regions=styles if masks else 0)
     if args.dry_run:
         print(f"plan: {made.describe()}")
-    return made.checked()
+    try:
+        return made.checked()
+    except MemoryPlanError as e:  # the same refusal, its fixes as this command's flags
+        raise MemoryPlanError(e.needed, e.available, e.largest, e.fixes, flags=True) from None

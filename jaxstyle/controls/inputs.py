@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.config import Config
+from jaxstyle.config import Config, blend_weights
 from jaxstyle.controls import color
 from jaxstyle.controls.regions import masks_of, region_guides
 from jaxstyle.errors import ConfigError
@@ -95,7 +95,7 @@ def prepare(
     ]
     new_content = jnp.stack([p[0][0] for p in prepared])
     new_styles = tuple(jnp.stack([p[s][1] for p in prepared]) for s in range(n))
-    blend = jnp.asarray([c.style_blend_weights or (1.0 / n,) * n for c in configs], jnp.float32)
+    blend = jnp.asarray([blend_weights(c.style_blend_weights, n) for c in configs], jnp.float32)
     content_guides = style_guides = None
     if content_masks is not None:
         regions = [region_guides(m, hw, spec, f"mask {r + 1}") for r, m in enumerate(content_masks)]

@@ -88,8 +88,8 @@ _conv.defvjp(_conv_fwd, _conv_bwd)
 def gram(features: Array) -> Array:
     """:func:`jaxstyle.loss.equations.gram` with a hand-written VJP ``F (Gbar + Gbar^T)``.
 
-    One product that comes out in the activations' ``(H*W, C)`` layout; with it one
-    VGG19 loss+gradient evaluation took 0.84x the time at 128 px on XLA:CPU.
+    One product that comes out in the activations' ``(H*W, C)`` layout, where
+    autodiff's transposes the gradient first (slower on XLA:CPU; ``benchmarks/``).
 
     Example:
         >>> from jaxstyle.loss import equations

@@ -82,9 +82,8 @@ def backward_transform(u: Sequence[Any]) -> tuple[Any, ...]:
     The input gradient's own 16 matrices: ``u``'s points reflected and transposed (see
     :data:`_REFLECTED`), no transform computed. :func:`conv3x3` with them is
     :func:`conv3x3_transposed` with ``u``, and faster on a CPU: its products read their
-    matrix in order rather than transposed (one VGG19 evaluation took 0.81-0.83x the time
-    at 128², 0.92-0.98x at 256², in one process, alternated, on a 2-core AVX2 CPU; the
-    512-channel layers gain most). Works on
+    matrix in order rather than transposed (the 512-channel layers gain most;
+    ``benchmarks/``). Works on
     jax and numpy arrays alike (numpy's are transposed views).
 
     Example:
@@ -137,8 +136,8 @@ def conv3x3(x: Array, u: Sequence[Array], precision: Any = None) -> Array:
     cropped back.
 
     The 16 transformed inputs stay 16 separate arrays and meet the kernel in 16
-    separate products: stacked into one batched product, XLA:CPU builds the stack
-    element by element and the whole convolution took up to twice as long.
+    separate products: XLA:CPU builds a stack of them element by element, so one
+    batched product would be the slower convolution.
 
     Args:
         x: ``(N, H, W, C_in)`` activations.

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxstyle.config import blend_weights
 from jaxstyle.loss import equations, matting, tiling, wasserstein
 from jaxstyle.loss.guides import guided_gram
 from jaxstyle.loss.spec import Spec
@@ -165,4 +166,4 @@ def make_targets(
 
 
 def _weights(blend: Array | None, n: int) -> Array:
-    return jnp.full((n,), 1.0 / n, jnp.float32) if blend is None else blend
+    return jnp.asarray(blend_weights(None, n), jnp.float32) if blend is None else blend

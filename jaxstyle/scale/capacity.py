@@ -33,7 +33,46 @@ MIN_TILE_ROWS = 128
 
 
 class MemoryPlanError(ConfigError):
-    """A run would not fit in memory (raised before anything is resized or compiled)."""
+    """A run would not fit in memory (raised before anything is resized or compiled).
+
+    Attributes:
+        needed: the run's estimated bytes per device; ``available``: the budget.
+        largest: the largest long side that fits (0: none).
+        fixes: ``(setting, value)`` pairs, each of which would make the run fit
+            (``"size"``: the long side); named as :class:`~jaxstyle.config.Config`'s
+            settings, or with ``flags`` as ``jaxstyle stylize``'s flags.
+    """
+
+    def __init__(
+        self,
+        needed: int,
+        available: int,
+        largest: int,
+        fixes: tuple[tuple[str, Any], ...],
+        *,
+        flags: bool = False,
+    ) -> None:
+        self.needed, self.available, self.largest, self.fixes = needed, available, largest, fixes
+        super().__init__(self.message(flags))
+
+    def message(self, flags: bool = False) -> str:
+        """One line: what the run needs, what fits, and the fixes as settings, or with
+        ``flags`` as ``jaxstyle stylize``'s flags."""
+        gib = 2.0**30
+
+        def fix(setting: str, value: Any) -> str:
+            if flags:
+                return f"--{setting.replace('_', '-')} {value}"
+            return f"a long side of {value} px" if setting == "size" else f"{setting}={value!r}"
+
+        named = [fix(k, v) for k, v in self.fixes]
+        if not self.largest:
+            named.append("a machine with more memory")
+        return (
+            f"this run needs about {self.needed / gib:.1f} GiB and "
+            f"{self.available / gib:.1f} GiB is available; the largest size that fits is "
+            f"{self.largest} px (long side); to fit, use {' or '.join(named)}"
+        )
 
 
 def available(backend: str) -> int | None:
@@ -176,22 +215,18 @@ def check(p: Plan, request: Request) -> Plan:
     """
     if p.fits:
         return p
-    gib = 2.0**30
     largest = largest_size(p.hw, request)
-    fixes = []
+    fixes: list[tuple[str, Any]] = []
     if not request.spec.tiles and request.tileable:
         for t in (t for t in TILE_COUNTS if p.hw[0] // t >= MIN_TILE_ROWS):
             if request.estimate(p.hw, tiles=t).fits:
-                fixes.append(f"--tiles {t}")
+                fixes.append(("tiles", t))
                 break
     adam = request.optimizer != "adam" and request.estimate(p.hw, optimizer="adam").fits
     if adam:
-        fixes.append("--optimizer adam")
+        fixes.append(("optimizer", "adam"))
     elif request.optimizer != "adam" and p.history_size > MIN_HISTORY:
-        fixes.append(f"--history-size {MIN_HISTORY}")
-    fixes.append(f"--size {largest}" if largest else "a machine with more memory")
-    raise MemoryPlanError(
-        f"this run needs about {p.total / gib:.1f} GiB and "
-        f"{(p.budget or 0) / gib:.1f} GiB is available; the largest size that fits is "
-        f"{largest} px (long side); to fit, use {' or '.join(fixes)}"
-    )
+        fixes.append(("history_size", MIN_HISTORY))
+    if largest:
+        fixes.append(("size", largest))
+    raise MemoryPlanError(p.total, p.budget or 0, largest, tuple(fixes))

@@ -2,18 +2,16 @@
 
 :func:`estimate` computes a run's peak memory without compiling anything, from the
 output size, the batch, the layers, the optimiser's memory, the strips and the
-precision; :mod:`jaxstyle.scale.capacity` compares it with what the machine has and picks the
-levers that make a run fit.
+precision; :mod:`jaxstyle.scale.capacity` compares it with what the machine has and
+pulls the levers that make a run fit.
 
 The estimate, per device (a batch split over ``devices`` holds its share):
 
 - ``activations``: :data:`ACTIVATION_FACTOR` times the float32 outputs of every
-  convolution the layers reach, per image. The factor is XLA's own temporary bytes
-  of one loss+gradient evaluation over them, measured on XLA:CPU with full VGG19
-  widths: 1.6 with the CPU plug-in, 1.9 with plain convolutions (plus a copy of the
-  kernels), 1.8-2.0 for shallower layer sets. XLA:CPU computes bfloat16
-  convolutions in float32, and per-block rematerialisation did not lower its peak
-  (block 1's backward pass dominates), so neither changes the estimate.
+  convolution the layers reach, per image: XLA's temporary bytes of one
+  loss+gradient evaluation over them (1.6-2.0 on XLA:CPU at full widths, by layer
+  set and plug-in). bfloat16 and per-block rematerialisation leave it unchanged
+  (XLA:CPU convolves bfloat16 in float32; block 1's backward pass is the peak).
 - ``kernels``: the params of the convolutions reached, twice (the kernels, and
   their backward or Winograd forms).
 - ``images``: the image-sized float32 arrays of an evaluation and of the optimiser's
@@ -21,9 +19,8 @@ The estimate, per device (a batch split over ``devices`` holds its share):
 - ``optimizer``: the L-BFGS memory, ``2 * history * H * W * 3`` float32 per image,
   or Adam's two moments.
 
-tests/scale/test_memory.py checks the estimate against XLA's ``memory_analysis()`` of the
-compiled program plus the L-BFGS memory, within 25 %, over sizes, batches, layers
-and histories.
+Contract: within 25 % of XLA's ``memory_analysis()`` of the compiled program plus the
+L-BFGS memory, over sizes, batches, layers and histories (tests/scale/test_memory.py).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def test_auto_memory_tiles_before_it_refuses():
     assert p.fits and p.spec.tiles in capacity.TILE_COUNTS and p.memory.tiles == p.spec.tiles
     assert plan((4096, 4096), config, styles=2, regions=2, budget=budget).spec.tiles == 0
     fixed = Config(optimizer="adam", linesearch="none", memory="fixed")
-    with pytest.raises(capacity.MemoryPlanError, match="--tiles"):
+    with pytest.raises(capacity.MemoryPlanError, match="tiles="):
         plan((4096, 4096), fixed, budget=budget).checked()
 
 
