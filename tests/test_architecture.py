@@ -203,3 +203,18 @@ def test_the_network_knows_only_the_network():
     fields = {f.name for f in dataclasses.fields(VGG19)} - {"parent", "name"}
     assert fields == {"outputs", "pooling", "widths", "precision", "dtype", "kernels", "visitor"}
     assert len(inspect.signature(features).parameters) <= 10
+
+
+def test_the_readme_and_notebooks_use_the_public_api():
+    """They import ``jaxstyle`` (its ``__all__``) and the ``jaxstyle.figures`` extra only."""
+    import re
+
+    root = PACKAGE.parent
+    texts = [root / "README.md", root / "notebooks" / "build.py", *root.glob("notebooks/*.ipynb")]
+    for path in texts:
+        text = path.read_text()
+        for sub in re.findall(r"(?:from|import) jaxstyle\.(\w+)", text):
+            assert sub == "figures", (path.name, sub)
+        for names in re.findall(r"from jaxstyle import ([\w, ]+)", text):
+            used = {n.strip().split(" as ")[0] for n in names.split(",")}
+            assert used <= {*jaxstyle.__all__, "figures"}, (path.name, used)
