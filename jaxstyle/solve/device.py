@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.solve.best import keep_best
 from jaxstyle.solve.common import Fun, Progress, Solver
+from jaxstyle.solve.guards import keep_best, restart_once
 from jaxstyle.solve.transfer import host, restored, stacked
 
 Array = jax.Array
@@ -275,8 +275,12 @@ def run(
         state = restored(resume[0], x0, (shared, items))
         restarted = np.array(resume[1], bool)
 
-    def again(state: State) -> State:  # a failed item's one restart
-        which = host(state.stopped) & ~restarted
+    def again(state: State, succeeded: np.ndarray | None = None) -> State:
+        """The failed items restarted once; ``succeeded``: items with a successful step
+        since the last call (default: the last step's)."""
+        stopped = host(state.stopped)
+        restarted[:] &= stopped if succeeded is None else ~succeeded
+        which, _ = restart_once(stopped, restarted)
         restarted[:] |= which
         return (
             restart(state, jnp.asarray(which), shared, items, fun, solver) if which.any() else state
@@ -297,7 +301,7 @@ def run(
         else:
             state, hist = run_chunk(state, shared, items, jnp.int32(n), fun, solver, chunk)
             hist = jax.tree.map(lambda h, n=n: h[:n], host(hist))
-            state = again(state)
+            state = again(state, ~np.all(hist["failed"], axis=0))
         done += n
         # Adam evaluates the iterate a step starts from: its newest iterate is a
         # candidate for the best once the next step has evaluated it.

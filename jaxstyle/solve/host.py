@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.solve import lbfgs
-from jaxstyle.solve.best import keep_best
 from jaxstyle.solve.common import Fun, Progress, Solver
+from jaxstyle.solve.guards import keep_best
 from jaxstyle.solve.transfer import placed_like, restored, stacked
 
 Array = jax.Array

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle.solve.guards import restart_once
 from jaxstyle.solve.linesearch import Search, fixed_step, strong_wolfe
 from jaxstyle.solve.transfer import host
 from jaxstyle.solve.twoloop import Memory, direction, init_memory, push
@@ -226,9 +227,9 @@ def steps(
         # No lower loss along this direction: retry once from steepest descent with
         # an empty memory and a short first step; stop the item if that was already
         # the case (for good, as failed, if its trials were not finite).
-        failed |= lost & fresh & odd
-        stopped |= lost & fresh
-        clear = lost & ~fresh
+        clear, give_up = restart_once(lost, fresh)
+        failed |= give_up & odd
+        stopped |= give_up
         new_x, new_f, new_g, new_aux = best
         memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear))
         x, f, g, aux = new_x, new_f, new_g, new_aux

@@ -11,13 +11,13 @@
   as XLA:CPU runs convolutions inside a while loop about 2x slower (jax-ml/jax#12868).
 
 Every solver works on a batch ``(B, ...)``: the per-item function is ``jax.vmap``-ed
-by :func:`probe` (lbfgs) and :mod:`jaxstyle.solve.device` (the others), and each item
-has its own line search and memory. A step whose
-loss or image is not finite leaves that item where it was; it then starts again from
-there once, with an empty memory (and, for Adam and unit steps, half the step), and
-if that fails too it stops for good (``"failed"`` in its records). Each item's
-lowest-loss iterate is kept beside the current one (Adam's loss is not monotone), and
-that is what a run hands back. :func:`iterate` hands out the whole state after each
+by :func:`jaxstyle.solve.host.probe` (lbfgs) and :mod:`jaxstyle.solve.device` (the
+others), and each item has its own line search and memory. A step whose loss or image
+is not finite leaves that item where it was; it then starts again from there once,
+with an empty memory (and, for Adam and unit steps, half the step), and if that fails
+too before a step succeeds it stops for good (``"failed"`` in its records). Each
+item's lowest-loss iterate is kept beside the current one (Adam's loss is not
+monotone), and that is what a run hands back (both rules: :mod:`jaxstyle.solve.guards`). :func:`iterate` hands out the whole state after each
 chunk and resumes from it exactly (what :mod:`jaxstyle.run.checkpoint` saves).
 """
 

@@ -54,6 +54,29 @@ def test_a_nan_step_is_retried_and_the_run_goes_on(optimizer):
     assert np.all(np.isfinite(x))
 
 
+@pytest.mark.parametrize("optimizer", ["adam"])
+def test_each_failure_after_a_success_gets_its_restart(optimizer):
+    """One rule for every solver (solve/guards.py): a restart per failure that follows a
+    successful step; two failures in a row stop the item. Adam evaluates once per step,
+    so the 3rd and 12th evaluations are two failed steps with successes between."""
+    calls = {"n": 0}
+
+    def twice():
+        calls["n"] += 1
+        return np.float32(np.nan if calls["n"] in (3, 12) else 1.0)
+
+    def f(x):
+        k = jax.pure_callback(
+            twice, jax.ShapeDtypeStruct((), jnp.float32), vmap_method="sequential"
+        )
+        return _bowl(x)[0] * k, {}
+
+    solver = Solver(optimizer, learning_rate=0.3) if optimizer == "adam" else Solver(optimizer)
+    x, hist = minimize(f, jnp.zeros(4), 30, solver)
+    assert hist["failed"].sum() == 2 and not hist["failed"][-1]
+    assert float(_bowl(x)[0]) < 0.5 * float(_bowl(jnp.zeros(4))[0])
+
+
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_stylize_recovers_from_a_transient_nan(slim_params, rng, optimizer):
     content = jnp.asarray(smooth_image(rng, 24, 32))
