@@ -218,3 +218,13 @@ def test_the_readme_and_notebooks_use_the_public_api():
         for names in re.findall(r"from jaxstyle import ([\w, ]+)", text):
             used = {n.strip().split(" as ")[0] for n in names.split(",")}
             assert used <= {*jaxstyle.__all__, "figures"}, (path.name, used)
+
+
+def test_the_architecture_page_names_every_module():
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    for name in _modules():
+        parts = name.split(".")[1:]
+        if parts and not (len(parts) == 1 and parts[0] in SUBPACKAGES):
+            assert f" {parts[-1]}.py " in page, name
+    for sub in SUBPACKAGES:
+        assert f" {sub}/ " in page, sub
