@@ -49,6 +49,7 @@ from jaxstyle.scale.capacity import MemoryPlanError
 from jaxstyle.scale.memory import Plan
 from jaxstyle.solve.common import Solver
 from jaxstyle.solve.solvers import minimize
+from jaxstyle.video.flow import flow_reliability, warp
 from jaxstyle.weights.resolve import resolve_weights
 from jaxstyle.weights.store import WeightsMeta, load_weights, save_weights
 
@@ -88,6 +89,7 @@ __all__ = [
     "content_loss",
     "enable_compilation_cache",
     "features",
+    "flow_reliability",
     "gram",
     "icc_profile",
     "init_params",
@@ -112,5 +114,6 @@ __all__ = [
     "stylize",
     "total_loss",
     "tv_loss",
+    "warp",
     "weights_of",
 ]
