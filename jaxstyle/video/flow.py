@@ -21,7 +21,7 @@ Array = jax.Array
 #: relative and absolute tolerance of the flow's gradient.
 ROUND_TRIP = (0.01, 0.5)
 BOUNDARY = (0.01, 0.002)
-#: The reliability map is smoothed by a Gaussian of this std (px), cut at 2 std, so that
+#: The reliability map is smoothed by a Gaussian of this std (px), cut at ceil(2 std) px, so that
 #: an unreliable pixel also lowers its neighbours' weights.
 SMOOTHING = 0.8
 
@@ -63,7 +63,7 @@ def _gradient_sq(flow: Array) -> Array:
 
 
 def _smooth(a: Array, std: float) -> Array:
-    """``a`` ``(H, W)`` blurred by a normalised Gaussian of ``std``, cut at 2 std, edges replicated."""
+    """``a`` ``(H, W)`` blurred by a normalised Gaussian of ``std``, cut at ``ceil(2 std)`` px, edges replicated."""
     radius = max(1, int(2 * std + 0.999))
     taps = jnp.exp(-(jnp.arange(-radius, radius + 1, dtype=jnp.float32) ** 2) / (2 * std**2))
     taps = taps / jnp.sum(taps)
