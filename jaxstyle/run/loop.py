@@ -14,7 +14,7 @@ from jaxstyle.run import checkpoint as ckpt
 from jaxstyle.run.history import History, Result, failure, history, unbatch
 from jaxstyle.run.interrupts import Interrupts
 from jaxstyle.solve.common import Solver
-from jaxstyle.solve.solvers import best_of, carry_like, iterate
+from jaxstyle.solve.solvers import carry_like, iterate
 
 Array = jax.Array
 
@@ -73,7 +73,7 @@ def run(
         resume, records, done = ckpt.load(
             checkpoint, problem(), like, records_like, config.iterations
         )
-        chunks, carry, x = ([records] if done else []), resume, best_of(resume)
+        chunks, carry, x = ([records] if done else []), resume, resume.best
     saved = done
     bar = None
     if progress:

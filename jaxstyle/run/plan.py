@@ -194,9 +194,13 @@ def plan_problem(
     def plugin(size: tuple[int, int], spatial: bool) -> cpu.CpuKernels | None:
         if spatial:  # the partitioner's convolutions
             return None
-        c = first
         return cpu.choose(
-            c.convolution, backend, base.layers, size, precision=c.precision, optimizer=c.optimizer
+            first.convolution,
+            backend,
+            base.layers,
+            size,
+            precision=first.precision,
+            optimizer=first.optimizer,
         )
 
     def request(devices: int, spatial: bool) -> capacity.Request:
@@ -218,15 +222,16 @@ def plan_problem(
         )
 
     count = len(sharding.devices(first.devices))
-    fits_one = first.memory == "off" or capacity.fit(hw, request(1, False)).fits
-    split = sharding.choose(first.shard, b, count, fits_one)
+    alone = request(1, False)
+    one = capacity.fit(hw, alone)  # where it goes depends on whether one device holds it
+    split = sharding.choose(first.shard, b, count, first.memory == "off" or one.fits)
     spatial = split == "spatial"
     if first.tiles and refusals[spatial]:
         raise ConfigError(refusals[spatial])
     if spatial:
         _check_rows_split(base, problem.extra_loss)
-    asked = request(count if split else 1, spatial)
-    memory = capacity.fit(hw, asked)
+    asked = alone if split is None else request(count, spatial)
+    memory = one if split is None else capacity.fit(hw, asked)
     spec = dataclasses.replace(
         base,
         tiles=memory.tiles,

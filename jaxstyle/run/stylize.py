@@ -149,18 +149,19 @@ def stylize(
             [*(k for c in batch.configs for k in c.layers), *extra_layers], blocks_of(params)
         )
         regions = 0 if masks is None else len(styles)
+        widths = widths_of(params)
         problem = Problem.of(
             hw,
             batch.configs,
             styles=len(styles),
             regions=regions,
             extra_layers=extra_layers,
-            widths=widths_of(params),
+            widths=widths,
             extra_loss=extra_loss is not None,
         )
         if plan is not None and plan.problem != problem:
             raise ConfigError("this plan was made for another run: make it with jaxstyle.plan")
-        run_plan = plan or plan_problem(problem, widths_of(params))
+        run_plan = plan or plan_problem(problem, widths)
         run_plan.checked()  # before anything is resized or compiled
         configs, spec = list(run_plan.configs), run_plan.spec
         first, b = configs[0], len(configs)

@@ -77,8 +77,9 @@ class Progress(NamedTuple):
         records: numpy records of the chunk's iterations, ``{"value": (n, B), "aux":
             aux with (n, B) leaves, "evaluations": (n, B), "failed": (n, B)}`` (NaN
             and 0 while an item is stopped on a failed step; ``failed`` true while it is).
-        carry: the solver's whole state: :func:`jaxstyle.solve.solvers.iterate` resumes from it exactly
-            (``resume``). Read or save it before the next chunk is asked for.
+        carry: the solver's whole state, a named tuple whose ``best`` is ``best``:
+            :func:`jaxstyle.solve.solvers.iterate` resumes from it exactly (``resume``).
+            Read or save it before the next chunk is asked for.
     """
 
     best: Array

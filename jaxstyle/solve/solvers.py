@@ -59,11 +59,6 @@ def carry_like(fun: Fun, x0: Array, shared: Any, items: Any, solver: Solver) -> 
     return device.DeviceCarry(jax.eval_shape(init, x0, shared, items), flags), records
 
 
-def best_of(carry: HostCarry | device.DeviceCarry) -> Array:
-    """The lowest-loss iterates ``(B, ...)`` a :attr:`Progress.carry` holds."""
-    return carry.best
-
-
 def iterate(
     fun: Fun,
     x0: Array,
@@ -91,35 +86,11 @@ def iterate(
             iterations: the run continues from it, as if it had not stopped.
         done: the iterations ``resume`` has done (0 without it).
     """
-    stop = stop or (lambda: False)
+    common = {"chunk": chunk, "stop": stop or (lambda: False), "resume": resume, "done": done}
     if solver.optimizer == "lbfgs":
-        yield from host_run(
-            fun,
-            x0,
-            shared,
-            items,
-            solver,
-            iterations,
-            chunk=chunk,
-            stop=stop,
-            resume=resume,
-            done=done,
-        )
-        return
+        return host_run(fun, x0, shared, items, solver, iterations, **common)
     on_host = jax.default_backend() == "cpu" if host is None else host
-    yield from device.run(
-        fun,
-        x0,
-        shared,
-        items,
-        solver,
-        iterations,
-        chunk=chunk,
-        on_host=on_host,
-        stop=stop,
-        resume=resume,
-        done=done,
-    )
+    return device.run(fun, x0, shared, items, solver, iterations, on_host=on_host, **common)
 
 
 @dataclasses.dataclass(frozen=True)
