@@ -1,7 +1,7 @@
 """How the loss takes part in VGG19's forward pass: reductions, row masks, remat.
 
 The network (:class:`~jaxstyle.model.vgg.VGG19`) computes named activations and calls
-a :class:`~jaxstyle.model.vgg.Visitor`; :class:`Evaluation` is the loss's. It reduces
+a :class:`~jaxstyle.model.visitor.Visitor`; :class:`Evaluation` is the loss's. It reduces
 each wanted layer inside its block (a layer's loss terms against their targets, so
 that a rematerialised block keeps only those), zeroes the rows outside the image
 when the image was padded (spatial sharding) or cut into strips
@@ -35,7 +35,7 @@ class Pass(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """The loss's :class:`~jaxstyle.model.vgg.Visitor` (static, hashable).
+    """The loss's :class:`~jaxstyle.model.visitor.Visitor` (static, hashable).
 
     Attributes:
         reduce: ``reduce(name, activation, context[name]) -> pytree`` for each wanted

@@ -17,10 +17,9 @@ does with a layer, and how an image padded or cut into strips is masked, is a
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -36,48 +35,10 @@ from jaxstyle.model.layers import (
     check_depth,
     check_layers,
 )
+from jaxstyle.model.visitor import Plain, Unbatched, Visitor
 
 Array = jax.Array
 Params = dict[str, dict[str, Any]]
-
-
-class Visitor(Protocol):
-    """How a caller takes part in a forward pass, without the network knowing why.
-
-    A visitor is static (hashable); what it reads per call (targets, a strip's first
-    row) comes as the ``state`` argument. :mod:`jaxstyle.loss.evaluate` has the loss's.
-
-    Attributes:
-        first_block: the first block computed (1: ``x`` is the image; ``b``: ``x`` is
-            block ``b - 1``'s output, ``pool{b-1}``).
-        remat: rematerialise each block in the backward pass (``nn.checkpoint``).
-    """
-
-    first_block: int
-    remat: bool
-
-    def flow(self, x: Array, pools: int, state: Any) -> Array:
-        """The activation the network goes on with, after each convolution and pooling
-        (``pools``: poolings before it)."""
-        ...
-
-    def keep(self, name: str, x: Array, state: Any) -> Any:
-        """What the network returns for the wanted layer ``name``."""
-        ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Plain:
-    """The visitor of a plain forward pass: every wanted activation, as it is."""
-
-    first_block: int = 1
-    remat: bool = False
-
-    def flow(self, x: Array, pools: int, state: Any) -> Array:
-        return x
-
-    def keep(self, name: str, x: Array, state: Any) -> Any:
-        return x
 
 
 class VGG19(nn.Module):
@@ -230,7 +191,7 @@ def features(
     single = x.ndim == 3
     xb = x[None] if single else x
     if single and visitor is not None:
-        visitor = _Unbatched(visitor)
+        visitor = Unbatched(visitor)
     model = VGG19(
         outputs=tuple(layers),
         pooling=pooling,
@@ -242,30 +203,9 @@ def features(
     )
     variables = {"params": params} if prepared is None else {"params": params, "prepared": prepared}
     out = model.apply(variables, xb, state)
-    if isinstance(visitor, _Unbatched):
+    if isinstance(visitor, Unbatched):
         return out
     return {k: v[0] for k, v in out.items()} if single else out
-
-
-@dataclasses.dataclass(frozen=True)
-class _Unbatched:
-    """A per-image visitor on the network's batch-of-one activations."""
-
-    visitor: Any
-
-    @property
-    def first_block(self) -> int:
-        return self.visitor.first_block
-
-    @property
-    def remat(self) -> bool:
-        return self.visitor.remat
-
-    def flow(self, x: Array, pools: int, state: Any) -> Array:
-        return self.visitor.flow(x, pools, state)
-
-    def keep(self, name: str, x: Array, state: Any) -> Any:
-        return self.visitor.keep(name, x[0], state)
 
 
 def widths_of(params: Params) -> tuple[int, ...]:
