@@ -36,6 +36,7 @@ from jaxstyle.loss.objective import (
     spec_of,
     weights_of,
 )
+from jaxstyle.loss.temporal import Temporal, long_term_weights, temporal_loss
 from jaxstyle.model.layers import LAYERS
 from jaxstyle.model.preprocess import CAFFE, GATYS, TORCHVISION, Preprocess
 from jaxstyle.model.vgg import VGG19, features, init_params
@@ -49,7 +50,11 @@ from jaxstyle.scale.capacity import MemoryPlanError
 from jaxstyle.scale.memory import Plan
 from jaxstyle.solve.common import Solver
 from jaxstyle.solve.solvers import minimize
+from jaxstyle.video.clip import VideoResult, stylize_video
+from jaxstyle.video.estimate import Flows
 from jaxstyle.video.flow import flow_reliability, warp
+from jaxstyle.video.io import Clip, read_clip, write_clip
+from jaxstyle.video.settings import Video
 from jaxstyle.weights.resolve import resolve_weights
 from jaxstyle.weights.store import WeightsMeta, load_weights, save_weights
 
@@ -65,8 +70,10 @@ __all__ = [
     "VGG19",
     "Checkpoint",
     "CheckpointError",
+    "Clip",
     "Config",
     "ConfigError",
+    "Flows",
     "History",
     "ImageError",
     "JaxstyleError",
@@ -79,6 +86,9 @@ __all__ = [
     "Solver",
     "Spec",
     "Targets",
+    "Temporal",
+    "Video",
+    "VideoResult",
     "Weights",
     "WeightsError",
     "WeightsMeta",
@@ -97,11 +107,13 @@ __all__ = [
     "load_image",
     "load_mask",
     "load_weights",
+    "long_term_weights",
     "loss_terms",
     "make_targets",
     "minimize",
     "objective",
     "plan",
+    "read_clip",
     "resize",
     "resolve",
     "resolve_weights",
@@ -112,8 +124,11 @@ __all__ = [
     "style_layer_loss",
     "style_loss",
     "stylize",
+    "stylize_video",
+    "temporal_loss",
     "total_loss",
     "tv_loss",
     "warp",
     "weights_of",
+    "write_clip",
 ]

@@ -25,6 +25,7 @@ from jaxstyle.options import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_RATIOS,
     DEFAULT_STYLE_LAYERS,
+    DEFAULT_TEMPORAL_WEIGHT,
     INITS,
     LINESEARCHES,
     MASK_MODES,
@@ -123,6 +124,9 @@ class Config:
         style_loss: see :data:`STYLE_LOSSES`.
         photorealism: weight of Luan et al.'s matting-Laplacian regulariser
             (:mod:`jaxstyle.loss.matting`), as ``photorealism * L_m / (H W)``; 0 turns it off.
+        temporal_weight: weight of a video frame's temporal loss (Ruder et al. 2016,
+            :mod:`jaxstyle.loss.temporal`; ``None`` takes :data:`DEFAULT_TEMPORAL_WEIGHT`,
+            0 paints the frames independently); a still image has no such term.
         learning_rate: Adam's step size in [0, 1] pixel units (``optimizer="adam"``);
             ``None`` takes :data:`DEFAULT_LEARNING_RATE`.
         remat: rematerialise each VGG block in the backward pass (less memory, more
@@ -169,6 +173,7 @@ class Config:
     mask_mode: str = "simple"
     style_loss: str = "gram"
     photorealism: float = 0.0
+    temporal_weight: float | None = None
     learning_rate: float | None = None
     remat: bool | None = None
     tiles: int | None = None
@@ -231,6 +236,8 @@ class Config:
         object.__setattr__(self, "style_blend_weights", _blend(self.style_blend_weights))
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATE)
+        if self.temporal_weight is None:
+            object.__setattr__(self, "temporal_weight", DEFAULT_TEMPORAL_WEIGHT)
         if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
             raise ConfigError(
                 f"learning_rate must be in (0, 1] pixel units, got {self.learning_rate}"
@@ -240,6 +247,7 @@ class Config:
             "tv_weight",
             "noise_std",
             "photorealism",
+            "temporal_weight",
             "content_weight",
             "style_weight",
         ):

@@ -154,6 +154,27 @@ def resume_sharded() -> dict:
     return out
 
 
+def video_sharded() -> dict:
+    """A clip's multi-pass over 4 devices (each half-pass split by frames) equals it on one."""
+    from clips import pan
+
+    from jaxstyle import Flows, Video, stylize_video
+
+    clip = pan(6, size=24)
+    params = init_params(jax.random.key(0), WIDTHS)
+    flows = Flows(clip, cache=False)
+    out = {}
+    for devices in (1, 4):
+        config = Config(iterations=3, temporal_weight=20.0, devices=devices)
+        run = stylize_video(
+            clip, clip[0][::-1], params, TORCHVISION, config, video=Video(passes=3), flows=flows
+        )
+        out[devices] = run.frames
+    err = float(np.abs(out[1] - out[4]).max())
+    assert err < 2e-5, err
+    return {"max abs difference": err}
+
+
 CHECKS = {
     "spatial_equal_even": lambda: spatial_equal(64, 48),
     "spatial_equal_uneven": lambda: spatial_equal(45, 37),
@@ -162,6 +183,7 @@ CHECKS = {
     "stylize_batch": stylize_batch,
     "batch_share": batch_share,
     "resume_sharded": resume_sharded,
+    "video_sharded": video_sharded,
 }
 
 

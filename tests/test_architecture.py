@@ -92,14 +92,15 @@ def test_no_import_cycle(unit):
 
 
 def test_the_lower_roles_do_not_import_the_upper_ones():
-    """The data flow, bottom up: nothing imports the run, the CLI or the figures."""
+    """The data flow, bottom up: nothing imports the run, the video, the CLI or the figures."""
     graph = _graph(unit=True)
-    upper = {"jaxstyle.run", "jaxstyle.cli", "jaxstyle.figures"}
+    upper = {"jaxstyle.run", "jaxstyle.video", "jaxstyle.cli", "jaxstyle.figures"}
     for unit, deps in graph.items():
         if unit not in upper and unit != "jaxstyle.__main__":
             assert not deps & upper, (unit, deps & upper)
     assert graph["jaxstyle.model"] <= {"jaxstyle.errors"}
     assert graph["jaxstyle.solve"] <= {"jaxstyle.options", "jaxstyle.errors"}
+    assert "jaxstyle.video" not in graph["jaxstyle.run"]  # a clip is built on stylize
 
 
 @pytest.mark.parametrize("sub", SUBPACKAGES)

@@ -94,11 +94,12 @@ def test_notebook_runs_in_tiny_mode(path, kernel_env, tmp_path, monkeypatch):
     # The kernel ran this checkout's jaxstyle in tiny mode on the slim weights.
     assert f"weights: {kernel_env['JAXSTYLE_WEIGHTS']} (random); 48 px, 3 iterations" in text
     assert f"jaxstyle {__import__('jaxstyle').__version__} from {ROOT / 'jaxstyle'}" in text
-    written = {p.name for p in tmp_path.rglob("*.png")}
+    written = {p.name for p in tmp_path.rglob("*.png")} | {p.name for p in tmp_path.rglob("*.mp4")}
     expected = {
         "quickstart.ipynb": {"tubingen_starry.png"},
         "functional_api.ipynb": {"custom_style_loss.png"},
         "paper_figures.ipynb": {"fig7.png", "fig7_result.png", "fig7_photoreal.png"},
         "controls.ipynb": {"tubingen_starry_16bit.png"},
+        "video.ipynb": {"independent.mp4", "temporal.mp4"},
     }[path.name]
     assert expected <= written, written

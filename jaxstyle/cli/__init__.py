@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from jaxstyle import __version__
 from jaxstyle.cache import setup
-from jaxstyle.cli import figures, stylize_flags, weights
+from jaxstyle.cli import figures, stylize_flags, video, weights
 from jaxstyle.cli.args import EXIT_USAGE, Parser
 from jaxstyle.cli.stylize import save_chunk
 from jaxstyle.controls.regions import MaskWarning
@@ -29,6 +29,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"jaxstyle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     stylize_flags.add(sub)
+    video.add(sub)
     figures.add(sub)
     weights.add(sub)
     return parser

@@ -66,6 +66,38 @@ def _paths(text: str | None) -> list[Path]:
     return [Path(t) for t in (text or "").split(",") if t.strip()]
 
 
+def config_from(args: argparse.Namespace, **fields: object) -> cfg.Config:
+    """The :class:`~jaxstyle.config.Config` of the flags of :func:`~jaxstyle.cli.stylize_flags.add_look`."""
+    return cfg.Config(
+        content_layers=args.content_layers,
+        style_layers=args.style_layers,
+        weighting=args.weighting,
+        ratio=args.ratio,
+        init="image" if getattr(args, "init_image", None) else args.init,
+        optimizer=args.optimizer,
+        linesearch=args.linesearch,
+        history_size=args.history_size,
+        precision=args.precision,
+        convolution=args.convolution,
+        pooling=args.pooling,
+        style_scale=args.style_scale,
+        tv_weight=args.tv_weight,
+        colors=args.colors,
+        color_match=args.color_match,
+        style_blend_weights=args.style_blend_weights,
+        mask_mode=args.mask_mode,
+        style_loss=args.style_loss,
+        photorealism=args.photorealism,
+        learning_rate=args.learning_rate,
+        remat=args.remat or None,
+        tiles=args.tiles,
+        memory=args.memory,
+        devices=args.devices,
+        shard=args.shard,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if (args.content is None) != (args.style is None):
         raise ConfigError("give both CONTENT and STYLE, or neither for the bundled pair")
@@ -95,35 +127,8 @@ def run(args: argparse.Namespace) -> int:
         )
     size = args.scales[-1] if args.scales else args.size or defaults["size"]
     iterations = sum(stages)
-    config = cfg.Config(
-        content_layers=args.content_layers,
-        style_layers=args.style_layers,
-        weighting=args.weighting,
-        ratio=args.ratio,
-        init="image" if args.init_image else args.init,
-        iterations=stages[-1],
-        optimizer=args.optimizer,
-        linesearch=args.linesearch,
-        history_size=args.history_size,
-        precision=args.precision,
-        convolution=args.convolution,
-        pooling=args.pooling,
-        style_scale=args.style_scale,
-        tv_weight=args.tv_weight,
-        chunk_size=save_chunk(math.gcd(args.save_every or 0, args.checkpoint_every or 0) or None),
-        colors=args.colors,
-        color_match=args.color_match,
-        style_blend_weights=args.style_blend_weights,
-        mask_mode=args.mask_mode,
-        style_loss=args.style_loss,
-        photorealism=args.photorealism,
-        learning_rate=args.learning_rate,
-        remat=args.remat or None,
-        tiles=args.tiles,
-        memory=args.memory,
-        devices=args.devices,
-        shard=args.shard,
-    )
+    chunk = save_chunk(math.gcd(args.save_every or 0, args.checkpoint_every or 0) or None)
+    config = config_from(args, iterations=stages[-1], chunk_size=chunk)
     hw = long_side_shape(read.image_size(content_path), size)  # before any image is resized
     run_plan = preflight(args, config, hw, styles=len(style_paths), masks=bool(mask_paths))
     if args.dry_run:

@@ -42,6 +42,43 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="coarse to fine: long sides, e.g. 512,1024 (the last is the output size; "
         "each stage starts from the previous result, upsampled)",
     )
+    p.add_argument("--init-image", help="start image (implies --init image), resized to the output")
+    p.add_argument(
+        "--masks", help="M1.png,M2.png,...: one content mask per style image (white = region)"
+    )
+    p.add_argument("--style-masks", help="S1.png,...: where each style's statistics are taken from")
+    p.add_argument(
+        "--save-every", type=positive_int, default=None, help="also save every N iterations"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=None,
+        help="save the run's state every N iterations to OUTPUT's stem + .checkpoint.npz "
+        "(an interrupt saves it too)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint beside OUTPUT (same inputs and settings; "
+        "--iterations may grow)",
+    )
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="bits per channel of the output (16: PNG and TIFF only)",
+    )
+    p.add_argument(
+        "--jpeg-quality", type=positive_int, default=95, help="JPEG quality, 1-100 (default 95)"
+    )
+    add_look(p)
+    p.set_defaults(run=run)
+
+
+def add_look(p: argparse.ArgumentParser) -> None:
+    """The flags of one image's settings, shared by ``jaxstyle stylize`` and ``jaxstyle video``."""
     add_choice(
         p,
         "--weighting",
@@ -58,7 +95,6 @@ def add(sub: argparse._SubParsersAction) -> None:
         + ")",
     )
     add_choice(p, "--init", options.INITS, "start (default noise; image: --init-image)")
-    p.add_argument("--init-image", help="start image (implies --init image), resized to the output")
     add_choice(
         p,
         "--colors",
@@ -76,10 +112,6 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--style-blend-weights", help="one weight per style image, e.g. 3,1 (default equal)"
     )
-    p.add_argument(
-        "--masks", help="M1.png,M2.png,...: one content mask per style image (white = region)"
-    )
-    p.add_argument("--style-masks", help="S1.png,...: where each style's statistics are taken from")
     add_choice(
         p,
         "--mask-mode",
@@ -165,31 +197,4 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="style long side / content long side (default: resize style to the content size)",
     )
     p.add_argument("--tv-weight", type=nonneg_float, default=0.0, help="total variation weight")
-    p.add_argument(
-        "--save-every", type=positive_int, default=None, help="also save every N iterations"
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=positive_int,
-        default=None,
-        help="save the run's state every N iterations to OUTPUT's stem + .checkpoint.npz "
-        "(an interrupt saves it too)",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the checkpoint beside OUTPUT (same inputs and settings; "
-        "--iterations may grow)",
-    )
-    p.add_argument(
-        "--bit-depth",
-        type=int,
-        choices=(8, 16),
-        default=8,
-        help="bits per channel of the output (16: PNG and TIFF only)",
-    )
-    p.add_argument(
-        "--jpeg-quality", type=positive_int, default=95, help="JPEG quality, 1-100 (default 95)"
-    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from jaxstyle.config import Config
 from jaxstyle.errors import ConfigError
+from jaxstyle.loss.temporal import Temporal
 
 Array = jax.Array
 
@@ -94,3 +95,26 @@ def gather(content: Any, style: Any, init_image: Any, config: Any, key: Any) -> 
 
     keys = [None if key is None else (key[i] if _is_key_batch(key) else key) for i in range(b)]
     return Batch(n, each(content), styles, each(start), configs, keys)
+
+
+def references(temporal: Any, size: int, hw: tuple[int, int]) -> Temporal:
+    """A video frame's :class:`~jaxstyle.loss.temporal.Temporal` references, ``(B, K, ...)``.
+
+    ``temporal`` is one frame's ``(K, H, W, 3)`` images and ``(K, H, W)`` weights
+    (shared by every item) or ``B`` frames' ``(B, K, ...)``.
+
+    Raises:
+        ConfigError: shapes that disagree with each other, the content or the batch.
+    """
+    images = jnp.asarray(temporal[0], jnp.float32)
+    weights = jnp.asarray(temporal[1], jnp.float32)
+    if images.ndim == 4:
+        images, weights = images[None], weights[None]
+    ok = images.ndim == 5 and images.shape[-1] == 3 and weights.shape == images.shape[:-1]
+    if not ok or images.shape[2:4] != tuple(hw) or images.shape[0] not in (1, size):
+        raise ConfigError(
+            f"temporal references must be (K, {hw[0]}, {hw[1]}, 3) images with (K, "
+            f"{hw[0]}, {hw[1]}) weights, or {size} of each; got {images.shape} and {weights.shape}"
+        )
+    shape = (size, *images.shape[1:])
+    return Temporal(jnp.broadcast_to(images, shape), jnp.broadcast_to(weights, shape[:-1]))

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.loss import equations, matting, tiling
+from jaxstyle.loss import equations, matting, temporal, tiling
 from jaxstyle.loss.evaluate import Evaluation, Pass
 from jaxstyle.loss.spec import Spec, Weights, spec_of, weights_of
 from jaxstyle.loss.targets import Targets, make_targets
@@ -59,13 +59,14 @@ def loss_terms(
     """Eq. 7 at the network-input image ``x`` ``(H, W, 3)``, with its parts.
 
     ``total = alpha * sum_c w_c f_c L_c + beta * sum_l w_l f_l E_l (+ tv * TV)
-    (+ photo * L_m / (H W)) (+ extra)``, ``f = 1`` for ``spec.weighting="paper"`` and
+    (+ photo * L_m / (H W)) (+ temporal * L_t) (+ extra)``, ``f = 1`` for ``spec.weighting="paper"`` and
     the authors' factors (:func:`~jaxstyle.loss.equations.authors_content_factor`,
     :func:`~jaxstyle.loss.equations.authors_style_factor`, or
     :func:`~jaxstyle.loss.wasserstein.authors_factor` for the Wasserstein loss) for
     ``"authors"``. With regions, ``E_l`` is the mean over the ``R`` regions of Eq. 4
     on the guided Grams ``(F o T_r)(F o T_r)^T`` (Gatys et al. 2017); ``L_m`` is the
-    matting Laplacian's quadratic form on the RGB image (:mod:`jaxstyle.loss.matting`).
+    matting Laplacian's quadratic form on the RGB image (:mod:`jaxstyle.loss.matting`);
+    ``L_t`` a video frame's temporal loss (:mod:`jaxstyle.loss.temporal`).
 
     Args:
         prepared: the arrays ``spec.kernels.prepare(params)`` made, when it has kernels.
@@ -73,8 +74,8 @@ def loss_terms(
 
     Returns:
         ``(total, terms)`` with ``terms = {"content": L_content, "style": {layer: E_l},
-        "tv": TV, "photo": L_m / (H W), "extra": extra term}``, every entry a float32
-        scalar, none weighted.
+        "tv": TV, "photo": L_m / (H W), "temporal": L_t, "extra": extra term}``, every
+        entry a float32 scalar, none weighted.
     """
     context = {
         k: {
@@ -101,11 +102,13 @@ def loss_terms(
     photo = zero
     if spec.photorealism:
         photo = matting.matting_loss(rgb, targets.matting) / float(x.shape[0] * x.shape[1])
+    steady = temporal.temporal_loss(rgb, targets.temporal) if spec.temporal else zero
     feats = {k: v["features"] for k, v in per.items() if "features" in v}
     added = jnp.asarray(extra(rgb, feats), jnp.float32) if extra else zero
-    total = total + weights.tv * tv + weights.photo * photo + added
+    total = total + weights.tv * tv + weights.photo * photo + weights.temporal * steady + added
     per_layer = {k: per[k]["style"] for k in spec.style_layers}
-    terms = {"content": content, "style": per_layer, "tv": tv, "photo": photo, "extra": added}
+    terms = {"content": content, "style": per_layer, "tv": tv, "photo": photo}
+    terms.update({"temporal": steady, "extra": added})
     return total, terms
 
 

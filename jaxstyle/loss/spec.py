@@ -53,6 +53,8 @@ class Spec:
             (:mod:`jaxstyle.loss.tiling`; less memory, some more time), 0 for the whole
             image at once.
         kernels: a convolution plug-in (:mod:`jaxstyle.cpu.plugin`) or ``None``.
+        temporal: references of a video frame's temporal loss (Ruder et al. 2016;
+            :mod:`jaxstyle.loss.temporal`), 0 for a still image.
     """
 
     content_layers: tuple[str, ...] = ("relu4_2",)
@@ -70,6 +72,7 @@ class Spec:
     height: int | None = None
     tiles: int = 0
     kernels: Any = None
+    temporal: int = 0
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -136,6 +139,7 @@ class Weights(NamedTuple):
         content: layer -> ``w_l`` of the content term.
         style: layer -> ``w_l`` of the style term (Eq. 5).
         photo: weight of the photorealism term.
+        temporal: weight of the temporal term (:mod:`jaxstyle.loss.temporal`).
     """
 
     alpha: Array
@@ -144,6 +148,7 @@ class Weights(NamedTuple):
     content: dict[str, Array]
     style: dict[str, Array]
     photo: Array
+    temporal: Array
 
 
 def weights_of(config: Config, spec: Spec | None = None) -> Weights:
@@ -167,6 +172,7 @@ def weights_of(config: Config, spec: Spec | None = None) -> Weights:
         {k: f32(content.get(k, 0.0)) for k in spec.content_layers},
         {k: f32(style.get(k, 0.0)) for k in spec.style_layers},
         f32(config.photorealism),
+        f32(config.temporal_weight),
     )
 
 
@@ -185,11 +191,15 @@ PER_ITEM_FIELDS = (
     "color_match",
     "style_blend_weights",
     "photorealism",
+    "temporal_weight",
 )
 
 
 def batch_spec(
-    configs: Sequence[Config], extra_layers: tuple[str, ...] = (), regions: int = 0
+    configs: Sequence[Config],
+    extra_layers: tuple[str, ...] = (),
+    regions: int = 0,
+    temporal: int = 0,
 ) -> Spec:
     """The one :class:`Spec` of a batch (:func:`~jaxstyle.loss.spec.spec_of`), its configs checked.
 
@@ -204,4 +214,4 @@ def batch_spec(
                 + ", ".join(sorted(map(repr, values)))
             )
 
-    return spec_of(*configs, extra_layers=tuple(extra_layers), regions=regions)
+    return spec_of(*configs, extra_layers=tuple(extra_layers), regions=regions, temporal=temporal)

@@ -25,6 +25,7 @@ from jaxstyle.config import blend_weights
 from jaxstyle.loss import equations, matting, tiling, wasserstein
 from jaxstyle.loss.guides import guided_gram
 from jaxstyle.loss.spec import Spec
+from jaxstyle.loss.temporal import Temporal
 from jaxstyle.model.layers import layer_hw
 from jaxstyle.model.preprocess import Preprocess
 from jaxstyle.model.vgg import Params, features
@@ -45,12 +46,15 @@ class Targets(NamedTuple):
             (:func:`jaxstyle.loss.guides.guides`), or ``None`` without regions.
         matting: the content's :class:`~jaxstyle.loss.matting.MattingStats` for the
             photorealism term, or ``None``.
+        temporal: a video frame's :class:`~jaxstyle.loss.temporal.Temporal` references,
+            or ``None`` (``spec.temporal`` 0).
     """
 
     content: dict[str, Array]
     style: dict[str, Any]
     guides: dict[str, Array] | None = None
     matting: matting.MattingStats | None = None
+    temporal: Temporal | None = None
 
 
 def _as_styles(style: Array | Sequence[Array]) -> tuple[Array, ...]:

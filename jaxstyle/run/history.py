@@ -16,8 +16,9 @@ class History(NamedTuple):
 
     ``total`` is Eq. 7 (plus any extra term); ``content`` is ``L_content``
     (unweighted); ``style[layer]`` is ``E_l`` (unweighted by ``w_l`` and beta); ``tv``,
-    ``photo`` (the matting loss per pixel) and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations
-    the iteration's line search used.
+    ``photo`` (the matting loss per pixel), ``temporal`` (a video frame's temporal loss)
+    and ``extra`` the optional terms; ``evaluations`` the loss+gradient evaluations the
+    iteration's line search used.
     """
 
     total: np.ndarray
@@ -27,6 +28,7 @@ class History(NamedTuple):
     extra: np.ndarray
     evaluations: np.ndarray
     photo: np.ndarray
+    temporal: np.ndarray
 
 
 class Result(NamedTuple):
@@ -78,6 +80,7 @@ def history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
             empty,
             np.zeros((b, 0), np.int32),
             empty,
+            empty,
         )
     # Records are (T, B); the History is (B, T).
     merged = jax.tree.map(lambda *xs: np.moveaxis(np.concatenate(xs), 0, -1), *chunks)
@@ -90,4 +93,5 @@ def history(chunks: Sequence[dict[str, Any]], spec: Spec, b: int) -> History:
         aux["extra"],
         merged["evaluations"],
         aux["photo"],
+        aux["temporal"],
     )

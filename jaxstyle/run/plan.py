@@ -43,6 +43,7 @@ class Problem:
         extra_layers: layers computed for an extra loss term.
         widths: the widths of the network's blocks the layers reach.
         extra_loss: whether the run adds an extra loss term.
+        temporal: references of a video frame's temporal loss (0: a still image).
     """
 
     hw: tuple[int, int]
@@ -52,6 +53,7 @@ class Problem:
     extra_layers: tuple[str, ...] = ()
     widths: tuple[int, ...] = VGG19_WIDTHS
     extra_loss: bool = False
+    temporal: int = 0
 
     @classmethod
     def of(
@@ -64,6 +66,7 @@ class Problem:
         extra_layers: Sequence[str] = (),
         widths: tuple[int, ...] = VGG19_WIDTHS,
         extra_loss: bool = False,
+        temporal: int = 0,
     ) -> Problem:
         """The problem, its ``widths`` cut to the blocks the layers reach."""
         layers = {k for c in configs for k in c.layers} | set(extra_layers)
@@ -76,6 +79,7 @@ class Problem:
             tuple(extra_layers),
             tuple(widths[:reached]),
             extra_loss,
+            temporal,
         )
 
 
@@ -134,6 +138,7 @@ def plan(
     extra_layers: Sequence[str] = (),
     widths: tuple[int, ...] = VGG19_WIDTHS,
     extra_loss: bool = False,
+    temporal: int = 0,
     backend: str | None = None,
     budget: int | str | None = FREE,
 ) -> RunPlan:
@@ -146,6 +151,7 @@ def plan(
         styles: style images; ``regions``: masked regions (0: no masks).
         extra_layers: layers computed for an extra loss term; ``extra_loss``: whether
             there is one.
+        temporal: references of each video frame's temporal loss (0: still images).
         widths: the network's block widths (:func:`jaxstyle.model.vgg.widths_of`).
         backend: JAX's backend (default: the default backend).
         budget: bytes the run may use: ``"free"`` (what the backend has free now),
@@ -172,6 +178,7 @@ def plan(
         extra_layers=extra_layers,
         widths=widths,
         extra_loss=extra_loss,
+        temporal=temporal,
     )
     return plan_problem(problem, widths, backend=backend, budget=budget)
 
@@ -187,7 +194,7 @@ def plan_problem(
     backend = backend or jax.default_backend()
     configs = tuple(resolve(c, backend) for c in problem.configs)
     first, b, hw = configs[0], len(configs), problem.hw
-    base = batch_spec(configs, problem.extra_layers, problem.regions)
+    base = batch_spec(configs, problem.extra_layers, problem.regions, problem.temporal)
     refusals = {s: tiling.refusal(base.style_loss, problem.regions, s) for s in (False, True)}
     free = capacity.available(backend) if budget == FREE else budget
 
@@ -251,6 +258,7 @@ def _check_rows_split(spec: Spec, extra_loss: bool) -> None:
             ("TV", spec.tv),
             ("photorealism", spec.photorealism),
             ("an extra loss", extra_loss),
+            ("the temporal loss", spec.temporal),
         )
         if on
     ]

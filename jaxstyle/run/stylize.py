@@ -17,13 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.config import Config
-from jaxstyle.controls.batching import gather
+from jaxstyle.controls.batching import gather, references
 from jaxstyle.controls.inputs import Inputs, finish, prepare, start_in_colors
 from jaxstyle.errors import ConfigError
 from jaxstyle.images.arrays import initial_image
 from jaxstyle.loss.objective import ExtraLoss, Loss
 from jaxstyle.loss.spec import Spec, Weights, weights_of
 from jaxstyle.loss.targets import Targets, make_targets
+from jaxstyle.loss.temporal import Temporal
 from jaxstyle.model.layers import check_depth, min_size
 from jaxstyle.model.preprocess import Preprocess
 from jaxstyle.model.vgg import Params, blocks_of, widths_of
@@ -77,6 +78,7 @@ def stylize(
     interrupt: Sequence[int] = (signal.SIGINT,),
     checkpoint: Checkpoint | None = None,
     plan: RunPlan | None = None,
+    temporal: Temporal | None = None,
 ) -> Result:
     """Paints ``content`` in the style of ``style`` (Gatys et al. 2016), one image or a batch.
 
@@ -120,6 +122,11 @@ def stylize(
             result equals the uninterrupted run's to float32 round-off.
         plan: this run's :func:`jaxstyle.plan` (made here when not given; one made
             for another problem is refused).
+        temporal: a video frame's references (Ruder et al. 2016;
+            :class:`~jaxstyle.loss.temporal.Temporal`): ``(K, H, W, 3)`` earlier results
+            warped onto it and ``(K, H, W)`` weights, or ``(B, K, ...)`` for a batch of
+            frames; weighted by ``config.temporal_weight``. :func:`jaxstyle.stylize_video`
+            makes them.
 
     Returns:
         :class:`Result` with the lowest-loss ``(H, W, 3)`` image clipped to [0, 1] and
@@ -150,6 +157,7 @@ def stylize(
         )
         regions = 0 if masks is None else len(styles)
         widths = widths_of(params)
+        refs = None if temporal is None else references(temporal, len(batch.configs), hw)
         problem = Problem.of(
             hw,
             batch.configs,
@@ -158,6 +166,7 @@ def stylize(
             extra_layers=extra_layers,
             widths=widths,
             extra_loss=extra_loss is not None,
+            temporal=0 if refs is None else refs.images.shape[1],
         )
         if plan is not None and plan.problem != problem:
             raise ConfigError("this plan was made for another run: make it with jaxstyle.plan")
@@ -169,6 +178,11 @@ def stylize(
         _check_sizes(inputs, spec)
         prepared = None if spec.kernels is None else spec.kernels.prepare(params)
         targets: Targets = _targets(params, prepared, inputs, spec, preprocess)
+        if refs is not None:  # in each item's colour space, as its start (a grey luminance run)
+            seen = jnp.stack(
+                [start_in_colors(r, configs[i : i + 1] * len(r)) for i, r in enumerate(refs.images)]
+            )
+            targets = targets._replace(temporal=Temporal(seen, refs.weights))
         weights: Weights = jax.tree.map(
             lambda *w: jnp.stack(w), *[weights_of(c, spec) for c in configs]
         )
@@ -186,6 +200,7 @@ def stylize(
         def problem() -> dict[str, str]:  # what a checkpoint must match
             arrays = {"content": original, "style": styles, "masks": masks}
             arrays.update({"style masks": style_masks, "start": batch.start, "seed": batch.keys})
+            arrays["temporal"] = refs
             extra = getattr(extra_loss, "__qualname__", type(extra_loss).__qualname__)
             settings = {"extra loss": extra, "extra layers": tuple(extra_layers)}
             settings.update({"preprocess": preprocess, "history size": run_plan.history_size})

@@ -1,4 +1,4 @@
-"""Video: the temporal pieces of Ruder, Dosovitskiy & Brox (GCPR 2016), flow reliability and warping.
+"""Video (Ruder, Dosovitskiy & Brox, GCPR 2016): clips in and out, optical flow, the passes over a clip.
 
 Internal: the public API is what :mod:`jaxstyle` exports.
 """
