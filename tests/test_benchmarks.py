@@ -41,6 +41,23 @@ def test_race_quick(tmp_path):
     assert "Time to torch's loss" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.heavy
+def test_video_quick(tmp_path):
+    """benchmarks/video.py on the known pan: every variant runs and is measured."""
+    pytest.importorskip("cv2", reason="the [video] extra is not installed")
+    from conftest import TINY, write_weights
+
+    weights, out = write_weights(tmp_path / "w.npz", TINY, source="random"), tmp_path / "v.json"
+    args = ["--clips", "pan", "--frames", "3", "--size", "32", "--iterations", "1"]
+    args += ["--passes", "2", "--weights", str(weights), "--json", str(out)]
+    proc = _benchmark(tmp_path, "video", *args, "--markdown", str(tmp_path / "v.md"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["variant"] == "independent frames" and len(rows) == 5
+    assert all(r["exact flow"] >= 0 and r["seconds_per_frame"] > 0 for r in rows)
+    assert "| independent frames |" in (tmp_path / "v.md").read_text()
+
+
 def _gpu_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     env = {"INSTALL": "0", "PYTHON": sys.executable, "RESULTS": str(tmp_path), **env}
     return subprocess.run(
@@ -72,10 +89,11 @@ def _would_run(proc: subprocess.CompletedProcess[str]) -> list[list[str]]:
 
 
 def test_gpu_script_stages_parse(tmp_path):
-    """gpu.sh's stages, as it would run them: speed, 4096², 8K, remat, the race, pytest."""
+    """gpu.sh's stages, as it would run them: speed, 4096², 8K, remat, the race, video, pytest."""
     proc = _gpu_script(tmp_path, DRY_RUN="1", REQUIRE_GPU="0")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    speed, highres, highres8k, remat, race, tests = _would_run(proc)
+    speed, highres, highres8k, remat, race, video, tests = _would_run(proc)
+    assert video[1:3] == ["-m", "benchmarks.video"] and video[video.index("--size") + 1] == "512"
     for r in (speed, remat, race):
         assert r[1:3] == ["-m", "benchmarks.race"] and r[r.index("--sizes") + 1] == "512"
     assert "remat=True" in remat
@@ -87,8 +105,9 @@ def test_gpu_script_stages_parse(tmp_path):
         assert r[r.index("--limit-gib") + 1] == "0"  # CUDA needs its address space
     assert "--square" in highres and highres8k[highres8k.index("--aspect") + 1] == "16:9"
     assert tests[:2] == ["env", "XLA_PYTHON_CLIENT_PREALLOCATE=false"] and "pytest" in tests
-    jsons = {Path(r[r.index("--json") + 1]) for r in (speed, highres, highres8k, remat, race)}
-    assert len(jsons) == 5 and {j.parent for j in jsons} == {tmp_path}
+    runs = (speed, highres, highres8k, remat, race, video)
+    jsons = {Path(r[r.index("--json") + 1]) for r in runs}
+    assert len(jsons) == 6 and {j.parent for j in jsons} == {tmp_path}
 
 
 def test_gpu_script_runs_the_stages_asked_for(tmp_path):

@@ -21,7 +21,7 @@ from jaxstyle.cli.stylize_flags import add_look
 from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.images import arrays, read
 from jaxstyle.run.multiscale import stage_iterations
-from jaxstyle.video.clip import stylize_video
+from jaxstyle.video.clip import VideoResult, stylize_video
 from jaxstyle.video.estimate import Flows
 from jaxstyle.video.io import Clip, read_clip, write_clip
 from jaxstyle.video.settings import FLOWS, Video
@@ -183,7 +183,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish(
-    args: argparse.Namespace, clip: Clip, output: Path, result, state: Path, seconds: float
+    args: argparse.Namespace,
+    clip: Clip,
+    output: Path,
+    result: VideoResult,
+    state: Path,
+    seconds: float,
 ) -> int:
     """Writes what was done, and says so."""
     if len(result.frames):

@@ -17,10 +17,12 @@ starts, their temporal references and the windows they run in.
 
 The paper's passes are sequential (Gauss-Seidel) and alternate their direction, so
 each frame is drawn to both neighbours in turn. A pass in which every frame read
-only the previous pass (Jacobi) would not converge under a strong temporal weight:
-the frames would swap their neighbours' looks pass after pass (measured: the warping
-error grew). Even and odd halves (red-black Gauss-Seidel) keep the paper's rule that
-a frame reads its neighbours' newest results, in two batched calls a pass.
+only the previous pass (Jacobi) does not settle under a strong temporal weight: the
+frames swap their neighbours' looks pass after pass (on a 4-frame test pan, slim
+random weights, 3 passes: warping error 0.035 at weight 0, 0.088 at weight 200).
+Even and odd halves (red-black Gauss-Seidel) keep the paper's rule that a frame reads
+its neighbours' newest results, in two batched calls a pass (the same test: 0.036 at
+weight 0, 0.0085 at 200, 0.0035 after 5 passes); which half goes first alternates.
 """
 
 from __future__ import annotations
