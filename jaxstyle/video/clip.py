@@ -113,8 +113,8 @@ def stylize_video(
     if init_frames is not None and np.shape(init_frames) != frames.shape:
         raise ConfigError(f"init_frames must have the frames' shape {frames.shape}")
     frame = Frame(style, params, preprocess, config, key, masks, style_masks, tuple(interrupt))
-    run = Pass(clip, video, frame)
-    run.init = None if init_frames is None else jnp.asarray(init_frames, jnp.float32)
+    starts = None if init_frames is None else jnp.asarray(init_frames, jnp.float32)
+    run = Pass(clip, video, frame, starts)
     bar = _bar(progress, video.passes * len(frames), progress_now)
     with Interrupts(interrupt) as caught:
         while progress_now.passes < video.passes:

@@ -101,17 +101,19 @@ class Frame(NamedTuple):
 class Pass:
     """One clip's run: its windows, and each window's :func:`jaxstyle.stylize` call."""
 
-    def __init__(self, clip: Frames, video: Video, frame: Frame) -> None:
+    def __init__(
+        self, clip: Frames, video: Video, frame: Frame, starts: Array | None = None
+    ) -> None:
         self.clip, self.video, self.frame = clip, video, frame
+        self.init = starts  # the first pass's starts, when given
         self.size = self._window_size()
-        self.init: Array | None = None  # the first pass's starts, when given
 
     def _window_size(self) -> int:
-        t = len(self.clip.frames)
+        half = (len(self.clip.frames) + 1) // 2  # a later pass's calls: every other frame
         if self.video.passes == 1:
             return 1
         if self.video.window is not None:
-            return min(self.video.window, t)
+            return min(self.video.window, half)
         hw = self.clip.frames.shape[1:3]
         style, config = self.frame.style, self.frame.config
         styles = len(style) if isinstance(style, list | tuple) else 1
@@ -121,10 +123,8 @@ class Pass:
         def fits(b: int) -> bool:
             return plan(hw, config, batch=b, styles=styles, regions=regions, temporal=k).fits
 
-        low, high = (
-            1,
-            (t + 1) // 2,
-        )  # a pass's half; the largest batch that fits (1 when none does: stylize refuses it)
+        # The largest batch that fits (1 when none does: stylize then refuses it).
+        low, high = 1, half
         while low < high:
             mid = (low + high + 1) // 2
             low, high = (mid, high) if fits(mid) else (low, mid - 1)
