@@ -67,11 +67,11 @@ HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}
 #: faster to L-BFGS's loss (benchmarks/results/cpu_adam.md; docs/controls.md, "Adam").
 DEFAULT_LEARNING_RATE = 0.05
 #: The temporal loss's weight (Ruder et al. 2016) when none is given: the authors' balance
-#: of the temporal term to the content term (``temporal_weight / content_weight`` = 1e3 / 5
-#: in their code, on [0, 255] pixels and the raw network's relu4_2) carried over to
-#: jaxstyle's weighting: ``1e-2 (the default ratio) * 200 * 255^2 * s^2`` with
-#: ``s^2 = 4.1e-5``, the mean square of the normalised network's relu4_2 over the raw
-#: one's, measured on the bundled clip's frames (benchmarks/results/video.md).
+#: of the temporal term to the content term (1e3 to 5 in their code, on [0, 255] pixels
+#: and the raw network's relu4_2) in jaxstyle's weighting, ``ratio * 200 * 255^2 * s^2``
+#: with ``s^2 = 4.0e-5``, the mean square of the normalised network's relu4_2 over the raw
+#: one's on the real clip's frames: 5.2 at the default ratio, rounded
+#: (``python -m benchmarks.video --balance``, benchmarks/results/cpu_video_balance.json).
 DEFAULT_TEMPORAL_WEIGHT = 5.0
 #: float32: exact float32 convolutions; tf32: the backend's default matmul precision
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
