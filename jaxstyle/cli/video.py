@@ -196,7 +196,7 @@ def _finish(
     t, (h, w) = len(result.frames), result.frames.shape[1:3]
     if result.stopped:
         sys.stderr.write(
-            f"jaxstyle: {result.stopped} after {result.passes} complete passes: wrote {t} "
+            f"jaxstyle: {result.stopped} after {_passes(result.passes)} complete: wrote {t} "
             f"frames to {output} ({w}x{h}) and the run's state to {state}; add --resume "
             "to the same command to continue\n"
         )
@@ -204,6 +204,10 @@ def _finish(
     state.unlink(missing_ok=True)
     if not args.quiet:
         print(
-            f"wrote {output} ({t} frames, {w}x{h}, {result.passes} passes, {seconds:.1f} s on {jax.default_backend()})"
+            f"wrote {output} ({t} frames, {w}x{h}, {_passes(result.passes)}, {seconds:.1f} s on {jax.default_backend()})"
         )
     return 0
+
+
+def _passes(n: int) -> str:
+    return f"{n} pass" if n == 1 else f"{n} passes"
