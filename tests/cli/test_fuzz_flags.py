@@ -161,3 +161,54 @@ def test_weights_values(tmp_path, monkeypatch, record_property):
 
     case()
     count.record(record_property)
+
+
+VIDEO_FLAGS = {
+    "--start": NUMBER,
+    "--frames": NUMBER,
+    "--passes": NUMBER,
+    "--temporal-weight": NUMBER,
+    "--temporal-frames": COUNTS,
+    "--blend": NUMBER,
+    "--flow": st.one_of(st.sampled_from(["dis", "farneback"]), TEXT),
+    "--window": NUMBER,
+    "--size": NUMBER,
+    "--iterations": COUNTS,
+    "--scales": COUNTS,
+    "--ratio": NUMBER,
+    "--style-layers": LAYERS_ARG,
+    "--colors": FLAGS["--colors"],
+}
+
+
+def test_video_flags(tmp_path, photo, capsys, record_property):
+    """``jaxstyle video`` on a folder of two frames, odd values in its own flags and shared ones."""
+    count, out = Counter(), tmp_path / "out"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        (frames / f"{i}.png").write_bytes(photo.read_bytes())
+
+    @fuzz_settings(60, 3000)
+    @given(
+        flags=st.dictionaries(
+            st.sampled_from(sorted(VIDEO_FLAGS)), st.just(None), min_size=1, max_size=4
+        ).flatmap(lambda d: st.fixed_dictionaries({k: VIDEO_FLAGS[k] for k in d}))
+    )
+    def case(flags: dict[str, str]) -> None:
+        count.tick()
+        argv = ["video", str(frames), str(photo), "-o", str(out), "--dry-run", "--quiet"]
+        argv += [f"{k}={v}" for k, v in flags.items()]
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:
+            code = e.code
+        err = capsys.readouterr().err
+        assert code in (0, 2), (code, err)
+        assert "Traceback" not in err
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+
+    case()
+    count.record(record_property)
