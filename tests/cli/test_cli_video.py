@@ -152,3 +152,29 @@ def test_an_interrupted_video_writes_its_frames_and_resumes(files, capsys, monke
     assert _video(files, "clip.mp4", "stopped", "--frames", "5", "--resume") == 0
     assert read_clip(files / "stopped").frames.shape[0] == 5
     assert not (files / "stopped.video-state.npz").exists()
+
+
+def test_masks_one_image_or_one_per_frame(files, capsys):
+    """Two paintings by region: one mask image for every frame, a folder of per-frame masks."""
+    left = np.zeros((40, 40), np.uint8)
+    left[:, :20] = 255
+    Image.fromarray(left).save(files / "left.png")
+    per_frame = files / "right_masks"
+    per_frame.mkdir(exist_ok=True)
+    for t in range(3):
+        Image.fromarray(255 - left).save(per_frame / f"{t}.png")
+    style2 = files / "style2.png"
+    Image.fromarray((pan(1, size=40)[0] * 255).astype(np.uint8)).save(style2)
+    styles = f"{files / 'style.png'},{style2}"
+    args = ["video", str(files / "clip.mp4"), styles, "-o", str(files / "masked")]
+    args += ["--weights", str(files / "w.npz"), "--quiet", "--size", "32", "--iterations", "2"]
+    args += ["--frames", "3", "--masks", f"{files / 'left.png'},{per_frame}"]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert read_clip(files / "masked").frames.shape == (3, 32, 32, 3)
+    few = files / "two_masks"
+    few.mkdir(exist_ok=True)
+    for t in range(2):
+        Image.fromarray(left).save(few / f"{t}.png")
+    args[-1] = f"{files / 'left.png'},{few}"
+    assert cli.main(args) == 2
+    assert "has 2 masks for 3 frames" in capsys.readouterr().err

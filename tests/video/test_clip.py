@@ -134,3 +134,10 @@ def test_masks_per_frame_or_shared_and_bad_frames():
     assert out.frames.shape == CLIP.shape
     with pytest.raises(ConfigError, match=r"frames must have shape \(T, H, W, 3\)"):
         stylize_video(CLIP[0], STYLE, PARAMS, TORCHVISION)
+
+
+def test_a_luminance_run_holds_grey_frames_to_grey_references():
+    """colors="luminance" runs with the temporal loss: its references go to grey, as its start."""
+    config = Config(iterations=2, temporal_weight=50.0, colors="luminance")
+    out = _run(config, Video(passes=2))
+    assert out.frames.shape == CLIP.shape and np.isfinite(out.frames).all()
