@@ -155,11 +155,12 @@ class Pass:
         """The pass's results for the frames of ``window`` (``None`` when stopped)."""
         clip, single = self.clip, self.video.passes == 1
         if single:  # sequential: this pass's earlier frames
-            refs = [clip.references(now.current, now.done, t, (1,)) for t in window]
+            latest, have, sides = now.current, now.done, (1,)
         else:  # every other frame's latest result on both sides (none in pass 1)
-            have = np.full(len(now.done), now.passes > 0)
-            refs = [clip.references(_latest(now), have, t, (1, -1)) for t in window]
-        starts = [self._start(t, now) for t in window]
+            latest = np.where(now.done[:, None, None, None], now.current, now.previous)
+            have, sides = np.full(len(now.done), now.passes > 0), (1, -1)
+        refs = [clip.references(latest, have, t, sides) for t in window]
+        starts = [self._start(t, now, latest) for t in window]
         pad = 0 if single else self.size - len(window)  # every window one program
         index = window + [window[-1]] * pad
         refs += [refs[-1]] * pad
@@ -185,15 +186,15 @@ class Pass:
             return None, result.stopped
         return np.asarray(result.image[: len(window)]), None
 
-    def _start(self, t: int, now: Progress) -> Array | None:
-        """Frame ``t``'s start (``None``: the config's ``init``)."""
+    def _start(self, t: int, now: Progress, latest: np.ndarray) -> Array | None:
+        """Frame ``t``'s start (``None``: the config's ``init``); ``latest``: every frame's
+        newest result (one pass: this pass's)."""
         if now.passes == 0 and self.init is not None:
             return self.init[t]
         if self.video.passes == 1:
-            return None if t == 0 else self.clip.onto(now.current, t, t - 1)[0]
+            return None if t == 0 else self.clip.onto(latest, t, t - 1)[0]
         if now.passes == 0:
             return None
-        latest = _latest(now)
         x = jnp.asarray(now.previous[t])
         moved = jnp.zeros_like(x)
         for s in (t - 1, t + 1):
@@ -201,24 +202,6 @@ class Pass:
                 w, c = self.clip.onto(latest, t, s)
                 moved = moved + c[..., None] * (w - x)
         return x + 0.5 * self.video.blend * moved
-
-
-def _latest(now: Progress) -> np.ndarray:
-    """Every frame's latest result: this pass's where done, else the previous pass's."""
-    return np.where(now.done[:, None, None, None], now.current, now.previous)
-
-
-def _masks_at(masks: Any, index: list[int]) -> Any:
-    """Each mask for the frames ``index``: a ``(T, H, W)`` mask taken at them, an ``(H, W)`` one shared."""
-    if masks is None:
-        return None
-    out = []
-    for m in masks:
-        m = jnp.asarray(m, jnp.float32)
-        out.append(
-            m[jnp.asarray(index)] if m.ndim == 3 else jnp.broadcast_to(m, (len(index), *m.shape))
-        )
-    return out
 
 
 def _masks_at(masks: Any, index: list[int]) -> Any:
