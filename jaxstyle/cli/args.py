@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import jax
 
 from jaxstyle.config import Config, accelerator
+from jaxstyle.errors import ImageError
 from jaxstyle.options import RUN_DEFAULTS
 
 EXIT_USAGE = 2
@@ -78,3 +80,19 @@ def add_choice(
     CLI and the API cannot disagree on a default."""
     default = getattr(Config, flag.removeprefix("--").replace("-", "_"))
     p.add_argument(flag, choices=choices, default=default, help=help)
+
+
+def paths(text: str | None) -> list[Path]:
+    """The paths of a comma-separated flag value (``None``: none)."""
+    return [Path(t) for t in (text or "").split(",") if t.strip()]
+
+
+def refuse_overwrite(output: Path, inputs: Sequence[Path], what: str = "input") -> None:
+    """Refuses an output that is one of the inputs (one line, exit 2).
+
+    Raises:
+        ImageError: naming the input.
+    """
+    for source in inputs:
+        if source.exists() and output.exists() and output.resolve() == source.resolve():
+            raise ImageError(f"refusing to overwrite the {what} {source}")

@@ -16,12 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import config as cfg
-from jaxstyle.cli.args import (
-    EXIT_USAGE,
-    run_defaults,
-)
+from jaxstyle.cli.args import EXIT_USAGE, paths, refuse_overwrite, run_defaults
 from jaxstyle.cli.scale import preflight
-from jaxstyle.errors import ConfigError, ImageError
+from jaxstyle.errors import ConfigError
 from jaxstyle.images import arrays, read, write
 from jaxstyle.images.read import long_side_shape
 from jaxstyle.model.vgg import widths_of
@@ -62,10 +59,6 @@ def _intermediate_path(output: Path, iteration: int) -> Path:
     return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
 
 
-def _paths(text: str | None) -> list[Path]:
-    return [Path(t) for t in (text or "").split(",") if t.strip()]
-
-
 def config_from(args: argparse.Namespace, **fields: object) -> cfg.Config:
     """The :class:`~jaxstyle.config.Config` of the flags of :func:`~jaxstyle.cli.stylize_flags.add_look`."""
     return cfg.Config(
@@ -102,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.content is None) != (args.style is None):
         raise ConfigError("give both CONTENT and STYLE, or neither for the bundled pair")
     content_path = Path(args.content) if args.content else read.bundled("tubingen.jpg")
-    style_paths = _paths(args.style) if args.style else [read.bundled("starry_night.jpg")]
+    style_paths = paths(args.style) if args.style else [read.bundled("starry_night.jpg")]
     if not style_paths:
         raise ConfigError("give at least one STYLE image")
-    mask_paths, style_mask_paths = _paths(args.masks), _paths(args.style_masks)
+    mask_paths, style_mask_paths = paths(args.masks), paths(args.style_masks)
     output = Path(args.output)
     icc = read.icc_profile(content_path) if content_path.is_file() else None
     out = {"bit_depth": args.bit_depth, "icc_profile": icc, "jpeg_quality": args.jpeg_quality}
@@ -113,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = [content_path, *style_paths, *mask_paths, *style_mask_paths]
     if args.init_image:
         inputs.append(Path(args.init_image))
-    for source in inputs:
-        if source.exists() and output.exists() and output.resolve() == source.resolve():
-            raise ImageError(f"refusing to overwrite the input image {source}")
+    refuse_overwrite(output, inputs, "input image")
 
     defaults = run_defaults()
     stages = stage_iterations(args.iterations or defaults["iterations"], len(args.scales or [0]))

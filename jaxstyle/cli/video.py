@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import time
@@ -14,7 +15,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import options
-from jaxstyle.cli.args import counts, nonneg_float, positive_int, run_defaults, whole
+from jaxstyle.cli.args import (
+    counts,
+    nonneg_float,
+    paths,
+    positive_int,
+    refuse_overwrite,
+    run_defaults,
+    whole,
+)
 from jaxstyle.cli.scale import preflight
 from jaxstyle.cli.stylize import config_from
 from jaxstyle.cli.stylize_flags import add_look
@@ -110,10 +119,6 @@ def state_path(output: Path) -> Path:
     return output.with_name(f"{output.stem or output.name}.video-state.npz")
 
 
-def _paths(text: str | None) -> list[Path]:
-    return [Path(t) for t in (text or "").split(",") if t.strip()]
-
-
 def _mask(path: Path, hw: tuple[int, int], start: int, count: int) -> np.ndarray:
     """One mask for every frame (an image), or one per frame (a folder or video)."""
     if path.is_dir() or path.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
@@ -126,13 +131,11 @@ def _mask(path: Path, hw: tuple[int, int], start: int, count: int) -> np.ndarray
 
 def run(args: argparse.Namespace) -> int:
     source, output = Path(args.input), Path(args.output)
-    style_paths = _paths(args.style)
+    style_paths = paths(args.style)
     if not style_paths:
         raise ConfigError("give at least one STYLE image")
-    inputs = [source, *style_paths, *_paths(args.masks), *_paths(args.style_masks)]
-    for path in inputs:
-        if path.exists() and output.exists() and output.resolve() == path.resolve():
-            raise ImageError(f"refusing to overwrite the input {path}")
+    inputs = [source, *style_paths, *paths(args.masks), *paths(args.style_masks)]
+    refuse_overwrite(output, inputs)
     if args.scales and args.size:
         raise ConfigError("--size and --scales: the last scale is the output size")
     if args.scales and args.resume:
@@ -149,13 +152,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     styles = [read.load_image(p) for p in style_paths]
     style = styles if len(styles) > 1 else styles[0]
+    style_masks = [read.load_mask(p) for p in paths(args.style_masks)] or None
     params, meta = load_weights(resolve_weights(args.weights))
     begin, result, state = time.perf_counter(), None, state_path(output)
     for size, iterations in zip(sizes, stages, strict=True):
         frames = np.stack([read.resize_long_side(f, size) for f in clip.frames])
         at = frames.shape[1:3]
-        masks = [_mask(p, at, args.start, len(frames)) for p in _paths(args.masks)] or None
-        style_masks = [read.load_mask(p) for p in _paths(args.style_masks)] or None
+        masks = [_mask(p, at, args.start, len(frames)) for p in paths(args.masks)] or None
         start = (
             None if result is None else np.asarray(arrays.resize(jnp.asarray(result.frames), *at))
         )
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             style,
             params,
             meta.preprocess,
-            config_from(args, iterations=iterations, temporal_weight=args.temporal_weight),
+            dataclasses.replace(config, iterations=iterations),
             video=video,
             key=jax.random.key(args.seed),
             masks=masks,
