@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -109,16 +110,7 @@ def test_unreadable_video_and_mixed_frames_are_one_line(files, capsys):
 
 
 def test_missing_extra_is_one_line(files, capsys, monkeypatch):
-    import builtins
-
-    real = builtins.__import__
-    monkeypatch.setattr(
-        builtins,
-        "__import__",
-        lambda name, *a, **k: (
-            (_ for _ in ()).throw(ImportError(name)) if name == "av" else real(name, *a, **k)
-        ),
-    )
+    monkeypatch.setitem(sys.modules, "av", None)  # import av raises ImportError
     assert _video(files, "clip.mp4", "x.mp4") == 2
     assert "pip install 'jaxstyle[video]'" in capsys.readouterr().err
 

@@ -92,29 +92,35 @@ def photo(tmp_path_factory):
     return path
 
 
+def _some(table: dict[str, st.SearchStrategy[str]]) -> st.SearchStrategy[dict[str, str]]:
+    """One to four of ``table``'s flags, each with a value from its strategy."""
+    names = st.dictionaries(st.sampled_from(sorted(table)), st.just(None), min_size=1, max_size=4)
+    return names.flatmap(lambda d: st.fixed_dictionaries({k: table[k] for k in d}))
+
+
+def _exits_cleanly(argv: list[str], flags: dict[str, str], out, capsys) -> None:
+    """The command with ``flags`` exits 0, or 2 with one line and no traceback; no output."""
+    try:
+        code = cli.main([*argv, *(f"{k}={v}" for k, v in flags.items())])
+    except SystemExit as e:  # argparse's own errors (one line, see cli.args.Parser)
+        code = e.code
+    err = capsys.readouterr().err
+    assert code in (0, 2), (code, err)
+    assert "Traceback" not in err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
 def test_cli_flags(tmp_path, photo, capsys, record_property):
     count, out = Counter(), tmp_path / "out.png"
 
     @fuzz_settings(150, 3000)
-    @given(
-        flags=st.dictionaries(
-            st.sampled_from(sorted(FLAGS)), st.just(None), min_size=1, max_size=4
-        ).flatmap(lambda d: st.fixed_dictionaries({k: FLAGS[k] for k in d}))
-    )
+    @given(flags=_some(FLAGS))
     def case(flags: dict[str, str]) -> None:
         count.tick()
         argv = ["stylize", str(photo), str(photo), "-o", str(out), "--dry-run", "--quiet"]
-        argv += [f"{k}={v}" for k, v in flags.items()]
-        try:
-            code = cli.main(argv)
-        except SystemExit as e:  # argparse's own errors (one line, see cli.args.Parser)
-            code = e.code
-        err = capsys.readouterr().err
-        assert code in (0, 2), (code, err)
-        assert "Traceback" not in err
-        if code == 2:
-            assert len(err.strip().splitlines()) == 1, err
-        assert not out.exists()
+        _exits_cleanly(argv, flags, out, capsys)
 
     case()
     count.record(record_property)
@@ -190,25 +196,11 @@ def test_video_flags(tmp_path, photo, capsys, record_property):
         (frames / f"{i}.png").write_bytes(photo.read_bytes())
 
     @fuzz_settings(60, 3000)
-    @given(
-        flags=st.dictionaries(
-            st.sampled_from(sorted(VIDEO_FLAGS)), st.just(None), min_size=1, max_size=4
-        ).flatmap(lambda d: st.fixed_dictionaries({k: VIDEO_FLAGS[k] for k in d}))
-    )
+    @given(flags=_some(VIDEO_FLAGS))
     def case(flags: dict[str, str]) -> None:
         count.tick()
         argv = ["video", str(frames), str(photo), "-o", str(out), "--dry-run", "--quiet"]
-        argv += [f"{k}={v}" for k, v in flags.items()]
-        try:
-            code = cli.main(argv)
-        except SystemExit as e:
-            code = e.code
-        err = capsys.readouterr().err
-        assert code in (0, 2), (code, err)
-        assert "Traceback" not in err
-        if code == 2:
-            assert len(err.strip().splitlines()) == 1, err
-        assert not out.exists()
+        _exits_cleanly(argv, flags, out, capsys)
 
     case()
     count.record(record_property)

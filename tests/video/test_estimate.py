@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -51,13 +51,6 @@ def test_flows_are_cached_per_clip_and_pair(tmp_path, monkeypatch):
 
 
 def test_without_opencv_one_line_names_the_extra(monkeypatch):
-    real = builtins.__import__
-
-    def refuse(name, *args, **kwargs):
-        if name == "cv2":
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", refuse)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'jaxstyle\[video\]'"):
         Flows(np.zeros((2, 8, 8, 3), np.float32), cache=False)(1, 0)

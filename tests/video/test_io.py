@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -109,14 +109,7 @@ def test_a_failed_write_leaves_the_old_output(tmp_path, monkeypatch):
 
 
 def test_without_pyav_one_line_names_the_extra(tmp_path, monkeypatch):
-    real = builtins.__import__
-
-    def refuse(name, *args, **kwargs):
-        if name == "av":
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", refuse)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av raises ImportError
     (tmp_path / "x.mp4").write_bytes(b"")
     with pytest.raises(ConfigError, match=r"pip install 'jaxstyle\[video\]'"):
         read_clip(tmp_path / "x.mp4")
