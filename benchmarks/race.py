@@ -51,7 +51,8 @@ from benchmarks.worker import first_reach, load_average, use_code, utc_now
 REPO = Path(__file__).resolve().parents[1]
 SLIM = (8, 16, 16, 24, 24)  # --quick's network: the real depth, narrow layers
 #: Who can race: jaxstyle with its backend's default optimiser (``jax``) or a named one
-#: (``jax-<optimizer>``, also ``jax-<optimizer>-<linesearch>``: :func:`racer`), torch's
+#: (``jax-<optimizer>``, also ``jax-<optimizer>-<linesearch>``, either with
+#: ``@<precondition>``, e.g. ``jax-lbfgs@none``: :func:`racer`), torch's
 #: L-BFGS with its defaults and with strong Wolfe, torch's Adam.
 RACERS = (
     "jax",
@@ -64,14 +65,18 @@ RACERS = (
     "torch-adam",
 )
 OPTIMIZERS = ("lbfgs", "jaxopt", "optax", "adam")
+PRECONDITIONS = ("spectral", "none")
 REFERENCES = ("torch", "torch-wolfe")  # the ratios' denominators
 LOOSE = 0.05  # a second target, 5 % above torch's loss, read off the same curves
 
 
 def racer(name: str) -> bool:
     """Whether ``name`` can race: one of :data:`RACERS`, or ``jax-<optimizer>-<linesearch>``
-    (e.g. ``jax-lbfgs-none``)."""
+    (e.g. ``jax-lbfgs-none``), either with ``@<precondition>`` (``jax-lbfgs@none``)."""
+    name, at, precondition = name.partition("@")
     optimizer = name.removeprefix("jax-").partition("-")[0]
+    if at and not (name.startswith("jax-") and precondition in PRECONDITIONS):
+        return False
     return name in RACERS or (name.startswith("jax-") and optimizer in OPTIMIZERS)
 
 
@@ -109,9 +114,11 @@ def worker(args: argparse.Namespace, framework: str, job: str, size: int, **kw: 
     env, config = dict(os.environ), args.config
     if framework == "jax-old":
         env["JAXSTYLE_CODE"] = str(Path(args.old_code).resolve())
-    elif framework.startswith("jax-"):  # jax-<optimizer>[-<linesearch>]
-        optimizer, _, search = framework[4:].partition("-")
+    elif framework.startswith("jax-"):  # jax-<optimizer>[-<linesearch>][@<precondition>]
+        name, _, precondition = framework[4:].partition("@")
+        optimizer, _, search = name.partition("-")
         more = f"optimizer={optimizer}" + (f",linesearch={search}" if search else "")
+        more += f",precondition={precondition}" if precondition else ""
         config = ",".join(filter(None, (config, more)))
     cmd = [sys.executable, "-m", "benchmarks.worker", "--job", job, "--size", str(size)]
     cmd += ["--framework", "jax" if framework.startswith("jax") else framework]

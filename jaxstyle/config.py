@@ -33,6 +33,7 @@ from jaxstyle.options import (
     OPTIMIZERS,
     POOLINGS,
     PRECISIONS,
+    PRECONDITIONERS,
     SHARDS,
     STYLE_LOSSES,
     WEIGHTINGS,
@@ -42,6 +43,21 @@ from jaxstyle.options import (
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+
+
+def _offered(
+    name: str, value: str | None, optimizer: str, table: dict[str, tuple[str, ...]]
+) -> None:
+    # What the optimizer offers ("auto": what any optimizer offers).
+    offered = (
+        tuple(dict.fromkeys(s for v in table.values() for s in v))
+        if optimizer == "auto"
+        else table[optimizer]
+    )
+    if value is not None and value not in offered:
+        raise ConfigError(
+            f"optimizer {optimizer!r} offers {name} {', '.join(offered)}, got {value!r}"
+        )
 
 
 def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
@@ -105,6 +121,8 @@ class Config:
         optimizer: see :data:`OPTIMIZERS`.
         linesearch: see :data:`LINESEARCHES`; ``None`` takes the optimizer's default.
             With ``"none"`` each iteration costs exactly one evaluation.
+        precondition: L-BFGS's starting inverse Hessian, see :data:`PRECONDITIONERS`;
+            ``None`` takes the optimizer's default (lbfgs: ``"spectral"``).
         history_size: L-BFGS memory (pairs of past steps); ``None`` takes
             :data:`HISTORY_SIZES`, less for a big batch. Memory: ``2 * history_size *
             H * W * 3`` float32 per image.
@@ -161,6 +179,7 @@ class Config:
     iterations: int = 500
     optimizer: str = "auto"
     linesearch: str | None = None
+    precondition: str | None = None
     history_size: int | None = None
     precision: str = "float32"
     convolution: str = "auto"
@@ -193,16 +212,8 @@ class Config:
             object.__setattr__(self, "ratio", DEFAULT_RATIOS[self.weighting])
         _choice("init", self.init, INITS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        offered = (
-            tuple(dict.fromkeys(s for v in LINESEARCHES.values() for s in v))
-            if self.optimizer == "auto"
-            else LINESEARCHES[self.optimizer]
-        )
-        if self.linesearch is not None and self.linesearch not in offered:
-            raise ConfigError(
-                f"optimizer {self.optimizer!r} offers linesearch {', '.join(offered)}, "
-                f"got {self.linesearch!r}"
-            )
+        _offered("linesearch", self.linesearch, self.optimizer, LINESEARCHES)
+        _offered("precondition", self.precondition, self.optimizer, PRECONDITIONERS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("convolution", self.convolution, CONVOLUTIONS)
         if self.convolution == "winograd" and self.precision == "bfloat16":
@@ -279,7 +290,7 @@ def resolve(config: Config, backend: str) -> Config:
     """``config`` with its backend-dependent choices made for ``backend``.
 
     ``optimizer="auto"`` becomes ``"lbfgs"`` on a CPU and ``"jaxopt"`` on a GPU/TPU;
-    ``linesearch=None`` the optimizer's default. Asking for Winograd off a CPU is an
+    ``linesearch=None`` and ``precondition=None`` the optimizer's defaults. Asking for Winograd off a CPU is an
     error: its kernels are written for XLA:CPU and were never measured elsewhere.
 
     Example:
@@ -302,4 +313,5 @@ def resolve(config: Config, backend: str) -> Config:
         config,
         optimizer=optimizer,
         linesearch=config.linesearch or LINESEARCHES[optimizer][0],
+        precondition=config.precondition or PRECONDITIONERS[optimizer][0],
     )

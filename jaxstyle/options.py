@@ -60,6 +60,15 @@ LINESEARCHES = {
     "jaxopt": ("zoom", "backtracking", "hager-zhang"),
     "adam": ("none",),
 }
+#: L-BFGS's starting inverse Hessian each optimiser offers, its default first:
+#: "spectral" boosts structure coarser than a few periods across the image
+#: (:mod:`jaxstyle.solve.precondition`; README, "Solvers"); "none" is ``H0 = gamma I``.
+PRECONDITIONERS = {
+    "lbfgs": ("spectral", "none"),
+    "optax": ("none",),
+    "jaxopt": ("none",),
+    "adam": ("none",),
+}
 #: Default L-BFGS memory: torch's and Lua optim's 100 for lbfgs, the libraries' own 10
 #: for optax and jaxopt; a batch may get less (:func:`jaxstyle.solve.common.history_size`).
 HISTORY_SIZES = {"lbfgs": 100, "optax": 10, "jaxopt": 10, "adam": 0}

@@ -38,6 +38,8 @@ from jaxstyle.options import LINESEARCHES
         ({"optimizer": "jaxopt", "linesearch": "none"}, "offers linesearch"),
         ({"optimizer": "lbfgs", "linesearch": "zoom"}, "offers linesearch"),
         ({"linesearch": "golden"}, "offers linesearch"),
+        ({"optimizer": "adam", "precondition": "spectral"}, "offers precondition"),
+        ({"precondition": "fourier"}, "offers precondition"),
         ({"precision": "float16"}, "precision must be"),
         ({"convolution": "fft"}, "convolution must be one of"),
         ({"convolution": "winograd", "precision": "bfloat16"}, "float32 only"),
@@ -90,10 +92,14 @@ def test_auto_optimizer_by_backend(backend, optimizer):
         assert resolve(Config(optimizer=name), backend).linesearch == searches[0]
 
 
-def test_resolve_checks_the_linesearch_of_the_chosen_optimizer():
+def test_resolve_checks_the_linesearch_and_preconditioner_of_the_chosen_optimizer():
     assert resolve(Config(linesearch="strong-wolfe"), "cpu").linesearch == "strong-wolfe"
     with pytest.raises(ConfigError, match="optimizer 'jaxopt' offers linesearch"):
         resolve(Config(linesearch="strong-wolfe"), "gpu")
+    assert resolve(Config(), "cpu").precondition == "spectral"
+    assert resolve(Config(), "gpu").precondition == "none"
+    with pytest.raises(ConfigError, match="optimizer 'jaxopt' offers precondition"):
+        resolve(Config(precondition="spectral"), "gpu")
 
 
 @pytest.mark.parametrize(

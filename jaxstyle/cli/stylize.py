@@ -69,6 +69,7 @@ def config_from(args: argparse.Namespace, **fields: object) -> cfg.Config:
         init="image" if getattr(args, "init_image", None) else args.init,
         optimizer=args.optimizer,
         linesearch=args.linesearch,
+        precondition=args.precondition,
         history_size=args.history_size,
         precision=args.precision,
         convolution=args.convolution,

@@ -159,6 +159,13 @@ def add_look(p: argparse.ArgumentParser) -> None:
         "jaxopt; none = torch's unit steps, lbfgs and optax only)",
     )
     p.add_argument(
+        "--precondition",
+        choices=sorted({pc for v in options.PRECONDITIONERS.values() for pc in v}),
+        default=None,
+        help="L-BFGS's starting inverse Hessian (default: spectral for lbfgs, which boosts "
+        "coarse structure; none = torch's, and the only one for optax/jaxopt/adam)",
+    )
+    p.add_argument(
         "--history-size",
         type=int,
         default=None,

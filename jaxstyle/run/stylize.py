@@ -190,7 +190,9 @@ def stylize(
         x0, shared, items = _place(run_plan, x0, (params, prepared), (targets, weights))
         loss = Loss(spec, preprocess, extra_loss)
         rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
-        solver = Solver(first.optimizer, first.linesearch, run_plan.history_size, rate)
+        solver = Solver(
+            first.optimizer, first.linesearch, run_plan.history_size, rate, first.precondition
+        )
 
         def image(x: Array) -> np.ndarray:
             # A padded batch's copies and padded rows dropped; gathered from every process.

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from jaxstyle.options import HISTORY_SIZES, LINESEARCHES
+from jaxstyle.options import HISTORY_SIZES, LINESEARCHES, PRECONDITIONERS
 
 Array = jax.Array
 #: One item's loss: ``(x, shared, item) -> (loss, aux)``; ``shared`` is the same for
@@ -28,6 +28,9 @@ class Solver:
         optimizer: ``"lbfgs"``, ``"optax"``, ``"jaxopt"`` or ``"adam"``.
         linesearch: one of :data:`~jaxstyle.options.LINESEARCHES` for the optimizer.
         history_size: L-BFGS memory in pairs (unused by Adam).
+        precondition: L-BFGS's ``H0``, one of :data:`~jaxstyle.options.PRECONDITIONERS`
+            for the optimizer; ``"spectral"`` needs items ``(H, W, C)``, so the plain
+            ``"none"`` is the default here (a :class:`~jaxstyle.Config` picks for images).
         learning_rate: Adam's step size in ``x``'s units: a number, or a tuple with
             one per channel (``x``'s last axis). :func:`jaxstyle.stylize` passes
             ``Config.learning_rate`` in pixel units through the preprocessing's scale.
@@ -41,6 +44,7 @@ class Solver:
     linesearch: str | None = None
     history_size: int = 10
     learning_rate: float | tuple[float, ...] = 1e-3
+    precondition: str = "none"
 
     def __post_init__(self) -> None:
         if self.optimizer not in LINESEARCHES:
@@ -49,6 +53,10 @@ class Solver:
             object.__setattr__(self, "linesearch", LINESEARCHES[self.optimizer][0])
         if self.linesearch not in LINESEARCHES[self.optimizer]:
             raise ValueError(f"{self.optimizer} offers {', '.join(LINESEARCHES[self.optimizer])}")
+        if self.precondition not in PRECONDITIONERS[self.optimizer]:
+            raise ValueError(
+                f"{self.optimizer} offers {', '.join(PRECONDITIONERS[self.optimizer])}"
+            )
 
 
 def history_size(optimizer: str, requested: int | None, batch: int, hw: tuple[int, int]) -> int:

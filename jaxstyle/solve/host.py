@@ -80,6 +80,7 @@ def run(
             iterations - done,
             history_size=solver.history_size,
             linesearch=solver.linesearch,
+            precondition=solver.precondition,
             stop=stop,
             start=start,
         ),

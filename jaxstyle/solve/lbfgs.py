@@ -9,9 +9,11 @@ too, and only two scalars per item cross to the host per evaluation.
 
 Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
 
-* direction: the two-loop recursion (Alg. 7.4) with ``H0 = gamma I``,
-  ``gamma = s'y / y'y`` of the newest pair; pairs with ``s'y <= 1e-10 y'y`` are skipped;
-  a direction that is not a descent direction resets the memory to steepest descent.
+* direction: the two-loop recursion (Alg. 7.4) with ``H0 = gamma P``,
+  ``gamma = s'y / y'Py`` of the newest pair, ``P`` the identity (``precondition="none"``,
+  torch's) or a spectral preconditioner (:mod:`jaxstyle.solve.precondition`); pairs with
+  ``s'y <= 1e-10 y'y`` are skipped; a direction that is not a descent direction resets
+  the memory to ``-P g``.
 * step: ``"strong-wolfe"`` is the bracketing/zoom search of Alg. 3.5/3.6 for the
   strong Wolfe conditions (``c1 = 1e-4``, ``c2 = 0.9``) with safeguarded cubic
   interpolation (eq. 3.59), at most ``max_evals`` evaluations; the sufficient-decrease
@@ -19,8 +21,8 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006):
   float32 rounding (see :func:`jaxstyle.solve.linesearch.strong_wolfe`); a non-finite loss counts as too high,
   so the search shrinks the step instead of failing. ``"none"`` takes the step as is
   (torch without ``line_search_fn``), halving it only while the loss is non-finite.
-* the first step (and the first after a reset) is ``1 / |g|_1`` along ``-g``, an L1
-  length of 1 in the input's units, so that it, and through its curvature pair every
+* the first step (and the first after a reset) is ``1 / |P g|_1`` along ``-P g``, an
+  L1 length of 1 in the input's units, so that it, and through its curvature pair every
   later step, does not depend on the loss's scale (torch and minFunc cap ``t`` at 1,
   which below ``|g|_1 = 1`` ties them to it); later ones start at ``t = 1``.
 
@@ -115,6 +117,7 @@ def steps(
     *,
     history_size: int = 10,
     linesearch: str = "strong-wolfe",
+    precondition: str = "none",
     max_evals: int = 25,
     stop: Callable[[], bool] | None = None,
     start: Carry | None = None,
@@ -124,7 +127,9 @@ def steps(
     ``stop`` is asked after every evaluation: once it says ``True`` the generator ends,
     the iteration in progress dropped, so the last :class:`Step` yielded is the result.
     ``start``, a :class:`Carry` a run yielded, continues that run instead (``x0`` is
-    then unused): the same iterates as if it had not stopped.
+    then unused): the same iterates as if it had not stopped. ``precondition`` names
+    ``P`` in :data:`~jaxstyle.solve.precondition.PRECONDITIONERS` (``"spectral"`` needs
+    ``x0`` ``(B, H, W, C)``).
 
     When an item's line search finds no lower loss, its memory is cleared and the
     next iteration tries steepest descent; if that fails too, the item stays where it
@@ -147,7 +152,7 @@ def steps(
     if start is None:
         x, f, g, _, aux = probe(x0, jnp.zeros_like(x0), jnp.zeros((b,), jnp.float32))
         memory = init_memory(x, history_size)
-        fresh = np.ones(b, bool)  # empty memory: take the short first step along -g
+        fresh = np.ones(b, bool)  # empty memory: take the short first step along -P g
         # A start whose loss or gradient is not finite has nowhere to go.
         failed = ~(np.isfinite(host(f)) & np.isfinite(host(_l1(g))))
         stopped = failed.copy()
@@ -161,11 +166,11 @@ def steps(
             carry = Carry(x, f, g, aux, memory, fresh.copy(), failed.copy(), stopped.copy())
             yield Step(x, f, aux, np.zeros(b, np.int64), failed.copy(), carry)
             continue
-        d, gtd_dev, descent, g_l1, d_inf = direction(memory, g)
+        d, gtd_dev, descent, d_l1, d_inf = direction(memory, g, precondition)
         reset = ~host(descent)
         fresh |= reset
         f_host, gtd = host(f).astype(np.float64), host(gtd_dev).astype(np.float64)
-        first = 1.0 / np.maximum(host(g_l1).astype(np.float64), 1e-30)
+        first = 1.0 / np.maximum(host(d_l1).astype(np.float64), 1e-30)
         # torch's tolerance_change: a bracket this narrow moves no pixel by 1e-9.
         min_width = 1e-9 / np.maximum(host(d_inf).astype(np.float64), 1e-30)
         trial = np.zeros(b)
@@ -231,7 +236,7 @@ def steps(
         failed |= give_up & odd
         stopped |= give_up
         new_x, new_f, new_g, new_aux = best
-        memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear))
+        memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear), precondition)
         x, f, g, aux = new_x, new_f, new_g, new_aux
         fresh = clear
         carry = Carry(x, f, g, aux, memory, fresh.copy(), failed.copy(), stopped.copy())

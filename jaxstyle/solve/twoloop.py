@@ -1,9 +1,10 @@
 """The L-BFGS memory of a batch and its two-loop recursion (:mod:`jaxstyle.solve.lbfgs`'s algebra).
 
 A ring buffer of the last ``m`` pairs ``(s, y)`` per item; :func:`direction` is Nocedal
-& Wright's Alg. 7.4 with ``H0 = gamma I``, :func:`push` stores a pair that passes the
-curvature test. Both are jitted and vmapped over the batch; :func:`push` updates the
-buffers in place (donated).
+& Wright's Alg. 7.4 with ``H0 = gamma P`` (``P`` named by ``precondition``, see
+:mod:`jaxstyle.solve.precondition`; ``gamma = s'y / y'Py`` of the newest pair), :func:`push`
+stores a pair that passes the curvature test. Both are jitted and vmapped over the
+batch; :func:`push` updates the buffers in place (donated).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxstyle.solve.precondition import PRECONDITIONERS
 
 Array = jax.Array
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -26,7 +29,7 @@ class Memory(NamedTuple):
         y: ``(B, m, *shape)`` gradient changes ``g_{k+1} - g_k``.
         rho: ``(B, m)`` ``1 / s'y`` (0 in a slot never written).
         newest: ``(B,)`` int32 slot of the newest pair.
-        gamma: ``(B,)`` ``s'y / y'y`` of the newest pair (1 when empty).
+        gamma: ``(B,)`` ``s'y / y'Py`` of the newest pair (1 when empty).
         count: ``(B,)`` int32 pairs stored, at most ``m``: the recursion visits only
             these, so early iterations do not read the whole (mostly empty) buffer.
     """
@@ -58,10 +61,9 @@ def _vdot(a: Array, b: Array) -> Array:
     return jnp.vdot(a, b, precision=_HIGHEST)
 
 
-def _direction_one(
-    s: Array, y: Array, rho: Array, newest: Array, gamma: Array, count: Array, g: Array
-) -> tuple[Array, Array, Array, Array, Array]:
-    m = rho.shape[0]
+def _direction_one(precondition: str, memory: Memory, g: Array) -> tuple[Array, ...]:
+    s, y, rho, newest, gamma, count = memory
+    m, p = rho.shape[0], PRECONDITIONERS[precondition]
 
     def newest_first(i: Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
         q, alphas = carry
@@ -75,32 +77,35 @@ def _direction_one(
         j = (newest + 1 - count + i) % m
         return r + s[j] * (alphas[j] - rho[j] * _vdot(y[j], r))
 
-    d = -jax.lax.fori_loop(0, count, oldest_first, gamma * q)
+    d = -jax.lax.fori_loop(0, count, oldest_first, gamma * p(q))
     gtd = _vdot(g, d)
     descent = gtd < 0
-    d = jnp.where(descent, d, -g)
-    gtd = jnp.where(descent, gtd, -_vdot(g, g))
-    return d, gtd, descent, jnp.sum(jnp.abs(g)), jnp.max(jnp.abs(d))
+    fallback = -p(g)  # P is positive definite: a descent direction
+    d = jnp.where(descent, d, fallback)
+    gtd = jnp.where(descent, gtd, _vdot(g, fallback))
+    return d, gtd, descent, jnp.sum(jnp.abs(d)), jnp.max(jnp.abs(d))
 
 
-@jax.jit
-def direction(memory: Memory, g: Array) -> tuple[Array, Array, Array, Array, Array]:
+@functools.partial(jax.jit, static_argnames="precondition")
+def direction(
+    memory: Memory, g: Array, precondition: str = "none"
+) -> tuple[Array, Array, Array, Array, Array]:
     """The L-BFGS search direction at gradient ``g`` ``(B, *shape)``.
 
     Returns:
-        ``(d, g.d, descent, |g|_1, |d|_inf)``, all but ``d`` of shape ``(B,)``: ``d``
-        is ``-g`` where the recursion gave no descent direction (``descent`` false;
-        the caller then resets the memory).
+        ``(d, g.d, descent, |d|_1, |d|_inf)``, all but ``d`` of shape ``(B,)``: ``d``
+        is ``-P g`` where the recursion gave no descent direction (``descent`` false;
+        the caller then resets the memory), and with an empty memory.
     """
-    m = memory
-    return jax.vmap(_direction_one)(m.s, m.y, m.rho, m.newest, m.gamma, m.count, g)
+    return jax.vmap(functools.partial(_direction_one, precondition))(memory, g)
 
 
-def _push_one(m: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
+def _push_one(precondition: str, m: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
     s, y, rho, newest, gamma, count = m
     gamma = jnp.where(reset, jnp.ones_like(gamma), gamma)
     count = jnp.where(reset, jnp.zeros_like(count), count)
     sy, yy = _vdot(ds, dy), _vdot(dy, dy)
+    ypy = yy if precondition == "none" else _vdot(dy, PRECONDITIONERS[precondition](dy))
     # Curvature test: torch's is s'y > 1e-10, which depends on the loss's scale (tiny
     # losses never store a pair); relative to y'y it does not, and it still keeps the
     # inverse Hessian estimate positive definite.
@@ -113,15 +118,16 @@ def _push_one(m: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
         y.at[slot].set(jnp.where(keep, dy, y[slot])),
         rho.at[slot].set(jnp.where(keep, 1.0 / jnp.where(keep, sy, 1.0), rho[slot])),
         slot,
-        jnp.where(keep, sy / jnp.where(keep, yy, 1.0), gamma),
+        jnp.where(keep, sy / jnp.where(keep, ypy, 1.0), gamma),
         jnp.where(keep, jnp.minimum(count + 1, rho.shape[0]), count),
     )
 
 
-@functools.partial(jax.jit, donate_argnums=0)
-def push(memory: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
+@functools.partial(jax.jit, donate_argnums=0, static_argnames="precondition")
+def push(memory: Memory, ds: Array, dy: Array, reset: Array, precondition: str = "none") -> Memory:
     """``memory`` with the pair ``(ds, dy)`` added per item (after clearing it where ``reset``).
 
     ``memory`` is donated: its buffers are updated in place, so do not read it after.
+    ``precondition`` must be :func:`direction`'s (it scales ``gamma``).
     """
-    return jax.vmap(_push_one)(memory, ds, dy, reset)
+    return jax.vmap(functools.partial(_push_one, precondition))(memory, ds, dy, reset)

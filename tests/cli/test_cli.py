@@ -110,6 +110,7 @@ def test_save_every_writes_intermediates(files, every, iterations, saved):
         ({}, ("--convolution", "winograd", "--precision", "bfloat16"), "float32 only"),
         ({}, ("--history-size", "0"), "history_size must be positive"),
         ({}, ("--optimizer", "lbfgs", "--linesearch", "zoom"), "offers linesearch"),
+        ({}, ("--optimizer", "jaxopt", "--precondition", "spectral"), "offers precondition"),
         ({}, ("--weighting", "mean"), "--weighting: invalid choice"),
         ({}, ("--weights", "THREE"), "layer relu4_1 needs block 4 of VGG19, but these weights"),
     ],

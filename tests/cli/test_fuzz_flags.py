@@ -76,6 +76,7 @@ FLAGS = {
     "--init": st.one_of(st.sampled_from(["noise", "content", "style", "image"]), TEXT),
     "--optimizer": st.one_of(st.sampled_from(["lbfgs", "adam", "jaxopt", "optax"]), TEXT),
     "--linesearch": st.one_of(st.sampled_from(["none", "zoom", "strong-wolfe"]), TEXT),
+    "--precondition": st.one_of(st.sampled_from(["none", "spectral"]), TEXT),
     "--memory": st.one_of(st.sampled_from(["auto", "off", "check"]), TEXT),
     "--shard": st.one_of(st.sampled_from(["batch", "spatial", "auto"]), TEXT),
     "--colors": st.one_of(st.sampled_from(["style", "luminance", "match", "swap"]), TEXT),
