@@ -146,3 +146,21 @@ def test_highres_table_has_the_device_peak_and_cap():
     assert text.startswith("# Peak memory against image size (gpu: NVIDIA H200)")
     assert "16:9 crops" in text and "jax's device limit 74.5 GiB." in text
     assert "| 7680x4320 | 33177600 | 1.00 | 60.00 | 68.60 |" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("jax-lbfgs", True),
+        ("jax-lbfgs-none", True),
+        ("jax-lbfgs@none", True),
+        ("jax-lbfgs-strong-wolfe@spectral", True),
+        ("jax-lbfgs@fourier", False),
+        ("torch@none", False),
+        ("jax-sgd", False),
+    ],
+)
+def test_racer_names(name, ok):
+    from benchmarks.race import racer
+
+    assert racer(name) is ok

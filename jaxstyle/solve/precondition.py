@@ -9,10 +9,11 @@ per pixel, per colour channel) the weight
 
     ``w(f) = 1 + (f0 / max(f, 1 / N))**2``,  ``f0 = CYCLES / N``,  ``N = max(H, W)``,
 
-so that structure coarser than about ``CYCLES`` periods across the image takes larger
-steps while finer detail keeps the plain gradient's (``w -> 1``). ``P`` is symmetric
-positive definite (a real, even filter), so ``-P g`` is a descent direction and the
-curvature pairs keep ``H`` positive definite. It is the same idea as optimising a
+so that structure coarser than about ``CYCLES`` (2) periods across the image takes
+larger steps (the mean colour ``1 + CYCLES**2`` times) while finer detail keeps the
+plain gradient's (``w -> 1``). ``P`` is symmetric positive definite (a real, even
+filter), so ``-P g`` is a descent direction and the curvature pairs keep ``H``
+positive definite. It is the same idea as optimising a
 Fourier-scaled parametrisation of the image (Olah et al., *Feature Visualization*,
 Distill 2017), kept on the pixels: the iterates, the loss and the line search are
 unchanged. Measured in ``benchmarks/README.md`` ("Preconditioning").
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 
 Array = jax.Array
 #: Structure this many periods across the image's long side or coarser gets the boost.
-CYCLES = 4.0
+CYCLES = 2.0
 
 
 def spectral_weights(h: int, w: int, cycles: float = CYCLES) -> Array:
@@ -36,7 +37,7 @@ def spectral_weights(h: int, w: int, cycles: float = CYCLES) -> Array:
     Example:
         >>> wt = spectral_weights(8, 8)
         >>> float(wt[0, 0]), float(wt[0, 4])  # the mean colour; 2 px stripes (f = 0.5)
-        (17.0, 2.0)
+        (5.0, 1.25)
     """
     n = max(h, w)
     f = jnp.sqrt(jnp.fft.fftfreq(h)[:, None] ** 2 + jnp.fft.rfftfreq(w)[None, :] ** 2)
@@ -47,9 +48,9 @@ def spectral(q: Array) -> Array:
     """``P q`` for ``q`` ``(..., H, W, C)`` float32: each channel filtered by :func:`spectral_weights`.
 
     Example:
-        >>> q = jnp.ones((8, 8, 3))  # a flat image: its mean colour is boosted 17x
+        >>> q = jnp.ones((8, 8, 3))  # a flat image: its mean colour is boosted 5x
         >>> float(spectral(q)[0, 0, 0])
-        17.0
+        5.0
     """
     h, w = q.shape[-3], q.shape[-2]
     wt = spectral_weights(h, w).reshape((1,) * (q.ndim - 3) + (h, w // 2 + 1, 1))

@@ -40,7 +40,7 @@ def test_p_is_symmetric_positive_definite():
 
 
 def _inverse_p_quadratic(x):
-    # f(x) = 1/2 (x - 3)' P^-1 (x - 3): badly conditioned (1 to 17) in the pixels, its
+    # f(x) = 1/2 (x - 3)' P^-1 (x - 3): badly conditioned (1 to 5) in the pixels, its
     # Newton step is -P g, so preconditioned L-BFGS should solve it almost at once.
     h, w = x.shape[-3:-1]
     r = x - 3.0
