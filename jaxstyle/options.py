@@ -43,7 +43,7 @@ WEIGHTINGS = ("authors", "paper")
 #: ``ratio`` when none is given. authors: chosen on the whole real VGG19 at the paper's
 #: layers, with the photo as the start, so that a default run is strongly painted and
 #: keeps the photo's layout (README, "Loss weighting"); paper: the paper's Fig. 3 B, 1e-3.
-DEFAULT_RATIOS = {"authors": 1e-2, "paper": 1e-3}
+DEFAULT_RATIOS = {"authors": 6e-3, "paper": 1e-3}
 #: lbfgs: :mod:`jaxstyle.solve.lbfgs`, torch.optim.LBFGS's algorithm, stepped from Python with
 #: one compiled program per evaluation; optax / jaxopt: their L-BFGS, line search
 #: included, compiled into one program that runs on the device. auto: lbfgs on a CPU,

@@ -56,7 +56,7 @@ def test_layers_and_weights():
     config = Config(style_layers="relu1_1,relu3_1", content_layers={"relu2_2": 2.0})
     assert config.style_layers == (("relu1_1", 0.5), ("relu3_1", 0.5))
     assert config.layers == ("relu1_1", "relu2_2", "relu3_1")
-    assert (config.alpha, config.beta) == (1e-2, 1.0)
+    assert (config.alpha, config.beta) == (6e-3, 1.0)
     assert Config(weighting="paper").alpha == 1e-3
     explicit = Config(content_weight=5.0, style_weight=100.0)
     assert (explicit.alpha, explicit.beta) == (5.0, 100.0)

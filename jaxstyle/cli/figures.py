@@ -57,7 +57,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--weighting",
         options.WEIGHTINGS,
         "as for stylize; each panel runs the paper's alpha/beta as that weighting "
-        "reads it (the default's ratio 1e-2 for the paper's 1e-3), labelled with both",
+        "reads it (the default's ratio 6e-3 for the paper's 1e-3), labelled with both",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)

@@ -37,7 +37,7 @@ def strength(paper_ratio: float, weighting: str) -> float:
 
     Example:
         >>> strength(1e-3, "paper"), round(strength(1e-3, "authors"), 6), round(strength(1e-5, "authors"), 6)
-        (0.001, 0.01, 0.0001)
+        (0.001, 0.006, 6e-05)
     """
     return paper_ratio if weighting == "paper" else paper_ratio * PAPER_TO_AUTHORS
 
@@ -47,7 +47,7 @@ def strength_label(paper_ratio: float, weighting: str) -> str:
 
     Example:
         >>> strength_label(1e-3, "authors").replace(AB, "a/b"), strength_label(1e-3, "paper")[-4:]
-        ('ratio 1e-2 (paper a/b 1e-3)', '1e-3')
+        ('ratio 6e-3 (paper a/b 1e-3)', '1e-3')
     """
     if weighting == "paper":
         return f"{AB} = {short_ratio(paper_ratio)}"

@@ -16,7 +16,7 @@ filter), so ``-P g`` is a descent direction and the curvature pairs keep ``H``
 positive definite. It is the same idea as optimising a
 Fourier-scaled parametrisation of the image (Olah et al., *Feature Visualization*,
 Distill 2017), kept on the pixels: the iterates, the loss and the line search are
-unchanged. Measured in ``benchmarks/README.md`` ("Preconditioning").
+unchanged. Raced against torch in ``benchmarks/README.md`` ("Time to torch's look").
 """
 
 from __future__ import annotations

@@ -47,7 +47,9 @@ def test_each_stage_starts_from_the_previous_result(setup):
 def test_a_stage_starts_below_a_noise_start(setup):
     params, content, style = setup
     key = jax.random.key(0)
-    first, _ = coarse_to_fine(content, style, params, TORCHVISION, CONFIG, (32, 64), (10, 0), key=key)
+    first, _ = coarse_to_fine(
+        content, style, params, TORCHVISION, CONFIG, (32, 64), (10, 0), key=key
+    )
     spec = spec_of(CONFIG)
     loss = objective(
         params,
