@@ -191,7 +191,12 @@ def stylize(
         loss = Loss(spec, preprocess, extra_loss)
         rate = tuple(first.learning_rate * preprocess.scale / sd for sd in preprocess.std)
         solver = Solver(
-            first.optimizer, first.linesearch, run_plan.history_size, rate, first.precondition
+            first.optimizer,
+            first.linesearch,
+            run_plan.history_size,
+            rate,
+            first.precondition,
+            (int(hw[0]), int(hw[1])),
         )
 
         def image(x: Array) -> np.ndarray:

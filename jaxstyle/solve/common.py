@@ -34,6 +34,8 @@ class Solver:
         learning_rate: Adam's step size in ``x``'s units: a number, or a tuple with
             one per channel (``x``'s last axis). :func:`jaxstyle.stylize` passes
             ``Config.learning_rate`` in pixel units through the preprocessing's scale.
+        image_hw: ``(H, W)`` of the image in items whose rows were padded for a row
+            split (the spectral ``H0`` filters the image alone); ``None``: the whole item.
 
     Example:
         >>> Solver("jaxopt").linesearch
@@ -45,6 +47,7 @@ class Solver:
     history_size: int = 10
     learning_rate: float | tuple[float, ...] = 1e-3
     precondition: str = "none"
+    image_hw: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in LINESEARCHES:

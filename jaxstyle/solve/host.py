@@ -81,6 +81,7 @@ def run(
             history_size=solver.history_size,
             linesearch=solver.linesearch,
             precondition=solver.precondition,
+            image_hw=solver.image_hw,
             stop=stop,
             start=start,
         ),

@@ -42,6 +42,7 @@ import numpy as np
 
 from jaxstyle.solve.guards import restart_once
 from jaxstyle.solve.linesearch import Search, fixed_step, strong_wolfe
+from jaxstyle.solve.precondition import Precondition
 from jaxstyle.solve.transfer import host
 from jaxstyle.solve.twoloop import Memory, direction, init_memory, push
 
@@ -118,6 +119,7 @@ def steps(
     history_size: int = 10,
     linesearch: str = "strong-wolfe",
     precondition: str = "none",
+    image_hw: tuple[int, int] | None = None,
     max_evals: int = 25,
     stop: Callable[[], bool] | None = None,
     start: Carry | None = None,
@@ -129,7 +131,8 @@ def steps(
     ``start``, a :class:`Carry` a run yielded, continues that run instead (``x0`` is
     then unused): the same iterates as if it had not stopped. ``precondition`` names
     ``P`` in :data:`~jaxstyle.solve.precondition.PRECONDITIONERS` (``"spectral"`` needs
-    ``x0`` ``(B, H, W, C)``).
+    ``x0`` ``(B, H, W, C)``; ``image_hw``: the image inside rows padded below, see
+    :class:`~jaxstyle.solve.precondition.Precondition`).
 
     When an item's line search finds no lower loss, its memory is cleared and the
     next iteration tries steepest descent; if that fails too, the item stays where it
@@ -149,6 +152,7 @@ def steps(
         raise ValueError(f"linesearch must be one of {', '.join(LINESEARCHES)}, got {linesearch!r}")
     b = x0.shape[0]
     stop = stop or (lambda: False)
+    p = Precondition(precondition, image_hw)
     if start is None:
         x, f, g, _, aux = probe(x0, jnp.zeros_like(x0), jnp.zeros((b,), jnp.float32))
         memory = init_memory(x, history_size)
@@ -166,7 +170,7 @@ def steps(
             carry = Carry(x, f, g, aux, memory, fresh.copy(), failed.copy(), stopped.copy())
             yield Step(x, f, aux, np.zeros(b, np.int64), failed.copy(), carry)
             continue
-        d, gtd_dev, descent, d_l1, d_inf = direction(memory, g, precondition)
+        d, gtd_dev, descent, d_l1, d_inf = direction(memory, g, p)
         reset = ~host(descent)
         fresh |= reset
         f_host, gtd = host(f).astype(np.float64), host(gtd_dev).astype(np.float64)
@@ -236,7 +240,7 @@ def steps(
         failed |= give_up & odd
         stopped |= give_up
         new_x, new_f, new_g, new_aux = best
-        memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear), precondition)
+        memory = push(memory, new_x - x, new_g - g, jnp.asarray(reset | clear), p)
         x, f, g, aux = new_x, new_f, new_g, new_aux
         fresh = clear
         carry = Carry(x, f, g, aux, memory, fresh.copy(), failed.copy(), stopped.copy())

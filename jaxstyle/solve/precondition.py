@@ -22,6 +22,7 @@ unchanged. Raced against torch in ``benchmarks/README.md`` ("Time to torch's loo
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,3 +67,33 @@ def identity(q: Array) -> Array:
 
 #: ``Config.precondition`` -> ``P`` (a linear map of one item's ``(H, W, C)`` array).
 PRECONDITIONERS: dict[str, Callable[[Array], Array]] = {"none": identity, "spectral": spectral}
+
+
+class Precondition(NamedTuple):
+    """``P`` for one item, hashable (a ``jit`` static argument): a name and the image's size.
+
+    Attributes:
+        name: a key of :data:`PRECONDITIONERS`.
+        hw: ``(H, W)`` of the image inside an item that a row split padded below
+            (:mod:`jaxstyle.scale.sharding`): ``P`` filters that image alone and leaves
+            the padding 0, so a padded run takes the steps of an unpadded one. ``None``:
+            the whole item.
+
+    Example:
+        >>> p = Precondition("spectral", (6, 8))
+        >>> out = p(jnp.ones((8, 8, 3)))  # two padded rows
+        >>> out.shape, float(out[5, 0, 0]), float(out[6, 0, 0])
+        ((8, 8, 3), 5.0, 0.0)
+    """
+
+    name: str = "none"
+    hw: tuple[int, int] | None = None
+
+    def __call__(self, q: Array) -> Array:
+        p = PRECONDITIONERS[self.name]
+        if self.name == "none" or self.hw is None or tuple(q.shape[-3:-1]) == self.hw:
+            return p(q)
+        h, w = self.hw
+        inner = p(q[..., :h, :w, :])
+        pad = [(0, 0)] * (q.ndim - 3) + [(0, q.shape[-3] - h), (0, q.shape[-2] - w), (0, 0)]
+        return jnp.pad(inner, pad)

@@ -1,8 +1,8 @@
 """The L-BFGS memory of a batch and its two-loop recursion (:mod:`jaxstyle.solve.lbfgs`'s algebra).
 
 A ring buffer of the last ``m`` pairs ``(s, y)`` per item; :func:`direction` is Nocedal
-& Wright's Alg. 7.4 with ``H0 = gamma P`` (``P`` named by ``precondition``, see
-:mod:`jaxstyle.solve.precondition`; ``gamma = s'y / y'Py`` of the newest pair), :func:`push`
+& Wright's Alg. 7.4 with ``H0 = gamma P`` (``P`` a
+:class:`~jaxstyle.solve.precondition.Precondition`; ``gamma = s'y / y'Py`` of the newest pair), :func:`push`
 stores a pair that passes the curvature test. Both are jitted and vmapped over the
 batch; :func:`push` updates the buffers in place (donated).
 """
@@ -15,7 +15,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.solve.precondition import PRECONDITIONERS
+from jaxstyle.solve.precondition import Precondition
+
+PLAIN = Precondition()  # H0 = gamma I
 
 Array = jax.Array
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -61,9 +63,9 @@ def _vdot(a: Array, b: Array) -> Array:
     return jnp.vdot(a, b, precision=_HIGHEST)
 
 
-def _direction_one(precondition: str, memory: Memory, g: Array) -> tuple[Array, ...]:
+def _direction_one(p: Precondition, memory: Memory, g: Array) -> tuple[Array, ...]:
     s, y, rho, newest, gamma, count = memory
-    m, p = rho.shape[0], PRECONDITIONERS[precondition]
+    m = rho.shape[0]
 
     def newest_first(i: Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
         q, alphas = carry
@@ -88,7 +90,7 @@ def _direction_one(precondition: str, memory: Memory, g: Array) -> tuple[Array, 
 
 @functools.partial(jax.jit, static_argnames="precondition")
 def direction(
-    memory: Memory, g: Array, precondition: str = "none"
+    memory: Memory, g: Array, precondition: Precondition = PLAIN
 ) -> tuple[Array, Array, Array, Array, Array]:
     """The L-BFGS search direction at gradient ``g`` ``(B, *shape)``.
 
@@ -100,12 +102,12 @@ def direction(
     return jax.vmap(functools.partial(_direction_one, precondition))(memory, g)
 
 
-def _push_one(precondition: str, m: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
+def _push_one(precondition: Precondition, m: Memory, ds: Array, dy: Array, reset: Array) -> Memory:
     s, y, rho, newest, gamma, count = m
     gamma = jnp.where(reset, jnp.ones_like(gamma), gamma)
     count = jnp.where(reset, jnp.zeros_like(count), count)
     sy, yy = _vdot(ds, dy), _vdot(dy, dy)
-    ypy = yy if precondition == "none" else _vdot(dy, PRECONDITIONERS[precondition](dy))
+    ypy = yy if precondition.name == "none" else _vdot(dy, precondition(dy))
     # Curvature test: torch's is s'y > 1e-10, which depends on the loss's scale (tiny
     # losses never store a pair); relative to y'y it does not, and it still keeps the
     # inverse Hessian estimate positive definite.
@@ -124,7 +126,9 @@ def _push_one(precondition: str, m: Memory, ds: Array, dy: Array, reset: Array) 
 
 
 @functools.partial(jax.jit, donate_argnums=0, static_argnames="precondition")
-def push(memory: Memory, ds: Array, dy: Array, reset: Array, precondition: str = "none") -> Memory:
+def push(
+    memory: Memory, ds: Array, dy: Array, reset: Array, precondition: Precondition = PLAIN
+) -> Memory:
     """``memory`` with the pair ``(ds, dy)`` added per item (after clearing it where ``reset``).
 
     ``memory`` is donated: its buffers are updated in place, so do not read it after.

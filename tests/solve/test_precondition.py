@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from jaxstyle.solve import lbfgs
-from jaxstyle.solve.precondition import CYCLES, PRECONDITIONERS, spectral, spectral_weights
+from jaxstyle.solve.precondition import (
+    CYCLES,
+    PRECONDITIONERS,
+    Precondition,
+    spectral,
+    spectral_weights,
+)
 
 
 @pytest.mark.parametrize(("h", "w", "ky", "kx"), [(12, 16, 0, 1), (12, 16, 3, 2), (9, 7, 2, 3)])
@@ -66,3 +72,13 @@ def test_spectral_lbfgs_solves_the_quadratic_whose_hessian_is_p_inverse(search):
         final[name] = float(jnp.sum(run[-1].value)) / start
     assert final["spectral"] < 1e-6, final
     assert final["none"] > 100 * final["spectral"], final
+
+
+def test_a_padded_item_is_filtered_as_its_image_alone():
+    # A row split pads an item's rows below the image: P must not see (or fill) them.
+    q = jax.random.normal(jax.random.key(2), (10, 14, 3))
+    padded = jnp.concatenate([q, jnp.full((3, 14, 3), 7.0)])
+    got = Precondition("spectral", (10, 14))(padded)
+    np.testing.assert_allclose(got[:10], spectral(q), rtol=1e-5, atol=1e-5)
+    assert float(jnp.max(jnp.abs(got[10:]))) == 0.0
+    np.testing.assert_array_equal(Precondition("spectral", (10, 14))(q), spectral(q))
