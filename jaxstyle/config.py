@@ -290,8 +290,9 @@ def resolve(config: Config, backend: str) -> Config:
     """``config`` with its backend-dependent choices made for ``backend``.
 
     ``optimizer="auto"`` becomes ``"lbfgs"`` on a CPU and ``"jaxopt"`` on a GPU/TPU;
-    ``linesearch=None`` and ``precondition=None`` the optimizer's defaults. Asking for Winograd off a CPU is an
-    error: its kernels are written for XLA:CPU and were never measured elsewhere.
+    ``linesearch=None`` and ``precondition=None`` the optimizer's defaults. Asking for
+    Winograd off a CPU is an error: its kernels are written for XLA:CPU and were never
+    measured elsewhere.
 
     Example:
         >>> resolve(Config(), "cpu").optimizer, resolve(Config(), "gpu").linesearch

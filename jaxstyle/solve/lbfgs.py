@@ -130,7 +130,7 @@ def steps(
     the iteration in progress dropped, so the last :class:`Step` yielded is the result.
     ``start``, a :class:`Carry` a run yielded, continues that run instead (``x0`` is
     then unused): the same iterates as if it had not stopped. ``precondition`` names
-    ``P`` in :data:`~jaxstyle.solve.precondition.PRECONDITIONERS` (``"spectral"`` needs
+    ``P`` in :data:`~jaxstyle.solve.precondition.OPERATORS` (``"spectral"`` needs
     ``x0`` ``(B, H, W, C)``; ``image_hw``: the image inside rows padded below, see
     :class:`~jaxstyle.solve.precondition.Precondition`).
 

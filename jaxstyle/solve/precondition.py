@@ -13,10 +13,9 @@ so that structure coarser than about ``CYCLES`` (2) periods across the image tak
 larger steps (the mean colour ``1 + CYCLES**2`` times) while finer detail keeps the
 plain gradient's (``w -> 1``). ``P`` is symmetric positive definite (a real, even
 filter), so ``-P g`` is a descent direction and the curvature pairs keep ``H``
-positive definite. It is the same idea as optimising a
-Fourier-scaled parametrisation of the image (Olah et al., *Feature Visualization*,
-Distill 2017), kept on the pixels: the iterates, the loss and the line search are
-unchanged. Raced against torch in ``benchmarks/README.md`` ("Time to torch's look").
+positive definite. It is the same idea as optimising a Fourier-scaled parametrisation
+of the image (Olah et al., *Feature Visualization*, Distill 2017), kept on the pixels:
+the iterates, the loss and the line search are unchanged. Raced against torch in ``benchmarks/README.md`` ("Time to torch's look").
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ def spectral_weights(h: int, w: int, cycles: float = CYCLES) -> Array:
 
 
 def spectral(q: Array) -> Array:
-    """``P q`` for ``q`` ``(..., H, W, C)`` float32: each channel filtered by :func:`spectral_weights`.
+    """``P q`` for ``q`` ``(..., H, W, C)`` float32, each channel by :func:`spectral_weights`.
 
     Example:
         >>> q = jnp.ones((8, 8, 3))  # a flat image: its mean colour is boosted 5x
@@ -65,15 +64,16 @@ def identity(q: Array) -> Array:
     return q
 
 
-#: ``Config.precondition`` -> ``P`` (a linear map of one item's ``(H, W, C)`` array).
-PRECONDITIONERS: dict[str, Callable[[Array], Array]] = {"none": identity, "spectral": spectral}
+#: ``Config.precondition`` -> ``P``, a linear map of one item's ``(H, W, C)`` array (which
+#: optimiser offers which name: :data:`jaxstyle.options.PRECONDITIONERS`).
+OPERATORS: dict[str, Callable[[Array], Array]] = {"none": identity, "spectral": spectral}
 
 
 class Precondition(NamedTuple):
     """``P`` for one item, hashable (a ``jit`` static argument): a name and the image's size.
 
     Attributes:
-        name: a key of :data:`PRECONDITIONERS`.
+        name: a key of :data:`OPERATORS`.
         hw: ``(H, W)`` of the image inside an item that a row split padded below
             (:mod:`jaxstyle.scale.sharding`): ``P`` filters that image alone and leaves
             the padding 0, so a padded run takes the steps of an unpadded one. ``None``:
@@ -90,7 +90,7 @@ class Precondition(NamedTuple):
     hw: tuple[int, int] | None = None
 
     def __call__(self, q: Array) -> Array:
-        p = PRECONDITIONERS[self.name]
+        p = OPERATORS[self.name]
         if self.name == "none" or self.hw is None or tuple(q.shape[-3:-1]) == self.hw:
             return p(q)
         h, w = self.hw

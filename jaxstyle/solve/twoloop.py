@@ -2,8 +2,8 @@
 
 A ring buffer of the last ``m`` pairs ``(s, y)`` per item; :func:`direction` is Nocedal
 & Wright's Alg. 7.4 with ``H0 = gamma P`` (``P`` a
-:class:`~jaxstyle.solve.precondition.Precondition`; ``gamma = s'y / y'Py`` of the newest pair), :func:`push`
-stores a pair that passes the curvature test. Both are jitted and vmapped over the
+:class:`~jaxstyle.solve.precondition.Precondition`; ``gamma = s'y / y'Py`` of the
+newest pair), :func:`push` stores a pair that passes the curvature test. Both are jitted and vmapped over the
 batch; :func:`push` updates the buffers in place (donated).
 """
 
@@ -106,8 +106,7 @@ def _push_one(precondition: Precondition, m: Memory, ds: Array, dy: Array, reset
     s, y, rho, newest, gamma, count = m
     gamma = jnp.where(reset, jnp.ones_like(gamma), gamma)
     count = jnp.where(reset, jnp.zeros_like(count), count)
-    sy, yy = _vdot(ds, dy), _vdot(dy, dy)
-    ypy = yy if precondition.name == "none" else _vdot(dy, precondition(dy))
+    sy, yy, ypy = _vdot(ds, dy), _vdot(dy, dy), _vdot(dy, precondition(dy))
     # Curvature test: torch's is s'y > 1e-10, which depends on the loss's scale (tiny
     # losses never store a pair); relative to y'y it does not, and it still keeps the
     # inverse Hessian estimate positive definite.

@@ -8,7 +8,7 @@ import pytest
 from jaxstyle.solve import lbfgs
 from jaxstyle.solve.precondition import (
     CYCLES,
-    PRECONDITIONERS,
+    OPERATORS,
     Precondition,
     spectral,
     spectral_weights,
@@ -67,7 +67,7 @@ def test_spectral_lbfgs_solves_the_quadratic_whose_hessian_is_p_inverse(search):
     x0 = jax.random.uniform(jax.random.key(1), (2, 12, 16, 3))
     start = float(jnp.sum(_inverse_p_quadratic(x0)))
     final = {}
-    for name in PRECONDITIONERS:
+    for name in OPERATORS:
         run = list(lbfgs.steps(_probe, x0, 4, linesearch=search, precondition=name))
         final[name] = float(jnp.sum(run[-1].value)) / start
     assert final["spectral"] < 1e-6, final
