@@ -10,7 +10,7 @@ photo's exact shape here with PIL, and, for ``--init noise``, the same numpy noi
 ``init_image`` when it takes one; otherwise jaxstyle draws its own noise from
 ``jax.random.key(seed)`` and the result says ``"same_start": false``). The objective
 is the paper's (``weighting="paper"``, ratio 1e-3) unless ``--config`` says
-``weighting=authors`` (jaxstyle's default, ratio 1e-2), on both sides
+``weighting=authors`` (jaxstyle's default, ratio 6e-3), on both sides
 (``benchmarks/torch_gatys.py``). ``torch-adam`` is ``torch.optim.Adam`` at jaxstyle's
 default step, :data:`ADAM_RATE` pixel units. With ``--target-loss`` a race ends once
 the loss is at most it.
@@ -52,7 +52,7 @@ ADAM_RATE = 0.05
 
 #: The ratio each weighting takes when ``--config`` names none, both sides (jaxstyle's
 #: ``DEFAULT_RATIOS``; written here so that an older jaxstyle gets the same objective).
-RATIOS = {"paper": 1e-3, "authors": 1e-2}
+RATIOS = {"paper": 1e-3, "authors": 6e-3}
 
 
 def objective_fields(overrides: dict[str, Any]) -> dict[str, Any]:

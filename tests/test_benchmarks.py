@@ -164,3 +164,12 @@ def test_racer_names(name, ok):
     from benchmarks.race import racer
 
     assert racer(name) is ok
+
+
+def test_race_objective_is_jaxstyles_default():
+    """Both racers minimise the default weighting's objective: the worker's ratios (kept
+    apart so an older jaxstyle gets the same objective) are jaxstyle's defaults."""
+    from benchmarks.worker import RATIOS
+    from jaxstyle.options import DEFAULT_RATIOS
+
+    assert RATIOS == DEFAULT_RATIOS
