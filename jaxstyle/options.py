@@ -81,8 +81,8 @@ DEFAULT_LEARNING_RATE = 0.05
 #: with ``s^2 = 4.0e-5``, the mean square of the normalised network's relu4_2 over the raw
 #: one's on the real clip's frames: 5.2 at ratio 1e-2, rounded
 #: (``python -m benchmarks.video --balance``, benchmarks/results/cpu_video_balance.json).
-#: At the default ratio 6e-3 the same balance reads 3.1; 5 is kept because the clip's
-#: flicker was measured at 5 (benchmarks/results/cpu_video.md), not yet at 3.
+#: At the default ratio 6e-3 the same balance reads 3.1; 5 is kept: at 6e-3 it cuts the
+#: warping error to 0.12-0.22 of independent frames' (benchmarks/results/cpu_video.md).
 DEFAULT_TEMPORAL_WEIGHT = 5.0
 #: float32: exact float32 convolutions; tf32: the backend's default matmul precision
 #: (TF32 on Ampere+ GPUs, bf16 passes on TPU, float32 on CPU); bfloat16: bf16
