@@ -45,18 +45,26 @@ def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
 
 
+def offered(table: dict[str, tuple[str, ...]], optimizer: str) -> tuple[str, ...]:
+    """What ``optimizer`` offers in an ``options`` table (optimizer -> names, its default
+    first); ``"auto"``: what any optimizer offers, in the table's order.
+
+    Example:
+        >>> offered({"a": ("x", "y"), "b": ("z", "x")}, "auto")
+        ('x', 'y', 'z')
+    """
+    if optimizer == "auto":
+        return tuple(dict.fromkeys(s for v in table.values() for s in v))
+    return table[optimizer]
+
+
 def _offered(
     name: str, value: str | None, optimizer: str, table: dict[str, tuple[str, ...]]
 ) -> None:
-    # What the optimizer offers ("auto": what any optimizer offers).
-    offered = (
-        tuple(dict.fromkeys(s for v in table.values() for s in v))
-        if optimizer == "auto"
-        else table[optimizer]
-    )
-    if value is not None and value not in offered:
+    names = offered(table, optimizer)
+    if value is not None and value not in names:
         raise ConfigError(
-            f"optimizer {optimizer!r} offers {name} {', '.join(offered)}, got {value!r}"
+            f"optimizer {optimizer!r} offers {name} {', '.join(names)}, got {value!r}"
         )
 
 

@@ -8,6 +8,7 @@ from jaxstyle import options
 from jaxstyle.cli.args import add_choice, counts, nonneg_float, positive_int
 from jaxstyle.cli.scale import add_scale
 from jaxstyle.cli.stylize import run
+from jaxstyle.config import offered
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +95,9 @@ def add_look(p: argparse.ArgumentParser) -> None:
         + ", ".join(f"{v:g} with --weighting {k}" for k, v in options.DEFAULT_RATIOS.items())
         + ")",
     )
-    add_choice(p, "--init", options.INITS, "start (default noise; image: --init-image)")
+    add_choice(
+        p, "--init", options.INITS, "start (default content, the photo; image: --init-image)"
+    )
     add_choice(
         p,
         "--colors",
@@ -151,18 +154,18 @@ def add_look(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"Adam's step in [0, 1] pixel units (default {options.DEFAULT_LEARNING_RATE})",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--linesearch",
-        choices=sorted({ls for v in options.LINESEARCHES.values() for ls in v}),
-        default=None,
-        help="L-BFGS line search (default: strong-wolfe for lbfgs, zoom for optax and "
+        sorted(offered(options.LINESEARCHES, "auto")),
+        "L-BFGS line search (default: strong-wolfe for lbfgs, zoom for optax and "
         "jaxopt; none = torch's unit steps, lbfgs and optax only)",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--precondition",
-        choices=sorted({pc for v in options.PRECONDITIONERS.values() for pc in v}),
-        default=None,
-        help="L-BFGS's starting inverse Hessian (default: spectral for lbfgs, which boosts "
+        sorted(offered(options.PRECONDITIONERS, "auto")),
+        "L-BFGS's starting inverse Hessian (default: spectral for lbfgs, which boosts "
         "coarse structure; none = torch's, and the only one for optax/jaxopt/adam)",
     )
     p.add_argument(
