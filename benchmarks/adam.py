@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.worker import environment, measured_on
+from benchmarks.provenance import environment, measured_on
 from jaxstyle.cache import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]

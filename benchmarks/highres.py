@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.provenance import environment, measured_on
 from benchmarks.race import ensure_weights
-from benchmarks.worker import environment, measured_on, parse_aspect, parse_config
+from benchmarks.worker import parse_aspect, parse_config
 from jaxstyle.cache import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.worker import environment
+from benchmarks.provenance import environment
 from jaxstyle.cache import atomic_write
 from jaxstyle.images.write import save_image
 

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from benchmarks.worker import environment, measured_on
+from benchmarks.provenance import environment, measured_on
 from jaxstyle.cache import atomic_write
 from jaxstyle.config import Config
 from jaxstyle.cpu import plugin as cpu

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.provenance import environment, load_average, measured_on, utc_now
 from benchmarks.race import ensure_weights
-from benchmarks.worker import environment, load_average, measured_on, utc_now
 from jaxstyle.cache import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]

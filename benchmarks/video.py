@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.worker import environment, measured_on
+from benchmarks.provenance import environment, measured_on
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "video" / "tears_of_steel_excerpt.mp4"
 CREDIT = "Tears of Steel (2012), (CC) Blender Foundation | mango.blender.org, CC BY 3.0"

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.worker import environment, measured_on
+from benchmarks.provenance import environment, measured_on
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 

@@ -11,8 +11,9 @@ photo's exact shape here with PIL, and, for ``--init noise``, the same numpy noi
 ``jax.random.key(seed)`` and the result says ``"same_start": false``). The objective
 is the paper's (``weighting="paper"``, ratio 1e-3) unless ``--config`` says
 ``weighting=authors`` (jaxstyle's default, ratio 6e-3), on both sides
-(``benchmarks/torch_gatys.py``). ``torch-adam`` is ``torch.optim.Adam`` at jaxstyle's
-default step, :data:`ADAM_RATE` pixel units. With ``--target-loss`` a race ends once
+(:mod:`benchmarks.objective`; torch's side: :mod:`benchmarks.worker_torch`).
+``torch-adam`` is ``torch.optim.Adam`` at jaxstyle's default step,
+:data:`~benchmarks.objective.ADAM_RATE` pixel units. With ``--target-loss`` a race ends once
 the loss is at most it.
 
 Jobs: ``speed`` (seconds per iteration, one evaluation each: jaxstyle's L-BFGS with
@@ -29,45 +30,23 @@ from __future__ import annotations
 
 import argparse
 import ast
-import datetime
 import json
 import os
 import re
 import resource
-import subprocess
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from benchmarks.objective import Reached, first_reach, objective_fields
+from benchmarks.provenance import environment
+
 JOBS = {"speed": 40, "race": 100, "memory": 5}  # job -> default iterations
 FRAMEWORKS = ("jax", "torch", "torch-wolfe", "torch-adam")
-#: Adam's step in [0, 1] pixel units, both sides (jaxstyle's default learning_rate).
-ADAM_RATE = 0.05
-
-
-#: The ratio each weighting takes when ``--config`` names none, both sides (jaxstyle's
-#: ``DEFAULT_RATIOS``; written here so that an older jaxstyle gets the same objective).
-RATIOS = {"paper": 1e-3, "authors": 6e-3}
-
-
-def objective_fields(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``weighting`` (default ``"paper"``) and its ``ratio`` unless ``overrides`` sets
-    the weights: the objective both sides minimise."""
-    weighting = overrides.get("weighting", "paper")
-    if weighting not in RATIOS:
-        raise SystemExit(f"weighting must be one of {sorted(RATIOS)}, not {weighting!r}")
-    explicit = "ratio" in overrides or "content_weight" in overrides
-    return {"weighting": weighting, **({} if explicit else {"ratio": RATIOS[weighting]})}
-
-
-class Reached(Exception):
-    """Raised from inside a run once its loss is at most ``--target-loss``: the race
-    needs the time to the target, not the rest of the run."""
 
 
 def use_code() -> Path | None:
@@ -95,99 +74,6 @@ def parse_config(text: str | None) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key.strip()] = raw.strip()
     return out
-
-
-def first_reach(
-    times: list[float],
-    losses: list[float],
-    target: float,
-    evaluations: list[int] | None = None,
-    start_evaluations: int = 0,
-) -> dict | None:
-    """The first iteration (1-based) and time at which ``loss <= target``, or None; with
-    ``evaluations`` (per iteration) also the evaluations up to it, plus those made
-    before the first iteration (L-BFGS evaluates its start; Adam's first step does)."""
-    for i, (t, loss) in enumerate(zip(times, losses, strict=True)):
-        if loss <= target:
-            hit: dict[str, Any] = {"iteration": i + 1, "seconds": t}
-            if evaluations is not None:
-                hit["evaluations"] = start_evaluations + sum(evaluations[: i + 1])
-            return hit
-    return None
-
-
-def _git(where: Path, *args: str) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True)
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def _proc(path: str, key: str) -> str:
-    """A field of /proc/cpuinfo or /proc/meminfo ("unknown" elsewhere)."""
-    lines = Path(path).read_text().splitlines() if Path(path).exists() else []
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(key)), "unknown")
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def utc_now() -> str:
-    """The time now, UTC, ISO 8601 to the second."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def load_average() -> list[float]:
-    """The machine's 1, 5 and 15 minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def measured_on(env: dict[str, Any], when: str | None = None) -> str:
-    """Who measured a table, from :func:`environment`: machine, ``when`` (default: the
-    date), commit and jax version, e.g. ``"Xeon, 2 cores, 23.4 GiB, 2026-12-04, commit
-    63c7813 (dirty); jax 0.7.2"``."""
-    dirty = " (dirty)" if env.get("jaxstyle_dirty") else ""
-    return (
-        f"{env.get('cpu')}, {env.get('cores')} cores, {env.get('memory_gib')} GiB, "
-        f"{when or str(env.get('date'))[:10]}, commit {env.get('jaxstyle_commit')}{dirty}; "
-        f"jax {env.get('versions', {}).get('jax')}"
-    )
-
-
-def environment(jaxstyle_dir: Path, jax_side: bool) -> dict[str, Any]:
-    """Versions, machine, flags and the commit of the jaxstyle this process imported."""
-    mem = _proc("/proc/meminfo", "MemTotal").split()
-    status = _git(jaxstyle_dir, "status", "--porcelain", "--", ".")
-    env: dict[str, Any] = {
-        "date": utc_now(),
-        "cpu": _proc("/proc/cpuinfo", "model name"),
-        "cores": os.cpu_count(),
-        "memory_gib": round(int(mem[0]) / 2**20, 1) if mem and mem[0].isdigit() else None,
-        "loadavg": list(os.getloadavg()),
-        "python": sys.version.split()[0],
-        "versions": {p: _version(p) for p in ("jax", "jaxlib", "torch", "numpy")},
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-        "jaxstyle_dir": str(jaxstyle_dir),
-        "jaxstyle_commit": _git(jaxstyle_dir, "rev-parse", "--short", "HEAD"),
-        "jaxstyle_dirty": None if status == "unknown" else status != "",
-        "bench_commit": _git(Path(__file__).parent, "rev-parse", "--short", "HEAD"),
-    }
-    if jax_side:
-        import jax
-
-        dev = jax.devices()[0]
-        env.update(backend=jax.default_backend(), device=getattr(dev, "device_kind", str(dev)))
-        return {**env, "compilation_cache": jax.config.jax_compilation_cache_dir or None}
-    import torch
-
-    gpu = torch.cuda.is_available()
-    env.update(backend="cuda" if gpu else "cpu", torch_threads=torch.get_num_threads())
-    return {**env, "device": torch.cuda.get_device_name(0) if gpu else "cpu"}
 
 
 def parse_aspect(text: str) -> tuple[int, int]:
@@ -294,171 +180,6 @@ def run_jax(args: argparse.Namespace, jaxstyle: Any, content: Any, style: Any, r
     return {**out, "times": times, "losses": [float(v) for v in hist.total], "evaluations": evals}
 
 
-def torch_curve(
-    tg: Any,
-    objective: Any,
-    x0: np.ndarray,
-    iterations: int,
-    ls: str | None,
-    history: int,
-    target: float | None = None,
-) -> dict[str, Any]:
-    """``iterations`` of torch's L-BFGS with the loss and time known after each iteration.
-
-    As ``torch_gatys.run_lbfgs`` (lr 1, tolerances off), but without a line
-    search the last iterate is evaluated inside the clock (jaxstyle evaluates each new
-    iterate too), and with strong Wolfe the evaluation budget is 25 per iteration, not
-    torch's 1.25 per iteration, so that all ``iterations`` run. The strong-Wolfe loss of
-    each iterate is what torch's line search returns (read by wrapping it, unchanged).
-    """
-    import torch
-    from torch.optim import lbfgs as torch_lbfgs
-
-    # A copy: on the CPU torch.from_numpy shares x0's memory and L-BFGS writes into it.
-    x = torch.tensor(x0, dtype=torch.float32, device=tg.DEVICE, requires_grad=True)
-    budget = iterations + 1 if ls is None else 25 * iterations
-    opt = torch.optim.LBFGS(
-        [x], lr=1, max_iter=iterations, max_eval=budget, history_size=history,
-        tolerance_grad=-1, tolerance_change=-1, line_search_fn=ls,
-    )  # fmt: skip
-    evals: list[tuple[float, float]] = []
-    searches: list[tuple[float, float, int]] = []
-    start = time.perf_counter()
-    loss_fn = objective()  # the targets: jaxstyle's stylize computes them inside its clock
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = loss_fn(x)
-        loss.backward()
-        evals.append((time.perf_counter() - start, loss.item() / loss_fn.scale))
-        if ls is None and len(evals) > 1 and target is not None and evals[-1][1] <= target:
-            raise Reached
-        return loss
-
-    search = torch_lbfgs._strong_wolfe
-
-    def recorded(*a: Any, **k: Any) -> Any:
-        out = search(*a, **k)
-        searches.append((time.perf_counter() - start, float(out[0]) / loss_fn.scale, int(out[3])))
-        if target is not None and searches[-1][1] <= target:
-            raise Reached
-        return out
-
-    torch_lbfgs._strong_wolfe = recorded
-    stopped = False
-    try:
-        opt.step(closure)
-        if ls is None:
-            closure()  # the last iterate's loss, as jaxstyle's last probe
-    except Reached:
-        stopped = True
-    finally:
-        torch_lbfgs._strong_wolfe = search
-    seconds = time.perf_counter() - start
-    curve = [(t, f, 1) for t, f in evals[1:]] if ls is None else searches
-    times, losses, counts = (list(c) for c in zip(*curve, strict=True))
-    out = {"seconds": seconds, "times": times, "losses": losses, "evaluations": counts}
-    out.update(start_evaluations=1, stopped_at_target=stopped)
-    return {**out, "initial_loss": evals[0][1], "final_loss": losses[-1]}
-
-
-def torch_adam(
-    tg: Any,
-    objective: Any,
-    x0: np.ndarray,
-    pixel: np.ndarray,
-    iterations: int,
-    target: float | None = None,
-) -> dict[str, Any]:
-    """``iterations`` of ``torch.optim.Adam`` (lr :data:`ADAM_RATE` in pixel units),
-    the loss of the iterate each step starts from recorded after it, as jaxstyle's Adam.
-
-    The network input is ``pixel * v`` per channel (``pixel = scale / std``), and Adam
-    steps ``v``: its step is free of the gradient's scale, so this is a step of
-    ``ADAM_RATE`` pixel units in every channel. With ``target``, the run ends at the
-    first iterate whose loss is at most it.
-    """
-    import torch
-
-    k = torch.tensor(pixel, dtype=torch.float32, device=tg.DEVICE).reshape(1, -1, 1, 1)
-    v = torch.tensor(x0, dtype=torch.float32, device=tg.DEVICE) / k
-    v.requires_grad_(True)
-    opt = torch.optim.Adam([v], lr=ADAM_RATE)
-    times: list[float] = []
-    losses: list[float] = []
-    start = time.perf_counter()
-    loss_fn = objective()  # the targets, inside the clock as for L-BFGS
-    for _ in range(iterations):
-        opt.zero_grad()
-        loss = loss_fn(v * k)
-        loss.backward()
-        times.append(time.perf_counter() - start)
-        losses.append(loss.item() / loss_fn.scale)
-        if target is not None and losses[-1] <= target:
-            break
-        opt.step()
-    seconds = time.perf_counter() - start
-    out = {"seconds": seconds, "times": times, "losses": losses, "evaluations": [1] * len(losses)}
-    out.update(start_evaluations=0, stopped_at_target=target is not None and losses[-1] <= target)
-    return {**out, "initial_loss": losses[0], "final_loss": losses[-1]}
-
-
-def run_torch(
-    args: argparse.Namespace, content: np.ndarray, style: np.ndarray, rgb0: np.ndarray
-) -> dict[str, Any]:
-    """The job with ``benchmarks/torch_gatys.py`` (which honours a few ``--config`` keys)."""
-    from benchmarks import torch_gatys as tg
-
-    weights, meta = tg.load_npz(args.weights)
-    o = {**objective_fields(args.overrides), **args.overrides}
-    if (o.get("tv_weight", 0), o.get("pooling", "avg")) != (0, "avg"):
-        raise SystemExit("torch_gatys has no TV term and avg pooling only")
-    kw: dict[str, Any] = {"alpha": o.get("content_weight", o["ratio"]), "weighting": o["weighting"]}
-    kw["beta"] = o.get("style_weight", 1.0)
-    kw["scale"] = args.torch_loss_scale
-    kw.update({k: tuple(filter(None, str(o[k]).split(","))) for k in o if k.endswith("_layers")})
-    c, s = tg.preprocess(content, meta), tg.preprocess(style, meta)
-    x0 = tg.preprocess(rgb0, meta).cpu().numpy()
-    ls = "strong_wolfe" if args.framework == "torch-wolfe" else None
-    if args.framework == "torch-adam" and args.job != "race":
-        raise SystemExit("torch-adam runs the race job only")
-    history = int(o.get("history_size") or 100)
-    out: dict[str, Any] = {"line_search_fn": ls, "objective": kw, "history_size": history}
-    out["start"] = "content" if args.init == "content" else "numpy"
-
-    def objective() -> Any:
-        return tg.Objective(weights, c, s, **kw)
-
-    def lbfgs(iterations: int) -> Any:  # x0 copied: run_lbfgs writes into it on the CPU
-        return tg.run_lbfgs(objective(), x0.copy(), iterations, ls, history)
-
-    if args.job == "memory":
-        trace = lbfgs(args.iterations)
-        out.update(final_loss=trace.final_loss, evaluations=len(trace.losses))
-        gpu = tg.torch.cuda.is_available()  # the device's peak, as jaxstyle's peak_bytes_in_use
-        return {**out, "device_peak_bytes": tg.torch.cuda.max_memory_allocated() if gpu else None}
-    t = time.perf_counter()
-    if args.job == "race" and args.framework == "torch-adam":
-        p = meta["preprocess"]
-        pixel = np.float32(p["scale"]) / np.broadcast_to(np.asarray(p["std"], np.float32), 3)
-        torch_adam(tg, objective, x0, pixel, 2)  # warm-up
-        out["first_call_seconds"] = time.perf_counter() - t
-        out.update(line_search_fn=None, history_size=None, learning_rate=ADAM_RATE)
-        return {**out, **torch_adam(tg, objective, x0, pixel, args.iterations, args.target_loss)}
-    if args.job == "race":  # warm-up (reported apart, as jaxstyle's compiling call)
-        torch_curve(tg, objective, x0, 2, ls, history)
-        out["first_call_seconds"] = time.perf_counter() - t
-        curve = torch_curve(tg, objective, x0, args.iterations, ls, history, args.target_loss)
-        return {**out, **curve}
-    lbfgs(2)
-    start = time.perf_counter()
-    trace = lbfgs(args.iterations)
-    seconds = time.perf_counter() - start
-    out.update(seconds=seconds, seconds_per_iteration=seconds / max(trace.iterations, 1))
-    out.update(final_loss=trace.final_loss, iterations_done=trace.iterations)
-    return {**out, "evaluations": len(trace.losses)}
-
-
 def main(argv: list[str] | None = None) -> None:
     """Runs one job and prints its result as one JSON line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -503,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.framework == "jax":
         result = run_jax(args, jaxstyle, content, style, rgb0)
     else:
+        from benchmarks.worker_torch import run_torch
+
         result = run_torch(args, content, style, rgb0)
     result = {
         "framework": args.framework, "job": args.job, "size": args.size,

@@ -169,7 +169,7 @@ def test_racer_names(name, ok):
 def test_race_objective_is_jaxstyles_default():
     """Both racers minimise the default weighting's objective: the worker's ratios (kept
     apart so an older jaxstyle gets the same objective) are jaxstyle's defaults."""
-    from benchmarks.worker import RATIOS
+    from benchmarks.objective import RATIOS
     from jaxstyle.options import DEFAULT_RATIOS
 
     assert RATIOS == DEFAULT_RATIOS
