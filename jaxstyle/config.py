@@ -37,25 +37,13 @@ from jaxstyle.options import (
     SHARDS,
     STYLE_LOSSES,
     WEIGHTINGS,
+    offered,
 )
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
-
-
-def offered(table: dict[str, tuple[str, ...]], optimizer: str) -> tuple[str, ...]:
-    """What ``optimizer`` offers in an ``options`` table (optimizer -> names, its default
-    first); ``"auto"``: what any optimizer offers, in the table's order.
-
-    Example:
-        >>> offered({"a": ("x", "y"), "b": ("z", "x")}, "auto")
-        ('x', 'y', 'z')
-    """
-    if optimizer == "auto":
-        return tuple(dict.fromkeys(s for v in table.values() for s in v))
-    return table[optimizer]
 
 
 def _offered(
@@ -73,16 +61,6 @@ def _layer_weights(value: Any, what: str) -> tuple[tuple[str, float], ...]:
         return layer_weights(value)
     except ValueError as e:
         raise ConfigError(f"{what}: {e}") from None
-
-
-def blend_weights(weights: tuple[float, ...] | None, styles: int) -> tuple[float, ...]:
-    """The blend weights of ``styles`` style images: ``weights``, or equal ones (the default).
-
-    Example:
-        >>> blend_weights(None, 4), blend_weights((0.75, 0.25), 2)
-        ((0.25, 0.25, 0.25, 0.25), (0.75, 0.25))
-    """
-    return weights if weights is not None else (1.0 / styles,) * styles
 
 
 def _blend(value: Any) -> tuple[float, ...] | None:

@@ -1,7 +1,9 @@
 """What each setting of :class:`jaxstyle.config.Config` offers, and its defaults.
 
-Plain constants, no logic: the choices a setting accepts (validated in
-:mod:`jaxstyle.config`, offered by the CLI) and the values taken when none is given.
+Constants: the choices a setting accepts (validated in :mod:`jaxstyle.config`,
+offered by the CLI) and the values taken when none is given; and two rules that read
+them: what an optimizer offers in a per-optimizer table (:func:`offered`), and the
+default blend of several style images (:func:`blend_weights`).
 """
 
 from __future__ import annotations
@@ -105,3 +107,26 @@ RUN_DEFAULTS = {
     "accelerator": {"size": 512, "iterations": 500},
     "cpu": {"size": 128, "iterations": 100},
 }
+
+
+def offered(table: dict[str, tuple[str, ...]], optimizer: str) -> tuple[str, ...]:
+    """What ``optimizer`` offers in an ``options`` table (optimizer -> names, its default
+    first); ``"auto"``: what any optimizer offers, in the table's order.
+
+    Example:
+        >>> offered({"a": ("x", "y"), "b": ("z", "x")}, "auto")
+        ('x', 'y', 'z')
+    """
+    if optimizer == "auto":
+        return tuple(dict.fromkeys(s for v in table.values() for s in v))
+    return table[optimizer]
+
+
+def blend_weights(weights: tuple[float, ...] | None, styles: int) -> tuple[float, ...]:
+    """The blend weights of ``styles`` style images: ``weights``, or equal ones (the default).
+
+    Example:
+        >>> blend_weights(None, 4), blend_weights((0.75, 0.25), 2)
+        ((0.25, 0.25, 0.25, 0.25), (0.75, 0.25))
+    """
+    return weights if weights is not None else (1.0 / styles,) * styles

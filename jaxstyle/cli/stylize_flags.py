@@ -8,7 +8,7 @@ from jaxstyle import options
 from jaxstyle.cli.args import add_choice, counts, nonneg_float, positive_int
 from jaxstyle.cli.scale import add_scale
 from jaxstyle.cli.stylize import run
-from jaxstyle.config import offered
+from jaxstyle.options import offered
 
 
 def add(sub: argparse._SubParsersAction) -> None:

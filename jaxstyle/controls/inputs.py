@@ -16,12 +16,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.config import Config, blend_weights
+from jaxstyle.config import Config
 from jaxstyle.controls import color
 from jaxstyle.controls.regions import masks_of, region_guides
 from jaxstyle.errors import ConfigError
 from jaxstyle.images.arrays import resize, style_size
 from jaxstyle.loss.spec import Spec
+from jaxstyle.options import blend_weights
 
 Array = jax.Array
 

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.config import blend_weights
 from jaxstyle.loss import equations, matting, tiling, wasserstein
 from jaxstyle.loss.guides import guided_gram
 from jaxstyle.loss.spec import Spec
@@ -29,6 +28,7 @@ from jaxstyle.loss.temporal import Temporal
 from jaxstyle.model.layers import layer_hw
 from jaxstyle.model.preprocess import Preprocess
 from jaxstyle.model.vgg import Params, features
+from jaxstyle.options import blend_weights
 
 Array = jax.Array
 
