@@ -8,7 +8,6 @@ from jaxstyle import options
 from jaxstyle.cli.args import add_choice, counts, nonneg_float, positive_int
 from jaxstyle.cli.scale import add_scale
 from jaxstyle.cli.stylize import run
-from jaxstyle.options import offered
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -157,14 +156,14 @@ def add_look(p: argparse.ArgumentParser) -> None:
     add_choice(
         p,
         "--linesearch",
-        sorted(offered(options.LINESEARCHES, "auto")),
+        sorted(options.offered(options.LINESEARCHES, "auto")),
         "L-BFGS line search (default: strong-wolfe for lbfgs, zoom for optax and "
         "jaxopt; none = torch's unit steps, lbfgs and optax only)",
     )
     add_choice(
         p,
         "--precondition",
-        sorted(offered(options.PRECONDITIONERS, "auto")),
+        sorted(options.offered(options.PRECONDITIONERS, "auto")),
         "L-BFGS's starting inverse Hessian (default: spectral for lbfgs, which boosts "
         "coarse structure; none = torch's, and the only one for optax/jaxopt/adam)",
     )
